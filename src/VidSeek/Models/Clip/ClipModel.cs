@@ -1,0 +1,137 @@
+using System.Text.Json;
+using TorchSharp;
+using TorchSharp.Modules;
+using VidSeek.Models.Clip.Module;
+using VidSeek.Tensors;
+using static TorchSharp.torch;
+
+namespace VidSeek.Models.Clip;
+
+/// <summary>Logits and embeddings of a CLIP forward pass.</summary>
+/// <param name="LogitsPerImage"><c>[B_img, B_txt]</c> = exp(logit_scale) * cosine.</param>
+/// <param name="LogitsPerText"><c>[B_txt, B_img]</c>, the transpose.</param>
+/// <param name="TextEmbeds"><c>[B_txt, E]</c>, projected, not normalised.</param>
+/// <param name="ImageEmbeds"><c>[B_img, E]</c>, projected, not normalised.</param>
+public sealed record ClipOutput(Tensor LogitsPerImage, Tensor LogitsPerText, Tensor TextEmbeds, Tensor ImageEmbeds);
+
+/// <summary>
+/// OpenAI CLIP in the Hugging Face <c>CLIPModel</c> layout: field names are the checkpoint keys
+/// (<c>text_model.*</c>, <c>vision_model.*</c>, <c>visual_projection.weight</c>, <c>text_projection.weight</c>,
+/// <c>logit_scale</c>), so <see cref="FromPretrained"/> is a name lookup.
+/// </summary>
+public sealed class ClipModel : nn.Module<Tensor, Tensor, ClipOutput>
+{
+    private readonly ClipTextTransformer text_model;
+    private readonly ClipVisionTransformer vision_model;
+    private readonly Linear visual_projection;
+    private readonly Linear text_projection;
+    private readonly Parameter logit_scale;
+
+    public ClipConfig Config { get; }
+
+    /// <summary>Builds the architecture of <paramref name="config"/> with freshly initialised weights.</summary>
+    public ClipModel(ClipConfig config) : base(nameof(ClipModel))
+    {
+        Config = config;
+        text_model = new ClipTextTransformer(config.TextConfig);
+        vision_model = new ClipVisionTransformer(config.VisionConfig);
+        visual_projection = nn.Linear(config.VisionConfig.HiddenSize, config.ProjectionDim, hasBias: false);
+        text_projection = nn.Linear(config.TextConfig.HiddenSize, config.ProjectionDim, hasBias: false);
+        logit_scale = nn.Parameter(torch.tensor((float)config.LogitScaleInitValue));
+        RegisterComponents();
+    }
+
+    public ClipTextTransformer TextModel => text_model;
+    public ClipVisionTransformer VisionModel => vision_model;
+    public Tensor LogitScale => logit_scale;
+
+    /// <summary>The image size the vision tower takes (224 for ViT-B/32, 32 for the golden tiny model).</summary>
+    public int ImageSize => Config.VisionConfig.ImageSize;
+
+    /// <summary>The number of text positions (77 for OpenAI CLIP).</summary>
+    public int ContextLength => Config.TextConfig.MaxPositionEmbeddings;
+
+    /// <summary>
+    /// Loads a Hugging Face <c>CLIPModel</c> folder: <c>config.json</c> and <c>model.safetensors</c>.
+    /// Every key and shape is checked; HF's <c>position_ids</c> buffers are accepted and ignored.
+    /// </summary>
+    public static ClipModel FromPretrained(string folder)
+    {
+        if (!Directory.Exists(folder)) throw new VidSeekException($"model folder not found: {folder}");
+        var config = ClipConfig.Load(Path.Combine(folder, "config.json"));
+        string weights = Path.Combine(folder, "model.safetensors");
+        if (!File.Exists(weights))
+        {
+            string hint = File.Exists(Path.Combine(folder, "pytorch_model.bin"))
+                ? " (only pytorch_model.bin is there: VidSeek reads safetensors; download model.safetensors from the same repository)" : "";
+            throw new VidSeekException($"model.safetensors not found in {folder}{hint}");
+        }
+        var model = new ClipModel(config);
+        StateDictLoader.Load(model, weights, $"the CLIP architecture of {Path.Combine(folder, "config.json")}", key => key.EndsWith(".position_ids", StringComparison.Ordinal));
+        model.eval();
+        return model;
+    }
+
+    /// <summary>Writes <c>config.json</c> and <c>model.safetensors</c> in the Hugging Face layout.</summary>
+    public void SavePretrained(string folder)
+    {
+        Directory.CreateDirectory(folder);
+        SafeTensors.Save(Path.Combine(folder, "model.safetensors"), state_dict(), new Dictionary<string, string> { ["format"] = "pt" });
+        File.WriteAllText(Path.Combine(folder, "config.json"), JsonSerializer.Serialize(Config, new JsonSerializerOptions { WriteIndented = true }));
+    }
+
+    /// <summary>Image embeddings <c>[B, E]</c> (projected, not normalised; HF <c>get_image_features</c>) of pixels <c>[B, 3, S, S]</c>.</summary>
+    public Tensor GetImageFeatures(Tensor pixelValues)
+    {
+        using var scope = torch.NewDisposeScope();
+        var pooled = vision_model.forward(pixelValues).PooledOutput;
+        return visual_projection.forward(pooled).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Text embeddings <c>[B, E]</c> (projected, not normalised; HF <c>get_text_features</c>) of ids <c>[B, N]</c>.</summary>
+    public Tensor GetTextFeatures(Tensor inputIds)
+    {
+        using var scope = torch.NewDisposeScope();
+        var pooled = text_model.forward(inputIds).PooledOutput;
+        return text_projection.forward(pooled).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Frame embeddings <c>[B, F, E]</c> of clips <c>[B, F, 3, S, S]</c>: every frame through the image tower
+    /// independently, <paramref name="microBatch"/> frames at a time (large batches run slower per frame on
+    /// a CPU; see docs/PERFORMANCE.md).
+    /// </summary>
+    public Tensor EncodeFrames(Tensor clips, int microBatch = 16)
+    {
+        if (clips.dim() != 5) throw new ArgumentException($"expected clips [B, F, 3, S, S], got [{string.Join(", ", clips.shape)}]");
+        long b = clips.shape[0], f = clips.shape[1];
+        using var scope = torch.NewDisposeScope();
+        var frames = clips.reshape(b * f, clips.shape[2], clips.shape[3], clips.shape[4]);
+        return EncodeImages(frames, microBatch).view(b, f, -1).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Image embeddings <c>[N, E]</c> of pixels <c>[N, 3, S, S]</c>, <paramref name="microBatch"/> images at a time.</summary>
+    public Tensor EncodeImages(Tensor pixels, int microBatch = 16)
+    {
+        using var scope = torch.NewDisposeScope();
+        long n = pixels.shape[0];
+        var parts = new List<Tensor>();
+        for (long i = 0; i < n; i += microBatch)
+            parts.Add(GetImageFeatures(pixels.narrow(0, i, Math.Min(microBatch, n - i))));
+        return (parts.Count == 1 ? parts[0] : torch.cat(parts, 0)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Both towers and the scaled cosine logits, as HF <c>CLIPModel.forward</c>.</summary>
+    public override ClipOutput forward(Tensor inputIds, Tensor pixelValues)
+    {
+        using var scope = torch.NewDisposeScope();
+        var img = GetImageFeatures(pixelValues);
+        var txt = GetTextFeatures(inputIds);
+        var imgN = nn.functional.normalize(img, dim: -1);
+        var txtN = nn.functional.normalize(txt, dim: -1);
+        var logitsPerText = txtN.matmul(imgN.T) * logit_scale.exp();
+        var logitsPerImage = logitsPerText.T.contiguous();
+        return new ClipOutput(logitsPerImage.MoveToOuterDisposeScope(), logitsPerText.MoveToOuterDisposeScope(),
+            txt.MoveToOuterDisposeScope(), img.MoveToOuterDisposeScope());
+    }
+}

@@ -1,0 +1,27 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace VidSeek.Models.Clip.Module;
+
+/// <summary>The feed-forward block of a CLIP encoder layer (HF <c>CLIPMLP</c>): fc1 -> activation -> fc2, <c>[B, L, D]</c> -> <c>[B, L, D]</c>.</summary>
+public sealed class ClipMlp : nn.Module<Tensor, Tensor>
+{
+    private readonly Linear fc1, fc2;
+    private readonly string hiddenAct;
+
+    public ClipMlp(int hiddenSize, int intermediateSize, string hiddenAct) : base(nameof(ClipMlp))
+    {
+        this.hiddenAct = hiddenAct;
+        fc1 = nn.Linear(hiddenSize, intermediateSize);
+        fc2 = nn.Linear(intermediateSize, hiddenSize);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x)
+    {
+        using var h = fc1.forward(x);
+        using var a = Activations.Apply(hiddenAct, h);
+        return fc2.forward(a);
+    }
+}
