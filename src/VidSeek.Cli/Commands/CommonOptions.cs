@@ -1,0 +1,32 @@
+using System.CommandLine;
+using System.Text.Json;
+
+namespace VidSeek.Cli.Commands;
+
+/// <summary>Options that several commands share, so they are spelled and described the same everywhere.</summary>
+public static class CommonOptions
+{
+    public static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
+
+    public static Option<DirectoryInfo> Model() => new("--model")
+    {
+        Description = "A Hugging Face CLIPModel folder (config.json + model.safetensors), e.g. openai/clip-vit-base-patch32.",
+        Required = true,
+    };
+
+    public static Option<bool> Normalize() => new("--normalize") { Description = "L2-normalise the embeddings (default: raw projected features, as HF get_*_features)." };
+
+    public static Option<FileInfo?> Out() => new("--out") { Description = "Write the embeddings to this safetensors file instead of printing JSON." };
+
+    /// <summary>
+    /// A multi-value argument would otherwise swallow a mistyped option (<c>--bogus</c>) as a value; reject it
+    /// as an unknown option instead.
+    /// </summary>
+    public static void RejectOptionLikeValues<T>(Argument<T> argument) =>
+        argument.Validators.Add(result =>
+        {
+            foreach (var token in result.Tokens)
+                if (token.Value.Length > 1 && token.Value[0] == '-' && !char.IsDigit(token.Value[1]))
+                    result.AddError($"unknown option '{token.Value}'");
+        });
+}
