@@ -1,6 +1,8 @@
 using System.Text.Json;
 using TorchSharp;
+using VidSeek.Models;
 using VidSeek.Models.Clip;
+using VidSeek.Models.XPool;
 using VidSeek.Retrieval;
 using VidSeek.Tensors;
 using static TorchSharp.torch;
@@ -51,7 +53,7 @@ public class GoldenParityTests
             case GoldenKind.ClipModel: CheckClip(dir); break;
             case GoldenKind.Metrics: CheckMetrics(dir); break;
             case GoldenKind.Tokenizer: ClipTokenizerTests.CheckGoldenFolder(dir); break;
-            case GoldenKind.XPoolPooling: Assert.Skip("X-Pool pooling parity lands with issue 3 (Shapes benchmark, X-Pool and mean pooling)."); break;
+            case GoldenKind.XPoolPooling: CheckXPool(dir); break;
             case GoldenKind.BertFusion: Assert.Skip("BERT fusion encoder parity lands with issue 4 (video-language transformer, T2V2T)."); break;
             default: Assert.Fail($"golden folder '{folder}' is of a kind this test does not know; teach GoldenParityTests.Detect how to check it."); break;
         }
@@ -89,6 +91,33 @@ public class GoldenParityTests
         Assert.True(unchecked_.Count == 0, "expected.safetensors holds tensors this test does not check: " + string.Join(", ", unchecked_));
         foreach (var (name, want) in expected)
             TensorAssert.Close(want, actual[name], atol, name);
+    }
+
+    /// <summary>X-Pool pooling; the folder name carries the head count (<c>xpool-pool-h4</c> = 4 heads).</summary>
+    private static void CheckXPool(string dir)
+    {
+        var match = System.Text.RegularExpressions.Regex.Match(Path.GetFileName(dir), @"-h(\d+)$");
+        Assert.True(match.Success, $"{dir}: the folder name must end in -h<heads>");
+        using var scope = torch.NewDisposeScope();
+        var inputs = SafeTensors.Load(Path.Combine(dir, "inputs.safetensors"));
+        var expected = SafeTensors.Load(Path.Combine(dir, "expected.safetensors"));
+        var text = inputs["text_embeds"];
+        using var pooling = new TextConditionedPooling((int)text.shape[1], int.Parse(match.Groups[1].Value));
+        StateDictLoader.Load(pooling, Path.Combine(dir, "weights.safetensors"), "X-Pool pooling");
+        pooling.eval();
+        using var _ = torch.no_grad();
+        var output = pooling.forward(text, inputs["video_embeds"]);
+        var actual = new Dictionary<string, Tensor>
+        {
+            ["video_embeds_pooled"] = output.Pooled,
+            ["cross_attn_out"] = output.CrossAttnOut,
+            ["sims"] = TextConditionedPooling.Similarity(text, output.Pooled),
+        };
+        Assert.Equal(actual.Keys.Order(), expected.Keys.Order());
+        foreach (var (name, want) in expected)
+            TensorAssert.Close(want, actual[name], 1e-5, name);
+        // Attention weights are a distribution over frames for every (video, text, head).
+        TensorAssert.Close(torch.ones(output.Weights.shape[..^1]), output.Weights.sum(-1), 1e-5, "attention weights sum");
     }
 
     private static void CheckMetrics(string dir)
