@@ -1,0 +1,184 @@
+using System.Runtime.InteropServices;
+using OpenCvSharp;
+
+namespace VidSeek.Video;
+
+/// <summary>Decodes the F sampled frames of a video file with OpenCV's bundled FFmpeg.</summary>
+/// <remarks>
+/// Frames are never reached by seeking. Seeking by frame index (CAP_PROP_POS_FRAMES) goes through
+/// timestamps and keyframes and is not exact in every container, and CAP_PROP_FRAME_COUNT is only an
+/// estimate (from the header, or duration × fps), wrong for truncated or variable-rate files. So the file
+/// is read front to back with <see cref="VideoCapture.Grab"/> (demux + decode, no colour conversion), and
+/// <see cref="VideoCapture.Retrieve(Mat, int)"/> runs only for the wanted indices. The same pass counts the
+/// frames; when the true count differs from the estimate the wanted indices were wrong, so they are
+/// computed again from the true count and a second pass retrieves exactly those.
+/// </remarks>
+public static class VideoReader
+{
+    static VideoReader() => QuietNativeLogs();
+
+    /// <summary>
+    /// Reads <paramref name="numFrames"/> frames of <paramref name="path"/>, chosen by
+    /// <see cref="FrameSampler.Sample"/> on the video's true frame count.
+    /// </summary>
+    /// <param name="path">A video file OpenCV's FFmpeg can decode (mp4, mkv, mov, webm, avi, ...).</param>
+    /// <param name="numFrames">F, at least 1. A video shorter than F frames repeats its last frame.</param>
+    /// <param name="mode">Middle frame of each interval, or a random one.</param>
+    /// <param name="rng">
+    /// Random source for <see cref="SamplingMode.Random"/>; <see cref="Random.Shared"/> when null. When a second
+    /// pass is needed the indices are drawn again, so the same seed still gives the same frames.
+    /// </param>
+    /// <returns>F RGB frames of <c>[H, W, 3]</c> bytes and their indices and times.</returns>
+    /// <exception cref="VidSeekException">The file is missing, empty, a folder, not a video, or has no decodable frame.</exception>
+    public static DecodedFrames Read(string path, int numFrames, SamplingMode mode, Random? rng = null)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        ArgumentOutOfRangeException.ThrowIfLessThan(numFrames, 1);
+        CheckFile(path);
+
+        int estimate;
+        double fps;
+        Pass pass;
+        int[]? indices = null;
+        using (var capture = Open(path))
+        {
+            double reported = capture.Get(VideoCaptureProperties.FrameCount);
+            estimate = double.IsFinite(reported) && reported >= 1 && reported < int.MaxValue ? (int)reported : 0;
+            fps = capture.Fps is var f && double.IsFinite(f) && f > 0 ? f : 0;
+            if (estimate > 0) indices = FrameSampler.Sample(mode, estimate, numFrames, rng);
+            pass = ReadPass(capture, indices ?? [], path);
+        }
+        if (pass.Count == 0)
+            throw new VidSeekException($"no frames could be decoded from {path} (the file may be truncated or corrupt)");
+
+        int passes = 1;
+        if (pass.Count != estimate)
+        {
+            // The estimate was wrong (or missing), so the indices above may point past the end or at the
+            // wrong frames: recompute them from the true count and read again.
+            indices = FrameSampler.Sample(mode, pass.Count, numFrames, rng);
+            using var capture = Open(path);
+            var second = ReadPass(capture, indices, path);
+            if (second.Count != pass.Count)
+                throw new VidSeekException($"{path} decoded {pass.Count} frames, then {second.Count} on a second read");
+            pass = second;
+            passes = 2;
+        }
+
+        int width = pass.Frames[indices![0]].Width, height = pass.Frames[indices[0]].Height;
+        var frames = new byte[indices.Length][];
+        var times = new double[indices.Length];
+        for (int i = 0; i < indices.Length; i++)
+        {
+            var frame = pass.Frames[indices[i]];
+            frames[i] = i > 0 && indices[i] == indices[i - 1] ? (byte[])frame.Rgb.Clone() : frame.Rgb;
+            times[i] = frame.TimeMs >= 0 ? frame.TimeMs / 1000.0 : fps > 0 ? indices[i] / fps : 0;
+            if (frame.Width != width || frame.Height != height)
+                throw new VidSeekException($"{path} changes frame size mid-stream ({width}x{height}, then {frame.Width}x{frame.Height} at frame {indices[i]})");
+        }
+        return new DecodedFrames(path, frames, width, height, pass.Count, estimate, fps, indices, times, passes);
+    }
+
+    private sealed record Frame(byte[] Rgb, int Width, int Height, double TimeMs);
+
+    private sealed record Pass(int Count, Dictionary<int, Frame> Frames);
+
+    /// <summary>Grabs every frame of an opened capture, retrieving (as RGB) those in <paramref name="wanted"/>.</summary>
+    private static Pass ReadPass(VideoCapture capture, int[] wanted, string path)
+    {
+        var want = new HashSet<int>(wanted);
+        var frames = new Dictionary<int, Frame>();
+        using var bgr = new Mat();
+        int count = 0;
+        while (capture.Grab())
+        {
+            if (want.Contains(count))
+            {
+                double ms = capture.PosMsec; // the frame just grabbed, from its timestamp
+                if (!capture.Retrieve(bgr) || bgr.Empty())
+                    throw new VidSeekException($"frame {count} of {path} could not be decoded");
+                frames[count] = new Frame(ToRgbBytes(bgr), bgr.Width, bgr.Height, double.IsFinite(ms) ? ms : -1);
+            }
+            count++;
+        }
+        return new Pass(count, frames);
+    }
+
+    /// <summary>OpenCV hands out BGR (or grey/BGRA for some codecs); the rest of VidSeek wants RGB bytes.</summary>
+    private static byte[] ToRgbBytes(Mat decoded)
+    {
+        var code = decoded.Channels() switch
+        {
+            1 => ColorConversionCodes.GRAY2RGB,
+            4 => ColorConversionCodes.BGRA2RGB,
+            _ => ColorConversionCodes.BGR2RGB,
+        };
+        using var rgb = new Mat();
+        Cv2.CvtColor(decoded, rgb, code);
+        if (rgb.Depth() != MatType.CV_8U) throw new InvalidOperationException($"unexpected decoded depth {rgb.Type()}");
+        var bytes = new byte[rgb.Rows * rgb.Cols * 3];
+        Marshal.Copy(rgb.Data, bytes, 0, bytes.Length); // a fresh CvtColor output is continuous
+        return bytes;
+    }
+
+    /// <summary>Opens with the FFmpeg backend only (ANY would also try e.g. the image-sequence backend, which reads '%' in names as a pattern).</summary>
+    private static VideoCapture Open(string path)
+    {
+        VideoCapture capture;
+        try
+        {
+            capture = new VideoCapture(path, VideoCaptureAPIs.FFMPEG);
+        }
+        catch (OpenCVException e)
+        {
+            throw new VidSeekException($"cannot open video: {path} ({e.Message})", e);
+        }
+        if (!capture.IsOpened())
+        {
+            capture.Dispose();
+            throw new VidSeekException($"cannot open video: {path} (not a video file, or a format FFmpeg cannot read)");
+        }
+        return capture;
+    }
+
+    /// <summary>Fails early, with a clear message, on what OpenCV would only answer with "not opened".</summary>
+    private static void CheckFile(string path)
+    {
+        if (Directory.Exists(path))
+            throw new VidSeekException($"expected a video file but found a folder: {path}");
+        if (!File.Exists(path))
+            throw new VidSeekException($"video file not found: {path}");
+        if (new FileInfo(path).Length == 0)
+            throw new VidSeekException($"video file is empty (0 bytes): {path}");
+    }
+
+    /// <summary>
+    /// FFmpeg prints decoder errors ("moov atom not found", "Invalid NAL unit size") and OpenCV prints
+    /// warnings to stderr for corrupt files; VidSeek reports those files through
+    /// <see cref="VidSeekException"/>, so the noise only confuses. OpenCV reads OPENCV_FFMPEG_LOGLEVEL when it
+    /// first opens a file with FFmpeg and OPENCV_LOG_LEVEL on its first log line, both with getenv; on Linux
+    /// .NET's <see cref="Environment.SetEnvironmentVariable(string, string)"/> changes only a managed copy, so
+    /// libc's setenv is called as well. A value the user already set is kept (overwrite = 0), so
+    /// OPENCV_FFMPEG_LOGLEVEL=24 (warnings) brings the messages back. Too late if something else in the process
+    /// opened a video through OpenCV first.
+    /// </summary>
+    private static void QuietNativeLogs()
+    {
+        Set("OPENCV_FFMPEG_LOGLEVEL", "-8"); // AV_LOG_QUIET
+        Set("OPENCV_LOG_LEVEL", "ERROR");
+
+        static void Set(string name, string value)
+        {
+            if (!string.IsNullOrEmpty(Environment.GetEnvironmentVariable(name))) return;
+            Environment.SetEnvironmentVariable(name, value);
+            if (OperatingSystem.IsLinux())
+            {
+                try { _ = setenv(name, value, 0); }
+                catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { } // only noise is at stake
+            }
+        }
+    }
+
+    [DllImport("libc.so.6", CharSet = CharSet.Ansi)] // Ansi is UTF-8 on Unix
+    private static extern int setenv(string name, string value, int overwrite);
+}
