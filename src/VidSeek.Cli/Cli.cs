@@ -11,6 +11,15 @@ public static class Cli
     /// <summary>Progress bars and messages go to stderr, so stdout stays clean JSON for pipes.</summary>
     public static IAnsiConsole Err { get; } = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
 
+    /// <summary>The <c>vidseek</c> command tree.</summary>
+    public static RootCommand BuildRoot()
+    {
+        var root = new RootCommand("VidSeek: text-to-video retrieval (CLIP, X-Pool, T2V2T) on the CPU.");
+        root.Subcommands.Add(Commands.EmbedTextCommand.Create());
+        root.Subcommands.Add(Commands.EmbedVideoCommand.Create());
+        return root;
+    }
+
     public static int Run(RootCommand root, string[] args, TextWriter? stdout = null, TextWriter? stderr = null)
     {
         var config = new InvocationConfiguration { Output = stdout ?? Console.Out, Error = stderr ?? Console.Error, EnableDefaultExceptionHandler = false };

@@ -6,7 +6,7 @@ namespace VidSeek.Cli.Commands;
 /// <summary>Options that several commands share, so they are spelled and described the same everywhere.</summary>
 public static class CommonOptions
 {
-    public static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
+    public static readonly JsonSerializerOptions Json = new() { WriteIndented = false }; // one line: embeddings are long, and tools like jq pretty-print
 
     public static Option<DirectoryInfo> Model() => new("--model")
     {
