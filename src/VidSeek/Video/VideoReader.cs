@@ -65,7 +65,31 @@ public static class VideoReader
             passes = 2;
         }
 
-        int width = pass.Frames[indices![0]].Width, height = pass.Frames[indices[0]].Height;
+        return Assemble(path, pass, indices!, estimate, fps, passes);
+    }
+
+    /// <summary>
+    /// Reads every frame of <paramref name="path"/> in one sequential pass (for training, where frames are
+    /// sampled again every epoch from a cache). Indices are 0..n-1 with n the true frame count.
+    /// </summary>
+    /// <exception cref="VidSeekException">As <see cref="Read"/>.</exception>
+    public static DecodedFrames ReadAll(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        CheckFile(path);
+        using var capture = Open(path);
+        double reported = capture.Get(VideoCaptureProperties.FrameCount);
+        int estimate = double.IsFinite(reported) && reported >= 1 && reported < int.MaxValue ? (int)reported : 0;
+        double fps = capture.Fps is var f && double.IsFinite(f) && f > 0 ? f : 0;
+        var pass = ReadPass(capture, _ => true, path);
+        if (pass.Count == 0)
+            throw new VidSeekException($"no frames could be decoded from {path} (the file may be truncated or corrupt)");
+        return Assemble(path, pass, Enumerable.Range(0, pass.Count).ToArray(), estimate, fps, 1);
+    }
+
+    private static DecodedFrames Assemble(string path, Pass pass, int[] indices, int estimate, double fps, int passes)
+    {
+        int width = pass.Frames[indices[0]].Width, height = pass.Frames[indices[0]].Height;
         var frames = new byte[indices.Length][];
         var times = new double[indices.Length];
         for (int i = 0; i < indices.Length; i++)
@@ -84,15 +108,17 @@ public static class VideoReader
     private sealed record Pass(int Count, Dictionary<int, Frame> Frames);
 
     /// <summary>Grabs every frame of an opened capture, retrieving (as RGB) those in <paramref name="wanted"/>.</summary>
-    private static Pass ReadPass(VideoCapture capture, int[] wanted, string path)
+    private static Pass ReadPass(VideoCapture capture, int[] wanted, string path) =>
+        ReadPass(capture, new HashSet<int>(wanted).Contains, path);
+
+    private static Pass ReadPass(VideoCapture capture, Func<int, bool> want, string path)
     {
-        var want = new HashSet<int>(wanted);
         var frames = new Dictionary<int, Frame>();
         using var bgr = new Mat();
         int count = 0;
         while (capture.Grab())
         {
-            if (want.Contains(count))
+            if (want(count))
             {
                 double ms = capture.PosMsec; // the frame just grabbed, from its timestamp
                 if (!capture.Retrieve(bgr) || bgr.Empty())

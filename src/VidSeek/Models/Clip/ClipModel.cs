@@ -39,6 +39,41 @@ public sealed class ClipModel : nn.Module<Tensor, Tensor, ClipOutput>
         text_projection = nn.Linear(config.TextConfig.HiddenSize, config.ProjectionDim, hasBias: false);
         logit_scale = nn.Parameter(torch.tensor((float)config.LogitScaleInitValue));
         RegisterComponents();
+        InitWeights();
+    }
+
+    /// <summary>
+    /// Hugging Face's CLIP initialisation (<c>CLIPPreTrainedModel._init_weights</c>, factor 1): small normal
+    /// embeddings, depth-scaled attention and MLP weights, zero biases, unit LayerNorms. TorchSharp's defaults
+    /// (N(0,1) embeddings) drown the image content in the position embedding, which matters when a model is
+    /// trained from scratch; loading a checkpoint overwrites all of it.
+    /// </summary>
+    private void InitWeights()
+    {
+        using var _ = torch.no_grad();
+        foreach (var (name, p) in named_parameters())
+        {
+            bool vision = name.StartsWith("vision_model.", StringComparison.Ordinal);
+            int d = vision ? Config.VisionConfig.HiddenSize : Config.TextConfig.HiddenSize;
+            int layers = vision ? Config.VisionConfig.NumHiddenLayers : Config.TextConfig.NumHiddenLayers;
+            double inProj = Math.Pow(d, -0.5) * Math.Pow(2 * layers, -0.5), outProj = Math.Pow(d, -0.5);
+            string leaf = name[(name.LastIndexOf('.') + 1)..];
+            if (name == "logit_scale") continue;
+            if (name.Contains("layer_norm") || name.Contains("layrnorm") || name.Contains("layernorm"))
+            {
+                if (leaf == "weight") p.fill_(1); else p.zero_();
+            }
+            else if (leaf == "bias") p.zero_();
+            else if (name.EndsWith("class_embedding", StringComparison.Ordinal)) nn.init.normal_(p, 0, Math.Pow(d, -0.5));
+            else if (name.Contains("embedding")) nn.init.normal_(p, 0, 0.02);
+            else if (name.Contains("self_attn.out_proj")) nn.init.normal_(p, 0, outProj);
+            else if (name.Contains("self_attn.")) nn.init.normal_(p, 0, inProj);
+            else if (name.Contains("mlp.fc1")) nn.init.normal_(p, 0, Math.Pow(2 * d, -0.5));
+            else if (name.Contains("mlp.fc2")) nn.init.normal_(p, 0, inProj);
+            else if (name == "visual_projection.weight") nn.init.normal_(p, 0, Math.Pow(Config.VisionConfig.HiddenSize, -0.5));
+            else if (name == "text_projection.weight") nn.init.normal_(p, 0, Math.Pow(Config.TextConfig.HiddenSize, -0.5));
+            else throw new InvalidOperationException($"no initialisation rule for {name}");
+        }
     }
 
     public ClipTextTransformer TextModel => text_model;
