@@ -7,6 +7,7 @@ using static TorchSharp.torch;
 
 namespace VidSeek.Tests.Training;
 
+[Collection(TorchRngCollection.Name)]
 public class TrainerTests
 {
     private static TrainOptions Options(int epochs = 2) => new()
