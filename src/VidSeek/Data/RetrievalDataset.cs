@@ -38,4 +38,10 @@ public sealed record LoadOptions
 }
 
 /// <summary>What a load skipped, for the caller to warn about.</summary>
-public sealed record LoadReport(int SkippedMissing, IReadOnlyList<string> MissingExamples);
+/// <param name="SkippedMissing">Captions dropped because their video file is missing (<see cref="LoadOptions.SkipMissing"/>).</param>
+/// <param name="MissingExamples">Up to 5 of the missing videos, as where each was looked for.</param>
+public sealed record LoadReport(int SkippedMissing, IReadOnlyList<string> MissingExamples)
+{
+    /// <summary>Distinct videos whose file is missing (the videos of the <see cref="SkippedMissing"/> captions).</summary>
+    public int SkippedVideos { get; init; }
+}
