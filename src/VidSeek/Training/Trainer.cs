@@ -50,7 +50,7 @@ public sealed class Trainer : IDisposable
     /// <param name="tokenizerDir">Folder of the tokenizer's vocab.json + merges.txt; copied into every checkpoint.</param>
     /// <param name="resumeFrom">A checkpoint folder to continue from (its optimizer state and trainer_state.json), or null.</param>
     public Trainer(DualEncoderModel model, RetrievalSplit train, RetrievalSplit? val, ClipTokenizer tokenizer, string tokenizerDir,
-        TrainOptions options, string outputDir, string dataDescription, string? resumeFrom = null)
+        TrainOptions options, string outputDir, TrainData data, string? resumeFrom = null)
     {
         if (train.Videos.Count < 2) throw new VidSeekException($"the training split has {train.Videos.Count} video(s); contrastive training needs at least 2");
         this.model = model;
@@ -72,7 +72,7 @@ public sealed class Trainer : IDisposable
         parameters = model.parameters().ToList();
         optimizer = torch.optim.AdamW(groups, lr: options.ClipLr, beta1: 0.9, beta2: 0.999, eps: 1e-6, weight_decay: options.WeightDecay);
 
-        state = new TrainingState { Options = options, Data = dataDescription };
+        state = new TrainingState { Options = options, Data = data };
         if (resumeFrom is not null)
         {
             var saved = TrainingState.Load(Path.Combine(resumeFrom, "trainer_state.json"));

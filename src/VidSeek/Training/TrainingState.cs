@@ -13,6 +13,17 @@ public sealed record EpochLog(
     [property: JsonPropertyName("clip_lr")] double ClipLr,
     [property: JsonPropertyName("seconds")] double Seconds);
 
+/// <summary>Which data a run trains and validates on, so <c>--resume</c> needs nothing but the output folder.</summary>
+public sealed record TrainData
+{
+    [JsonPropertyName("format")] public string Format { get; init; } = "msrvtt";
+    [JsonPropertyName("root")] public string Root { get; init; } = "";
+    [JsonPropertyName("train_split")] public string TrainSplit { get; init; } = "train";
+    [JsonPropertyName("val_split")] public string? ValSplit { get; init; }
+    [JsonPropertyName("videos")] public string? VideosDir { get; init; }
+    [JsonPropertyName("skip_missing")] public bool SkipMissing { get; init; }
+}
+
 /// <summary>Where a run stands: enough to resume it exactly (the data order and randomness derive from the seed and the step).</summary>
 public sealed record TrainingState
 {
@@ -21,7 +32,7 @@ public sealed record TrainingState
     [JsonPropertyName("epoch_loss_steps")] public long EpochLossSteps { get; init; }
     [JsonPropertyName("seconds")] public double Seconds { get; init; }
     [JsonPropertyName("options")] public TrainOptions Options { get; init; } = new();
-    [JsonPropertyName("data")] public string Data { get; init; } = "";
+    [JsonPropertyName("data")] public TrainData Data { get; init; } = new();
     [JsonPropertyName("log")] public List<EpochLog> Log { get; init; } = [];
     [JsonPropertyName("best_val_t2v_r1")] public double? BestValT2vR1 { get; init; }
 

@@ -88,17 +88,17 @@ public class TrainerTests
         var opts = Options(epochs: 2); // 6 videos / batch 3 = 2 steps per epoch, 4 in all
 
         using var straight = TinySetup.NewModel(VideoPooling.XPool, seed: 1);
-        using (var t = new Trainer(straight, split, split, TinySetup.Tokenizer, TinySetup.TokenizerDir, opts, straightDir.Path, "fixtures"))
+        using (var t = new Trainer(straight, split, split, TinySetup.Tokenizer, TinySetup.TokenizerDir, opts, straightDir.Path, new TrainData { Root = "fixtures" }))
             Assert.Equal(4, t.Run().GlobalStep);
 
         using (var first = TinySetup.NewModel(VideoPooling.XPool, seed: 1))
-        using (var t = new Trainer(first, split, split, TinySetup.Tokenizer, TinySetup.TokenizerDir, opts with { MaxSteps = 3 }, resumedDir.Path, "fixtures"))
+        using (var t = new Trainer(first, split, split, TinySetup.Tokenizer, TinySetup.TokenizerDir, opts with { MaxSteps = 3 }, resumedDir.Path, new TrainData { Root = "fixtures" }))
             Assert.Equal(3, t.Run().GlobalStep);
         string? ckpt = Trainer.FindCheckpoint(resumedDir.Path);
         Assert.NotNull(ckpt);
         using var resumed = DualEncoderModel.Load(ckpt!);
         var saved = TrainingState.Load(Path.Combine(ckpt!, "trainer_state.json"));
-        using (var t = new Trainer(resumed, split, split, TinySetup.Tokenizer, TinySetup.TokenizerDir, saved.Options with { MaxSteps = 0 }, resumedDir.Path, "fixtures", resumeFrom: ckpt))
+        using (var t = new Trainer(resumed, split, split, TinySetup.Tokenizer, TinySetup.TokenizerDir, saved.Options with { MaxSteps = 0 }, resumedDir.Path, new TrainData { Root = "fixtures" }, resumeFrom: ckpt))
             Assert.Equal(4, t.Run().GlobalStep);
 
         var a = straight.state_dict();

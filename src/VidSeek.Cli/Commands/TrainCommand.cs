@@ -1,0 +1,158 @@
+using System.CommandLine;
+using Spectre.Console;
+using TorchSharp;
+using VidSeek.Models.Clip;
+using VidSeek.Models.DualEncoder;
+using VidSeek.Text;
+using VidSeek.Training;
+using VidSeek.Video;
+
+namespace VidSeek.Cli.Commands;
+
+/// <summary><c>vidseek train --model xpool|meanp --data DIR --out OUT ...</c>, or <c>vidseek train --resume OUT</c>.</summary>
+public static class TrainCommand
+{
+    public static Command Create()
+    {
+        var model = new Option<string>("--model") { Description = "Pooling head: xpool (text-conditioned) or meanp (mean of frames).", DefaultValueFactory = _ => "xpool" };
+        model.AcceptOnlyFromAmong("xpool", "meanp");
+        var data = new DataOptions();
+        var trainSplit = new Option<string>("--train-split") { Description = "Split to train on.", DefaultValueFactory = _ => "train" };
+        var valSplit = new Option<string?>("--val-split") { Description = "Split to report R@1 on after every epoch (and keep the best checkpoint by)." };
+        var output = new Option<DirectoryInfo>("--out") { Description = "Run folder: checkpoint/, best/, log.csv, training.png." };
+        var resume = new Option<DirectoryInfo?>("--resume") { Description = "Continue the run in this folder from its last checkpoint (all other options come from the run)." };
+        var init = new Option<DirectoryInfo?>("--init") { Description = "Start from a Hugging Face CLIP folder (e.g. openai/clip-vit-base-patch32)." };
+        var clipConfig = new Option<string?>("--clip-config") { Description = $"Train CLIP from scratch with this architecture: {string.Join(", ", ClipPresets.All.Keys)}, or a config.json." };
+        var tokenizer = new Option<DirectoryInfo?>("--tokenizer") { Description = "vocab.json + merges.txt (default: the --init folder's, else the bundled CLIP vocabulary)." };
+        var epochs = new Option<int>("--epochs") { DefaultValueFactory = _ => 10 };
+        var batch = new Option<int>("--batch-size") { DefaultValueFactory = _ => 32 };
+        var frames = new Option<int>("--frames") { Description = "Frames per video.", DefaultValueFactory = _ => 12 };
+        var clipLr = new Option<double?>("--clip-lr") { Description = "Backbone learning rate (default 1e-6 with --init, 1e-3 from scratch)." };
+        var headLr = new Option<double?>("--head-lr") { Description = "X-Pool head learning rate (default 1e-5 with --init, 1e-3 from scratch)." };
+        var weightDecay = new Option<double>("--weight-decay") { DefaultValueFactory = _ => 0.2 };
+        var seed = new Option<int>("--seed") { DefaultValueFactory = _ => 0 };
+        var sampling = new Option<SamplingMode>("--sampling") { Description = "Training frame sampling: Uniform (interval midpoints) or Random (one per interval).", DefaultValueFactory = _ => SamplingMode.Uniform };
+        var noCrop = new Option<bool>("--no-crop-augment") { Description = "Turn off the per-clip random-resized-crop augmentation." };
+        var heads = new Option<int>("--xpool-heads") { DefaultValueFactory = _ => 1 };
+        var saveEvery = new Option<int>("--save-every") { Description = "Also checkpoint every N steps (default: every epoch).", DefaultValueFactory = _ => 0 };
+        var maxSteps = new Option<long>("--max-steps") { Description = "Stop after N steps in all (the schedule still spans --epochs).", DefaultValueFactory = _ => 0 };
+
+        var command = new Command("train", "Train a CLIP dual encoder (X-Pool or mean pooling) with InfoNCE.")
+        {
+            model, trainSplit, valSplit, output, resume, init, clipConfig, tokenizer, epochs, batch, frames, clipLr, headLr, weightDecay, seed, sampling, noCrop, heads, saveEvery, maxSteps,
+        };
+        data.AddTo(command);
+        command.Validators.Add(r =>
+        {
+            bool resuming = r.GetValue(resume) is not null;
+            if (!resuming && r.GetValue(output) is null) r.AddError("--out is required (or --resume OUT)");
+            if (!resuming && r.GetValue(init) is null && r.GetValue(clipConfig) is null) r.AddError("give --init HF_CLIP_DIR or --clip-config PRESET|FILE");
+            if (r.GetValue(init) is not null && r.GetValue(clipConfig) is not null) r.AddError("--init and --clip-config exclude each other");
+        });
+        // --data is required for a new run only.
+        data.Data.Required = false;
+        command.Validators.Add(r => { if (r.GetValue(resume) is null && r.GetValue(data.Data) is null) r.AddError("--data is required"); });
+
+        command.SetAction((parse, stdout) =>
+        {
+            TrainingState? saved = null;
+            string? checkpoint = null;
+            string outDir;
+            if (parse.GetValue(resume) is { } resumeDir)
+            {
+                outDir = resumeDir.FullName;
+                checkpoint = Trainer.FindCheckpoint(outDir) ?? throw new VidSeekException($"no checkpoint to resume in {outDir} (expected {Path.Combine(outDir, Trainer.CheckpointDir, "trainer_state.json")})");
+                saved = TrainingState.Load(Path.Combine(checkpoint, "trainer_state.json"));
+            }
+            else
+            {
+                outDir = parse.GetValue(output)!.FullName;
+                if (Trainer.FindCheckpoint(outDir) is not null)
+                    throw new VidSeekException($"{outDir} already holds a run; continue it with --resume {outDir}, or choose another --out");
+            }
+
+            bool fromScratch = saved is null && parse.GetValue(init) is null;
+            var trainData = saved?.Data ?? new TrainData
+            {
+                Format = parse.GetValue(data.Format)!, Root = parse.GetValue(data.Data)!.FullName, TrainSplit = parse.GetValue(trainSplit)!,
+                ValSplit = parse.GetValue(valSplit), VideosDir = parse.GetValue(data.Videos)?.FullName, SkipMissing = parse.GetValue(data.SkipMissing),
+            };
+            var options = saved is not null ? saved.Options with { MaxSteps = parse.GetValue(maxSteps), SaveEvery = parse.GetValue(saveEvery) } : new TrainOptions
+            {
+                Epochs = parse.GetValue(epochs), BatchSize = parse.GetValue(batch), Seed = parse.GetValue(seed),
+                ClipLr = parse.GetValue(clipLr) ?? (fromScratch ? 1e-3 : 1e-6), HeadLr = parse.GetValue(headLr) ?? (fromScratch ? 1e-3 : 1e-5),
+                WeightDecay = parse.GetValue(weightDecay), Sampling = parse.GetValue(sampling), RandomResizedCrop = !parse.GetValue(noCrop),
+                SaveEvery = parse.GetValue(saveEvery), MaxSteps = parse.GetValue(maxSteps),
+            };
+
+            var train = DataOptions.Load(trainData.Format, trainData.Root, trainData.TrainSplit, trainData.VideosDir, trainData.SkipMissing);
+            var val = trainData.ValSplit is null ? null : DataOptions.Load(trainData.Format, trainData.Root, trainData.ValSplit, trainData.VideosDir, trainData.SkipMissing);
+
+            string tokDir;
+            DualEncoderModel net;
+            if (checkpoint is not null)
+            {
+                net = DualEncoderModel.Load(checkpoint);
+                tokDir = checkpoint;
+            }
+            else
+            {
+                torch.manual_seed(options.Seed);
+                var pooling = parse.GetValue(model) == "meanp" ? VideoPooling.MeanP : VideoPooling.XPool;
+                string? initDir = parse.GetValue(init)?.FullName;
+                var backbone = initDir is null ? null : ClipModel.FromPretrained(initDir);
+                var clipCfg = backbone?.Config ?? ClipPresets.Resolve(parse.GetValue(clipConfig)!);
+                net = new DualEncoderModel(new DualEncoderConfig { Pooling = pooling, Clip = clipCfg, NumFrames = parse.GetValue(frames), XPoolHeads = parse.GetValue(heads) }, backbone);
+                tokDir = parse.GetValue(tokenizer)?.FullName ?? (initDir is not null && File.Exists(Path.Combine(initDir, ClipTokenizer.VocabFile)) ? initDir : BundledTokenizer.Folder);
+            }
+            using var _ = net;
+            var tok = ClipTokenizer.FromFolder(tokDir);
+            using var trainer = new Trainer(net, train, val, tok, tokDir, options, outDir, trainData, checkpoint);
+
+            Cli.Err.MarkupLineInterpolated($"training {net.Config.Pooling} on {train.Videos.Count} videos / {train.Captions.Count} captions ({trainData.TrainSplit}), {trainer.StepsPerEpoch} steps per epoch x {options.Epochs} epochs, batch {options.BatchSize}, {net.Config.NumFrames} frames at {net.Clip.ImageSize}px");
+            using var cancel = new CancellationTokenSource();
+            ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); };
+            Console.CancelKeyPress += onCancel;
+            TrainingState final;
+            try
+            {
+                final = RunWithProgress(trainer, cancel.Token);
+            }
+            finally
+            {
+                Console.CancelKeyPress -= onCancel;
+            }
+
+            var table = new Table().AddColumns("epoch", "step", "train loss", "val t2v R@1", "val v2t R@1", "seconds");
+            foreach (var r in final.Log)
+                table.AddRow(r.Epoch.ToString(), r.Step.ToString(), r.TrainLoss.ToString("F4"), r.ValT2vR1?.ToString("F1") ?? "-", r.ValV2tR1?.ToString("F1") ?? "-", r.Seconds.ToString("F0"));
+            Cli.Err.Write(table);
+            if (final.GlobalStep < trainer.TotalSteps)
+                stdout.WriteLine($"stopped at step {final.GlobalStep} of {trainer.TotalSteps}; continue with: vidseek train --resume {outDir}");
+            else
+                stdout.WriteLine($"done: {final.GlobalStep} steps in {final.Seconds:F0} s; checkpoints in {Path.Combine(outDir, Trainer.CheckpointDir)} and {Path.Combine(outDir, Trainer.BestDir)}");
+            return 0;
+        });
+        return command;
+    }
+
+    private static TrainingState RunWithProgress(Trainer trainer, CancellationToken cancel)
+    {
+        TrainingState? result = null;
+        Cli.Err.Progress().AutoClear(false)
+            .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+            .Start(ctx =>
+            {
+                var task = ctx.AddTask("training", maxValue: trainer.Options.MaxSteps > 0 ? Math.Min(trainer.Options.MaxSteps, trainer.TotalSteps) : trainer.TotalSteps);
+                task.Value = trainer.State.GlobalStep;
+                result = trainer.Run(p =>
+                {
+                    task.Description = p.Phase is not null
+                        ? $"epoch {p.Epoch}: {p.Phase}"
+                        : $"epoch {p.Epoch}  loss {p.Loss:F3}  {p.ClipsPerSecond:F1} clips/s";
+                    task.Value = p.Step;
+                }, cancel);
+            });
+        return result!;
+    }
+}

@@ -1,0 +1,36 @@
+using System.Text.Json;
+using VidSeek.Models.Clip;
+using VidSeek.Text;
+
+namespace VidSeek.Models.DualEncoder;
+
+/// <summary>A model ready for retrieval and the tokenizer that goes with it.</summary>
+public sealed record RetrievalCheckpoint(DualEncoderModel Model, ClipTextEmbedder Texts, string Folder) : IDisposable
+{
+    /// <summary>
+    /// Opens a VidSeek checkpoint folder (written by <c>vidseek train</c>), or a Hugging Face CLIP folder, which
+    /// gives zero-shot CLIP with mean pooling. The tokenizer is <paramref name="tokenizerDir"/>, else the folder's own.
+    /// </summary>
+    public static RetrievalCheckpoint Open(string folder, string? tokenizerDir = null, int numFrames = 12)
+    {
+        if (!Directory.Exists(folder)) throw new VidSeekException($"checkpoint folder not found: {folder}");
+        string configPath = Path.Combine(folder, "config.json");
+        if (!File.Exists(configPath)) throw new VidSeekException($"config.json not found in {folder}");
+        string? type;
+        try
+        {
+            using var doc = JsonDocument.Parse(File.ReadAllText(configPath));
+            type = doc.RootElement.TryGetProperty("model_type", out var t) ? t.GetString() : null;
+        }
+        catch (JsonException e) { throw new VidSeekException($"cannot parse {configPath}: {e.Message}"); }
+
+        DualEncoderModel model = type == "clip"
+            ? new DualEncoderModel(new DualEncoderConfig { Pooling = VideoPooling.MeanP, Clip = ClipConfig.Load(configPath), NumFrames = numFrames }, ClipModel.FromPretrained(folder))
+            : DualEncoderModel.Load(folder);
+        model.eval();
+        var (tokenizer, tokFolder) = ClipTextEmbedder.ResolveTokenizer(folder, tokenizerDir);
+        return new RetrievalCheckpoint(model, new ClipTextEmbedder(model.Clip, tokenizer, tokFolder), folder);
+    }
+
+    public void Dispose() => Model.Dispose();
+}
