@@ -17,6 +17,7 @@ public static class Cli
         var root = new RootCommand("VidSeek: text-to-video retrieval (CLIP, X-Pool, T2V2T) on the CPU.");
         root.Subcommands.Add(Commands.EmbedTextCommand.Create());
         root.Subcommands.Add(Commands.EmbedVideoCommand.Create());
+        root.Subcommands.Add(Commands.SynthCommand.Create());
         return root;
     }
 
