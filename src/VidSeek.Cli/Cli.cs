@@ -19,6 +19,7 @@ public static class Cli
         root.Subcommands.Add(Commands.EmbedVideoCommand.Create());
         root.Subcommands.Add(Commands.TrainCommand.Create());
         root.Subcommands.Add(Commands.EvalCommand.Create());
+        root.Subcommands.Add(Commands.SynthCommand.Create());
         return root;
     }
 

@@ -9,6 +9,7 @@ using static TorchSharp.torch;
 namespace VidSeek.Tests;
 
 /// <summary>The <c>vidseek</c> commands, run in-process as a user would type them.</summary>
+[Collection(ProcessStateCollection.Name)]
 public class CliTests
 {
     private static string Tiny => Path.Combine(TestPaths.Golden, "clip-tiny");

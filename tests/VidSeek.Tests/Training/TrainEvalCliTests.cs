@@ -4,7 +4,7 @@ using VidSeek.Training;
 namespace VidSeek.Tests.Training;
 
 /// <summary><c>vidseek train</c> and <c>vidseek eval</c> end to end on a small MSR-VTT-layout corpus made of the fixture videos.</summary>
-[Collection(TorchRngCollection.Name)]
+[Collection(ProcessStateCollection.Name)]
 public class TrainEvalCliTests
 {
     private static (int Code, string Out, string Err) Run(params string[] args)

@@ -7,7 +7,7 @@ using static TorchSharp.torch;
 
 namespace VidSeek.Tests.Training;
 
-[Collection(TorchRngCollection.Name)]
+[Collection(ProcessStateCollection.Name)]
 public class TrainerTests
 {
     private static TrainOptions Options(int epochs = 2) => new()
