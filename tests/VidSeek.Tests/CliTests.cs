@@ -16,14 +16,6 @@ public class CliTests
     private static string TokenizerDir => Path.Combine(TestPaths.Golden, "clip-tokenizer");
     private static string Bars => Path.Combine(TestPaths.Videos, "bars_h264.mp4");
 
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        int code = Cli.Cli.Run(Cli.Cli.BuildRoot(), args, stdout, stderr);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
-
     private static void AssertOneLineError(string err, string expected)
     {
         Assert.Contains(expected, err);
@@ -34,7 +26,7 @@ public class CliTests
     [Fact]
     public void EmbedVideoPrintsTheModelsFrameEmbeddings()
     {
-        var (code, stdout, err) = Run("embed-video", "--model", Tiny, "--frames", "5", Bars);
+        var (code, stdout, err) = CliRunner.Run("embed-video", "--model", Tiny, "--frames", "5", Bars);
         Assert.True(code == 0, err);
         using var doc = JsonDocument.Parse(stdout);
         var item = doc.RootElement.GetProperty("items")[0];
@@ -57,7 +49,7 @@ public class CliTests
     {
         using var tmp = TestPaths.NewTempDir();
         string outFile = Path.Combine(tmp.Path, "v.safetensors");
-        var (code, _, err) = Run("embed-video", "--model", Tiny, "--frames", "3", "--normalize", "--out", outFile, Bars, Path.Combine(TestPaths.Videos, "oneframe_h264.mov"));
+        var (code, _, err) = CliRunner.Run("embed-video", "--model", Tiny, "--frames", "3", "--normalize", "--out", outFile, Bars, Path.Combine(TestPaths.Videos, "oneframe_h264.mov"));
         Assert.True(code == 0, err);
         var t = SafeTensors.Load(outFile, out var meta);
         Assert.Equal(new long[] { 2, 3, 64 }, t["frame_embeds"].shape);
@@ -73,7 +65,7 @@ public class CliTests
         using var tmp = TestPaths.NewTempDir();
         string outFile = Path.Combine(tmp.Path, "v.safetensors");
         string corrupt = Path.Combine(TestPaths.Videos, "corrupt_truncated.mp4");
-        var (code, _, err) = Run("embed-video", "--model", Tiny, "--out", outFile, Bars, corrupt);
+        var (code, _, err) = CliRunner.Run("embed-video", "--model", Tiny, "--out", outFile, Bars, corrupt);
         Assert.Equal(1, code);
         AssertOneLineError(err, corrupt);
         Assert.Empty(Directory.GetFiles(tmp.Path));
@@ -82,7 +74,7 @@ public class CliTests
     [Fact]
     public void EmbedTextWithoutTokenizerFilesSaysWhatIsMissing()
     {
-        var (code, _, err) = Run("embed-text", "--model", Tiny, "a red circle");
+        var (code, _, err) = CliRunner.Run("embed-text", "--model", Tiny, "a red circle");
         Assert.Equal(1, code);
         AssertOneLineError(err, "vocab.json and merges.txt are missing; pass --tokenizer DIR");
     }
@@ -90,7 +82,7 @@ public class CliTests
     [Fact]
     public void TokenizerOfAnotherModelIsAnErrorNotACrash()
     {
-        var (code, _, err) = Run("embed-text", "--model", Tiny, "--tokenizer", TokenizerDir, "a red circle");
+        var (code, _, err) = CliRunner.Run("embed-text", "--model", Tiny, "--tokenizer", TokenizerDir, "a red circle");
         Assert.Equal(1, code);
         AssertOneLineError(err, "outside the model's vocabulary of 1000");
     }
@@ -98,12 +90,12 @@ public class CliTests
     [Fact]
     public void MissingModelFolderAndUnknownOptionsFail()
     {
-        var (code, _, err) = Run("embed-video", "--model", "/no/such/model", Bars);
+        var (code, _, err) = CliRunner.Run("embed-video", "--model", "/no/such/model", Bars);
         Assert.Equal(1, code);
         AssertOneLineError(err, "model folder not found: /no/such/model");
-        Assert.NotEqual(0, Run("embed-video", "--model", Tiny, "--bogus", Bars).Code);
-        Assert.NotEqual(0, Run("embed-video", "--model", Tiny, "--frames", "0", Bars).Code);
-        Assert.NotEqual(0, Run("no-such-command").Code);
+        Assert.NotEqual(0, CliRunner.Run("embed-video", "--model", Tiny, "--bogus", Bars).Code);
+        Assert.NotEqual(0, CliRunner.Run("embed-video", "--model", Tiny, "--frames", "0", Bars).Code);
+        Assert.NotEqual(0, CliRunner.Run("no-such-command").Code);
     }
 
     /// <summary>A small random CLIP with the real 49,408-token vocabulary, so the real tokenizer fits it.</summary>
@@ -116,7 +108,7 @@ public class CliTests
         using (var fresh = new ClipModel(config)) fresh.SavePretrained(tmp.Path);
         foreach (var f in new[] { "vocab.json", "merges.txt" }) File.Copy(Path.Combine(TokenizerDir, f), Path.Combine(tmp.Path, f));
 
-        var (code, stdout, err) = Run("embed-text", "--model", tmp.Path, "a big red circle moves to the left", "a small cyan star spins");
+        var (code, stdout, err) = CliRunner.Run("embed-text", "--model", tmp.Path, "a big red circle moves to the left", "a small cyan star spins");
         Assert.True(code == 0, err);
         using var doc = JsonDocument.Parse(stdout);
         var items = doc.RootElement.GetProperty("items");

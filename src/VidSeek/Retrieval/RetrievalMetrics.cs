@@ -21,7 +21,7 @@ public sealed record RetrievalScores(double R1, double R5, double R10, double R5
         $"R@1 {R1:F1}  R@5 {R5:F1}  R@10 {R10:F1}  R@50 {R50:F1}  R@100 {R100:F1}  MdR {MedianRank:0.#}  MnR {MeanRank:F2}  (n={Queries})";
 }
 
-/// <summary>Both directions, with the per-query ranks (1-based) they come from.</summary>
+/// <summary>Both directions, with the per-query ranks (1-based) they come from (video-to-text: the videos that have a caption, in order).</summary>
 public sealed record RetrievalReport(RetrievalScores TextToVideo, RetrievalScores VideoToText, int[] TextToVideoRanks, int[] VideoToTextRanks);
 
 /// <summary>
@@ -44,7 +44,6 @@ public static class RetrievalMetrics
             if ((uint)v >= (uint)videoCount) throw new ArgumentException($"caption's video index {v} is outside [0, {videoCount})");
             hasCaption[v] = true;
         }
-        if (Array.IndexOf(hasCaption, false) is var orphan and >= 0) throw new ArgumentException($"video {orphan} has no caption: video-to-text needs at least one per video");
 
         var t2v = new int[textCount];
         for (int t = 0; t < textCount; t++)
@@ -53,16 +52,20 @@ public static class RetrievalMetrics
             t2v[t] = Rank(row, videoOfText[t], ties);
         }
 
-        // Video-to-text: column v ranked over all texts; the best-ranked caption of v counts.
-        var v2t = Enumerable.Repeat(int.MaxValue, videoCount).ToArray();
+        // Video-to-text: column v ranked over all texts; the best-ranked caption of v counts. A video without
+        // a caption (e.g. none of the caption type being scored) is a candidate for t2v but cannot be a query.
+        var v2t = new List<int>(videoCount);
         var column = new float[textCount];
         for (int v = 0; v < videoCount; v++)
         {
+            if (!hasCaption[v]) continue;
             for (int t = 0; t < textCount; t++) column[t] = sims[t * videoCount + v];
+            int best = int.MaxValue;
             for (int t = 0; t < textCount; t++)
-                if (videoOfText[t] == v) v2t[v] = Math.Min(v2t[v], Rank(column, t, ties));
+                if (videoOfText[t] == v) best = Math.Min(best, Rank(column, t, ties));
+            v2t.Add(best);
         }
-        return new RetrievalReport(Scores(t2v), Scores(v2t), t2v, v2t);
+        return new RetrievalReport(Scores(t2v), Scores(v2t), t2v, v2t.ToArray());
     }
 
     /// <summary>1-based rank of candidate <paramref name="target"/> in <paramref name="scores"/> (higher is better).</summary>

@@ -6,20 +6,12 @@ namespace VidSeek.Tests.Shapes;
 [Collection(ProcessStateCollection.Name)]
 public class ShapesCliTests
 {
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        int code = Cli.Cli.Run(Cli.Cli.BuildRoot(), args, stdout, stderr);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
-
     [Fact]
     public void SynthWritesACorpusAndReportsIt()
     {
         using var tmp = TestPaths.NewTempDir();
         string dir = Path.Combine(tmp.Path, "shapes");
-        var (code, stdout, err) = Run("synth", "--out", dir, "--seed", "4", "--videos", "10", "--size", "32", "--val-fraction", "0.2");
+        var (code, stdout, err) = CliRunner.Run("synth", "--out", dir, "--seed", "4", "--videos", "10", "--size", "32", "--val-fraction", "0.2");
         Assert.True(code == 0, err);
         Assert.Contains("wrote 10 videos (train 6, val 2, test 1, test-novel 1)", stdout);
         Assert.Contains("videos/s", stdout);
@@ -34,14 +26,14 @@ public class ShapesCliTests
     {
         using var tmp = TestPaths.NewTempDir();
         File.WriteAllText(Path.Combine(tmp.Path, "keep.txt"), "x");
-        var (code, _, err) = Run("synth", "--out", tmp.Path, "--videos", "2", "--size", "32");
+        var (code, _, err) = CliRunner.Run("synth", "--out", tmp.Path, "--videos", "2", "--size", "32");
         Assert.Equal(1, code);
         Assert.Contains($"output folder {tmp.Path} is not empty; pass --force", err);
         Assert.DoesNotContain("   at ", err);
         Assert.Single(err.Trim().Split('\n'));
         Assert.Single(Directory.GetFileSystemEntries(tmp.Path));
 
-        (code, _, err) = Run("synth", "--out", tmp.Path, "--videos", "2", "--size", "32", "--force");
+        (code, _, err) = CliRunner.Run("synth", "--out", tmp.Path, "--videos", "2", "--size", "32", "--force");
         Assert.True(code == 0, err);
         Assert.True(File.Exists(Path.Combine(tmp.Path, "MSRVTT_data.json")));
         Assert.True(File.Exists(Path.Combine(tmp.Path, "keep.txt")));
@@ -51,12 +43,12 @@ public class ShapesCliTests
     public void BadOptionsAreOneLineErrors()
     {
         using var tmp = TestPaths.NewTempDir();
-        var (code, _, err) = Run("synth", "--out", Path.Combine(tmp.Path, "x"), "--size", "33");
+        var (code, _, err) = CliRunner.Run("synth", "--out", Path.Combine(tmp.Path, "x"), "--size", "33");
         Assert.Equal(1, code);
         Assert.Contains("--size must be an even number", err);
         Assert.Single(err.Trim().Split('\n'));
-        Assert.NotEqual(0, Run("synth", "--videos", "3").Code); // --out is required
-        Assert.NotEqual(0, Run("synth", "--out", tmp.Path, "--bogus").Code);
+        Assert.NotEqual(0, CliRunner.Run("synth", "--videos", "3").Code); // --out is required
+        Assert.NotEqual(0, CliRunner.Run("synth", "--out", tmp.Path, "--bogus").Code);
         Assert.Empty(Directory.GetFileSystemEntries(tmp.Path));
     }
 }

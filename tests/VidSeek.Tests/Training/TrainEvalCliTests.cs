@@ -7,14 +7,6 @@ namespace VidSeek.Tests.Training;
 [Collection(ProcessStateCollection.Name)]
 public class TrainEvalCliTests
 {
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        int code = Cli.Cli.Run(Cli.Cli.BuildRoot(), args, stdout, stderr);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
-
     /// <summary>Writes MSRVTT_data.json with 6 train and the same 6 as val videos (symlinked fixture files).</summary>
     private static void WriteCorpus(string root)
     {
@@ -41,13 +33,13 @@ public class TrainEvalCliTests
         string data = Path.Combine(tmp.Path, "data"), run = Path.Combine(tmp.Path, "run");
         WriteCorpus(data);
 
-        var first = Run("train", "--model", "xpool", "--clip-config", "tiny", "--data", data, "--val-split", "val", "--out", run,
+        var first = CliRunner.Run("train", "--model", "xpool", "--clip-config", "tiny", "--data", data, "--val-split", "val", "--out", run,
             "--epochs", "2", "--batch-size", "3", "--frames", "2", "--max-steps", "3");
         Assert.True(first.Code == 0, first.Err);
         Assert.Contains("stopped at step 3 of 4", first.Out);
-        Assert.Contains("already holds a run", Run("train", "--model", "xpool", "--clip-config", "tiny", "--data", data, "--out", run).Err);
+        Assert.Contains("already holds a run", CliRunner.Run("train", "--model", "xpool", "--clip-config", "tiny", "--data", data, "--out", run).Err);
 
-        var resumed = Run("train", "--resume", run);
+        var resumed = CliRunner.Run("train", "--resume", run);
         Assert.True(resumed.Code == 0, resumed.Err);
         Assert.Contains("done: 4 steps", resumed.Out);
         var log = File.ReadAllLines(Path.Combine(run, "log.csv"));
@@ -55,7 +47,7 @@ public class TrainEvalCliTests
         Assert.True(File.Exists(Path.Combine(run, "training.png")));
         Assert.Equal(4, TrainingState.Load(Path.Combine(run, "checkpoint", "trainer_state.json")).GlobalStep);
 
-        var eval = Run("eval", "--checkpoint", Path.Combine(run, "checkpoint"), "--data", data, "--split", "val", "--json");
+        var eval = CliRunner.Run("eval", "--checkpoint", Path.Combine(run, "checkpoint"), "--data", data, "--split", "val", "--json");
         Assert.True(eval.Code == 0, eval.Err);
         using var doc = JsonDocument.Parse(eval.Out);
         var results = doc.RootElement.GetProperty("results");
@@ -68,10 +60,10 @@ public class TrainEvalCliTests
     [Fact]
     public void TrainWithoutABackboneOrDataIsAClearError()
     {
-        Assert.NotEqual(0, Run("train", "--data", "/nowhere", "--out", "/tmp/x").Code);
-        var (code, _, err) = Run("train", "--clip-config", "tiny", "--data", "/nowhere/at/all", "--out", Path.Combine(Path.GetTempPath(), "vidseek-never"));
+        Assert.NotEqual(0, CliRunner.Run("train", "--data", "/nowhere", "--out", "/tmp/x").Code);
+        var (code, _, err) = CliRunner.Run("train", "--clip-config", "tiny", "--data", "/nowhere/at/all", "--out", Path.Combine(Path.GetTempPath(), "vidseek-never"));
         Assert.Equal(1, code);
         Assert.Contains("/nowhere/at/all", err);
-        Assert.Contains("unknown --format", Run("eval", "--checkpoint", "/x", "--data", "/x", "--format", "webvid").Err);
+        Assert.Contains("unknown --format", CliRunner.Run("eval", "--checkpoint", "/x", "--data", "/x", "--format", "webvid").Err);
     }
 }

@@ -5,12 +5,12 @@ public static class ClipPresets
 {
     /// <summary>
     /// For the 64x64 Shapes videos on a CPU: 64 px input, 8 px patches (65 tokens), 4 layers of width 128 in both
-    /// towers, 32 text positions, 128-d joint space. About 8.7M parameters, 6.3M of them the token embedding.
+    /// towers, 77 text positions (a 3-segment caption runs past 32 tokens), 128-d joint space. About 8.7M parameters, 6.3M of them the token embedding.
     /// </summary>
     public static ClipConfig ShapesSmall => new()
     {
         ProjectionDim = 128,
-        TextConfig = new ClipTextConfig { HiddenSize = 128, IntermediateSize = 512, NumAttentionHeads = 4, NumHiddenLayers = 4, MaxPositionEmbeddings = 32 },
+        TextConfig = new ClipTextConfig { HiddenSize = 128, IntermediateSize = 512, NumAttentionHeads = 4, NumHiddenLayers = 4, MaxPositionEmbeddings = 77 },
         VisionConfig = new ClipVisionConfig { HiddenSize = 128, IntermediateSize = 512, NumAttentionHeads = 4, NumHiddenLayers = 4, ImageSize = 64, PatchSize = 8 },
     };
 
