@@ -12,7 +12,11 @@ public static class EvalCommand
 {
     public static Command Create()
     {
-        var checkpoint = new Option<DirectoryInfo>("--checkpoint") { Description = "A VidSeek checkpoint folder (from train), or a Hugging Face CLIP folder (zero-shot, mean pooling).", Required = true };
+        var checkpoint = new Option<DirectoryInfo[]>("--checkpoint")
+        {
+            Description = "A VidSeek checkpoint folder (from train), or a Hugging Face CLIP folder (zero-shot, mean pooling). Repeat it (e.g. one per training seed) to report mean and std.",
+            Required = true, AllowMultipleArgumentsPerToken = true,
+        };
         var data = new DataOptions();
         var split = new Option<string>("--split") { Description = "Split to evaluate.", DefaultValueFactory = _ => "test" };
         var dsl = new Option<bool>("--dsl") { Description = "Dual softmax at inference (DSL)." };
@@ -25,36 +29,50 @@ public static class EvalCommand
         data.AddTo(command);
         command.SetAction((parse, stdout) =>
         {
-            using var ckpt = RetrievalCheckpoint.Open(parse.GetValue(checkpoint)!.FullName, parse.GetValue(tokenizer)?.FullName);
             var splitName = parse.GetValue(split)!;
             var loaded = DataOptions.Load(parse.GetValue(data.Format)!, parse.GetValue(data.Data)!.FullName, splitName, parse.GetValue(data.Videos)?.FullName, parse.GetValue(data.SkipMissing));
-            var frames = new VideoFrameSource(loaded.Videos, ckpt.Model.Config.NumFrames, ckpt.Model.Clip.ImageSize, cacheBudgetBytes: 0);
             var options = new EvalOptions { DualSoftmax = parse.GetValue(dsl) };
-            EvalResult result = null!;
-            Cli.Err.Progress().AutoClear(true).Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
-                .Start(ctx =>
-                {
-                    var task = ctx.AddTask("encoding videos", maxValue: loaded.Videos.Count);
-                    result = Evaluator.Evaluate(ckpt.Model, loaded, frames, ckpt.Texts, options, (_, done, _) => task.Value = done);
-                });
+            var folders = parse.GetValue(checkpoint)!;
+            var results = new List<EvalResult>();
+            foreach (var folder in folders)
+            {
+                using var ckpt = RetrievalCheckpoint.Open(folder.FullName, parse.GetValue(tokenizer)?.FullName);
+                var frames = new VideoFrameSource(loaded.Videos, ckpt.Model.Config.NumFrames, ckpt.Model.Clip.ImageSize, cacheBudgetBytes: 0);
+                Cli.Err.Progress().AutoClear(true).Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+                    .Start(ctx =>
+                    {
+                        var task = ctx.AddTask($"encoding videos ({folder.Name})", maxValue: loaded.Videos.Count);
+                        results.Add(Evaluator.Evaluate(ckpt.Model, loaded, frames, ckpt.Texts, options, (_, done, _) => task.Value = done));
+                    });
+            }
 
-            var rows = new List<(string Name, RetrievalReport Report)> { ("all", result.Overall) };
-            rows.AddRange(result.ByType.Select(kv => (kv.Key, kv.Value)));
+            var groups = new List<string> { "all" };
+            groups.AddRange(results[0].ByType.Keys);
+            RetrievalReport Pick(EvalResult r, string g) => g == "all" ? r.Overall : r.ByType[g];
             if (parse.GetValue(json))
             {
                 var doc = new
                 {
-                    checkpoint = ckpt.Folder, split = splitName, dsl = options.DualSoftmax, texts = result.Texts, videos = result.Videos, tie_policy = options.Ties.ToString(),
-                    results = rows.ToDictionary(r => r.Name, r => new { t2v = r.Report.TextToVideo, v2t = r.Report.VideoToText }),
+                    checkpoints = folders.Select(f => f.FullName), split = splitName, dsl = options.DualSoftmax, texts = results[0].Texts, videos = results[0].Videos,
+                    tie_policy = options.Ties.ToString(),
+                    results = groups.ToDictionary(g => g, g => new
+                    {
+                        t2v = MeanStd.Of(results.Select(r => Pick(r, g).TextToVideo).ToList()),
+                        v2t = MeanStd.Of(results.Select(r => Pick(r, g).VideoToText).ToList()),
+                    }),
                 };
                 stdout.WriteLine(JsonSerializer.Serialize(doc, new JsonSerializerOptions { WriteIndented = true }));
                 return 0;
             }
-            var table = new Table().Title($"{loaded.Dataset} {splitName}: {result.Texts} captions, {result.Videos} videos{(options.DualSoftmax ? ", DSL" : "")}");
+            string runs = folders.Length > 1 ? $", mean ± std over {folders.Length} checkpoints" : "";
+            var table = new Table().Title($"{loaded.Dataset} {splitName}: {results[0].Texts} captions, {results[0].Videos} videos{(options.DualSoftmax ? ", DSL" : "")}{runs}");
             table.AddColumns("captions", "dir", "R@1", "R@5", "R@10", "R@50", "MdR", "MnR", "queries");
-            foreach (var (name, report) in rows)
-                foreach (var (dir, s) in new[] { ("t2v", report.TextToVideo), ("v2t", report.VideoToText) })
-                    table.AddRow(name, dir, $"{s.R1:F1}", $"{s.R5:F1}", $"{s.R10:F1}", $"{s.R50:F1}", $"{s.MedianRank:0.#}", $"{s.MeanRank:F1}", $"{s.Queries}");
+            foreach (var g in groups)
+                foreach (var dir in new[] { "t2v", "v2t" })
+                {
+                    var m = MeanStd.Of(results.Select(r => dir == "t2v" ? Pick(r, g).TextToVideo : Pick(r, g).VideoToText).ToList());
+                    table.AddRow(g, dir, m.R1.Format("F1"), m.R5.Format("F1"), m.R10.Format("F1"), m.R50.Format("F1"), m.MedianRank.Format("0.#"), m.MeanRank.Format("F1"), $"{m.Queries}");
+                }
             var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(stdout) });
             console.Write(table);
             return 0;

@@ -51,10 +51,22 @@ public class TrainEvalCliTests
         Assert.True(eval.Code == 0, eval.Err);
         using var doc = JsonDocument.Parse(eval.Out);
         var results = doc.RootElement.GetProperty("results");
-        Assert.Equal(12, results.GetProperty("all").GetProperty("t2v").GetProperty("Queries").GetInt32());
-        Assert.Equal(6, results.GetProperty("full").GetProperty("t2v").GetProperty("Queries").GetInt32());
-        double r1 = results.GetProperty("all").GetProperty("t2v").GetProperty("R1").GetDouble();
+        Assert.Equal(12, results.GetProperty("all").GetProperty("t2v").GetProperty("queries").GetInt32());
+        Assert.Equal(6, results.GetProperty("full").GetProperty("t2v").GetProperty("queries").GetInt32());
+        double r1 = results.GetProperty("all").GetProperty("t2v").GetProperty("R1").GetProperty("mean").GetDouble();
         Assert.InRange(r1, 0, 100);
+
+        // A second head fine-tuned on the first run's CLIP backbone.
+        var onTop = CliRunner.Run("train", "--model", "meanp", "--init", Path.Combine(run, "checkpoint"), "--data", data, "--out", Path.Combine(tmp.Path, "run2"),
+            "--epochs", "1", "--batch-size", "3", "--frames", "2");
+        Assert.True(onTop.Code == 0, onTop.Err);
+        Assert.Contains("done: 2 steps", onTop.Out);
+
+        // Two checkpoints: mean and sample std over them.
+        var two = CliRunner.Run("eval", "--checkpoint", Path.Combine(run, "checkpoint"), "--checkpoint", Path.Combine(run, "best"), "--data", data, "--split", "val", "--json");
+        Assert.True(two.Code == 0, two.Err);
+        using var doc2 = JsonDocument.Parse(two.Out);
+        Assert.Equal(2, doc2.RootElement.GetProperty("results").GetProperty("all").GetProperty("t2v").GetProperty("runs").GetInt32());
     }
 
     [Fact]

@@ -32,5 +32,14 @@ public sealed record RetrievalCheckpoint(DualEncoderModel Model, ClipTextEmbedde
         return new RetrievalCheckpoint(model, new ClipTextEmbedder(model.Clip, tokenizer, tokFolder), folder);
     }
 
+    /// <summary>The CLIP model of a Hugging Face CLIP folder, or the backbone of a VidSeek checkpoint (to fine-tune another head on it).</summary>
+    public static ClipModel OpenBackbone(string folder)
+    {
+        string configPath = Path.Combine(folder, "config.json");
+        if (File.Exists(configPath) && File.ReadAllText(configPath).Contains("\"vidseek-dual-encoder\""))
+            return DualEncoderModel.Load(folder).Clip;
+        return ClipModel.FromPretrained(folder);
+    }
+
     public void Dispose() => Model.Dispose();
 }
