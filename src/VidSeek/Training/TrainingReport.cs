@@ -34,7 +34,7 @@ public static class TrainingReport
         }
         plot.Axes.Bottom.Label.Text = "epoch";
         plot.Title("VidSeek training");
-        plot.ShowLegend();
+        plot.ShowLegend(ScottPlot.Edge.Bottom); // outside the data area, so it never hides a curve
         plot.SavePng(path + ".tmp.png", 800, 450);
         File.Move(path + ".tmp.png", path, overwrite: true);
     }

@@ -53,6 +53,20 @@ public class TrainerTests
     }
 
     [Fact]
+    public void TrainingReportWritesCsvAndPng()
+    {
+        using var tmp = TestPaths.NewTempDir();
+        var log = new List<EpochLog> { new(1, 10, 3.4, 2.0, 1.0, 1e-3, 12), new(2, 20, 2.9, null, null, 5e-4, 25) };
+        TrainingReport.WriteCsv(Path.Combine(tmp.Path, "log.csv"), log);
+        TrainingReport.WritePlot(Path.Combine(tmp.Path, "training.png"), log);
+        Assert.Equal(["epoch,step,train_loss,val_t2v_r1,val_v2t_r1,clip_lr,seconds", "1,10,3.4,2,1,0.001,12", "2,20,2.9,,,0.0005,25"],
+            File.ReadAllLines(Path.Combine(tmp.Path, "log.csv")));
+        var png = File.ReadAllBytes(Path.Combine(tmp.Path, "training.png"));
+        Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, png[..4]);
+        if (Environment.GetEnvironmentVariable("VIDSEEK_KEEP_PLOT") is { Length: > 0 } keep) File.Copy(Path.Combine(tmp.Path, "training.png"), keep, true);
+    }
+
+    [Fact]
     public void CosineScheduleWarmsUpThenDecaysToZero()
     {
         var s = new CosineSchedule(100, 0.1);
