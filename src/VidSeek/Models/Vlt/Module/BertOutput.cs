@@ -1,0 +1,29 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace VidSeek.Models.Vlt.Module;
+
+/// <summary>
+/// Second half of the feed-forward block with its post-LN residual (HF <c>BertOutput</c>):
+/// <c>LayerNorm(dense(intermediate) + input)</c>, <c>[B, N, I]</c> and <c>[B, N, D]</c> -> <c>[B, N, D]</c>.
+/// </summary>
+public sealed class BertOutput : nn.Module<Tensor, Tensor, Tensor>
+{
+    private readonly Linear dense;
+    private readonly LayerNorm LayerNorm;
+
+    public BertOutput(int intermediateSize, int hiddenSize, double eps) : base(nameof(BertOutput))
+    {
+        dense = nn.Linear(intermediateSize, hiddenSize);
+        LayerNorm = nn.LayerNorm(hiddenSize, eps);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor intermediate, Tensor input)
+    {
+        using var h = dense.forward(intermediate);
+        using var sum = h + input;
+        return LayerNorm.forward(sum);
+    }
+}
