@@ -108,12 +108,8 @@ public sealed class ClipModel : nn.Module<Tensor, Tensor, ClipOutput>
     }
 
     /// <summary>Writes <c>config.json</c> and <c>model.safetensors</c> in the Hugging Face layout.</summary>
-    public void SavePretrained(string folder)
-    {
-        Directory.CreateDirectory(folder);
-        SafeTensors.Save(Path.Combine(folder, "model.safetensors"), state_dict(), new Dictionary<string, string> { ["format"] = "pt" });
-        File.WriteAllText(Path.Combine(folder, "config.json"), JsonSerializer.Serialize(Config, new JsonSerializerOptions { WriteIndented = true }));
-    }
+    public void SavePretrained(string folder) =>
+        PretrainedFolder.Save(folder, this, JsonSerializer.Serialize(Config, new JsonSerializerOptions { WriteIndented = true }));
 
     /// <summary>Image embeddings <c>[B, E]</c> (projected, not normalised; HF <c>get_image_features</c>) of pixels <c>[B, 3, S, S]</c>.</summary>
     public Tensor GetImageFeatures(Tensor pixelValues)

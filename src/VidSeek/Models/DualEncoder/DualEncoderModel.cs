@@ -96,14 +96,7 @@ public sealed class DualEncoderModel : nn.Module
     }
 
     /// <summary>Writes <c>config.json</c> and <c>model.safetensors</c> into <paramref name="folder"/>.</summary>
-    public void Save(string folder)
-    {
-        Directory.CreateDirectory(folder);
-        SafeTensors.Save(Path.Combine(folder, "model.safetensors"), state_dict(), new Dictionary<string, string> { ["format"] = "pt" });
-        string config = Path.Combine(folder, "config.json");
-        File.WriteAllText(config + ".tmp", Config.ToJson());
-        File.Move(config + ".tmp", config, overwrite: true);
-    }
+    public void Save(string folder) => PretrainedFolder.Save(folder, this, Config.ToJson());
 
     /// <summary>Loads a checkpoint folder written by <see cref="Save"/>; every key and shape is checked.</summary>
     public static DualEncoderModel Load(string folder)

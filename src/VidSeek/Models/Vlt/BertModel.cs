@@ -77,12 +77,8 @@ public sealed class BertModel : nn.Module
     }
 
     /// <summary>Writes <c>config.json</c> and <c>model.safetensors</c> in the Hugging Face layout.</summary>
-    public void SavePretrained(string folder)
-    {
-        Directory.CreateDirectory(folder);
-        SafeTensors.Save(Path.Combine(folder, "model.safetensors"), state_dict(), new Dictionary<string, string> { ["format"] = "pt" });
-        File.WriteAllText(Path.Combine(folder, "config.json"), JsonSerializer.Serialize(Config, new JsonSerializerOptions { WriteIndented = true }));
-    }
+    public void SavePretrained(string folder) =>
+        PretrainedFolder.Save(folder, this, JsonSerializer.Serialize(Config, new JsonSerializerOptions { WriteIndented = true }));
 
     /// <summary>The embeddings <c>[B, N, D]</c> of ids <c>[B, N]</c>, after <c>embeddings.LayerNorm</c>: the input of layer 0.</summary>
     public Tensor Embed(Tensor inputIds)
