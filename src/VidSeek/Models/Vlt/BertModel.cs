@@ -147,7 +147,7 @@ public sealed class BertModel : nn.Module
     /// does. The same for every query, so padded queries still attend to the real keys; a finite value (not -inf) keeps a
     /// fully masked row finite.
     /// </summary>
-    private static Tensor KeyMask(Tensor mask, ScalarType dtype)
+    internal static Tensor KeyMask(Tensor mask, ScalarType dtype)
     {
         double lowest = dtype switch { ScalarType.Float64 => double.MinValue, ScalarType.Float16 => -65504.0, _ => float.MinValue };
         using var masked = mask.eq(0);

@@ -1,0 +1,64 @@
+using System.Text.Json.Serialization;
+
+namespace VidSeek.Models.Vlt;
+
+/// <summary>
+/// Architecture of a <see cref="VideoLanguageModel"/>: the two encoders, the ITC space, and the joint encoder variant.
+/// </summary>
+public sealed record VideoLanguageConfig
+{
+    [JsonPropertyName("video")] public VideoEncoderConfig Video { get; init; } = VideoEncoderPresets.VitB16;
+    /// <summary>The BERT text encoder; its layers from <c>fusion_layer</c> on are the n_fusion fusion layers.</summary>
+    [JsonPropertyName("text")] public BertConfig Text { get; init; } = BertPresets.Base;
+    [JsonPropertyName("fusion")] public FusionKind Fusion { get; init; } = FusionKind.T2V2T;
+    /// <summary>E, the width of the ITC space of <c>proj_v</c> and <c>proj_t</c>.</summary>
+    [JsonPropertyName("embed_dim")] public int EmbedDim { get; init; } = 256;
+    /// <summary>n_t2v, the T2V layers of the two T2V2T variants.</summary>
+    [JsonPropertyName("t2v_layers")] public int T2VLayers { get; init; } = 1;
+    /// <summary>Initial ITC temperature (ALBEF/VindLU's 0.07); it is learned and clamped to [0.001, 0.5].</summary>
+    [JsonPropertyName("temperature")] public double Temperature { get; init; } = 0.07;
+
+    /// <summary>n_fusion: the BERT layers from <c>fusion_layer</c> on (self-attention layers instead, in that variant).</summary>
+    [JsonIgnore] public int FusionLayers => Text.NumHiddenLayers - Text.TextLayers;
+
+    /// <summary>
+    /// The BERT model to build: as configured, except for self-attention fusion, where the fusion layers are replaced
+    /// by the joint encoder's own and the BERT model keeps only its text-only layers.
+    /// </summary>
+    [JsonIgnore] public BertConfig TextModelConfig => Fusion == FusionKind.SelfAttention
+        ? Text with { NumHiddenLayers = Text.TextLayers, FusionLayer = null } : Text;
+
+    /// <summary>Checks each part and that the widths fit together for the chosen variant.</summary>
+    public void Validate(string source)
+    {
+        void Check(bool ok, string what) { if (!ok) throw new VidSeekException($"{source}: {what}"); }
+        Video.Validate($"{source} (video)");
+        Text.Validate($"{source} (text)");
+        Check(EmbedDim > 0, "embed_dim must be positive");
+        Check(Temperature is >= 0.001 and <= 0.5, "temperature must lie in [0.001, 0.5]");
+        Check(FusionLayers > 0, "the text config needs fusion layers (fusion_layer < num_hidden_layers)");
+        Check(Fusion != FusionKind.SelfAttention || Text.TextLayers > 0, "self-attention fusion needs at least one text-only layer");
+        Check(Fusion is not (FusionKind.NaiveT2V2T or FusionKind.T2V2T) || T2VLayers > 0, "t2v_layers must be positive for the T2V2T variants");
+        Check(Fusion == FusionKind.SelfAttention || Text.VideoWidth == Video.HiddenSize,
+            $"the fusion layers read video tokens of width {Text.VideoWidth} (encoder_width) but the video encoder's is {Video.HiddenSize}");
+        // T2V mixes text and frame tokens in one attention, self-attention fusion in one sequence: one width for both.
+        Check(Fusion == FusionKind.V2T || Text.HiddenSize == Video.HiddenSize,
+            $"{Fusion} needs the text and video widths equal, got {Text.HiddenSize} and {Video.HiddenSize}");
+    }
+}
+
+/// <summary>Named video-language architectures.</summary>
+public static class VideoLanguagePresets
+{
+    /// <summary>For Shapes on a CPU: <see cref="VideoEncoderPresets.ShapesSmall"/>, <see cref="BertPresets.ShapesSmall"/> (2 text + 2 fusion layers), E = 128.</summary>
+    public static VideoLanguageConfig ShapesSmall(FusionKind fusion) => new()
+    {
+        Video = VideoEncoderPresets.ShapesSmall, Text = BertPresets.ShapesSmall, Fusion = fusion, EmbedDim = 128,
+    };
+
+    /// <summary>VindLU-B sizes: ViT-B/16 video encoder, BERT-base (9 text + 3 fusion layers), E = 256.</summary>
+    public static VideoLanguageConfig Base(FusionKind fusion) => new()
+    {
+        Video = VideoEncoderPresets.VitB16, Text = BertPresets.Base, Fusion = fusion, EmbedDim = 256,
+    };
+}
