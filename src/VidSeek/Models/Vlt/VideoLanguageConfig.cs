@@ -1,3 +1,4 @@
+using System.Text.Json;
 using System.Text.Json.Serialization;
 
 namespace VidSeek.Models.Vlt;
@@ -7,6 +8,8 @@ namespace VidSeek.Models.Vlt;
 /// </summary>
 public sealed record VideoLanguageConfig
 {
+    /// <summary>Marks a VidSeek VLT checkpoint folder, so a CLIP or dual-encoder folder is refused by name, not by key lists.</summary>
+    [JsonPropertyName("model_type")] public string ModelType { get; init; } = "vidseek-vlt";
     [JsonPropertyName("video")] public VideoEncoderConfig Video { get; init; } = VideoEncoderPresets.VitB16;
     /// <summary>The BERT text encoder; its layers from <c>fusion_layer</c> on are the n_fusion fusion layers.</summary>
     [JsonPropertyName("text")] public BertConfig Text { get; init; } = BertPresets.Base;
@@ -27,6 +30,23 @@ public sealed record VideoLanguageConfig
     /// </summary>
     [JsonIgnore] public BertConfig TextModelConfig => Fusion == FusionKind.SelfAttention
         ? Text with { NumHiddenLayers = Text.TextLayers, FusionLayer = null } : Text;
+
+    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, ReadCommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true };
+
+    public string ToJson() => JsonSerializer.Serialize(this, Json);
+
+    /// <summary>Parses and validates the <c>config.json</c> of a VLT folder; errors name the file.</summary>
+    public static VideoLanguageConfig Load(string path)
+    {
+        if (!File.Exists(path)) throw new VidSeekException($"config.json not found: {path}");
+        VideoLanguageConfig? config;
+        try { config = JsonSerializer.Deserialize<VideoLanguageConfig>(File.ReadAllText(path), Json); }
+        catch (JsonException e) { throw new VidSeekException($"cannot parse {path}: {e.Message}"); }
+        if (config is null || config.ModelType != "vidseek-vlt")
+            throw new VidSeekException($"{path} is not a VidSeek video-language checkpoint config (model_type '{config?.ModelType}')");
+        config.Validate(path);
+        return config;
+    }
 
     /// <summary>Checks each part and that the widths fit together for the chosen variant.</summary>
     public void Validate(string source)

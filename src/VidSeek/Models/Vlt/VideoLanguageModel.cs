@@ -95,4 +95,21 @@ public sealed class VideoLanguageModel : nn.Module
         using var cls = FusedCls(textHidden, textMask, videoTokens);
         return itm_head.MatchLogit(cls);
     }
+
+    /// <summary>Writes <c>model.safetensors</c> + <c>config.json</c> (<see cref="VideoLanguageConfig"/>) into <paramref name="folder"/>.</summary>
+    public void Save(string folder) => PretrainedFolder.Save(folder, this, Config.ToJson());
+
+    /// <summary>Loads a folder written by <see cref="Save"/>, in eval mode; every key and shape is checked first.</summary>
+    public static VideoLanguageModel Load(string folder)
+    {
+        if (!Directory.Exists(folder)) throw new VidSeekException($"checkpoint folder not found: {folder}");
+        string configPath = Path.Combine(folder, "config.json");
+        var config = VideoLanguageConfig.Load(configPath);
+        string weights = Path.Combine(folder, "model.safetensors");
+        if (!File.Exists(weights)) throw new VidSeekException($"model.safetensors not found in {folder}");
+        var model = new VideoLanguageModel(config);
+        StateDictLoader.Load(model, weights, $"the {config.Fusion} video-language model of {configPath}");
+        model.eval();
+        return model;
+    }
 }
