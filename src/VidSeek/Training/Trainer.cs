@@ -165,10 +165,8 @@ public sealed class Trainer : IDisposable
     /// <summary>Writes <c>OUT/checkpoint</c>: into a fresh folder first, then swapped in, so a kill at any moment leaves a valid checkpoint.</summary>
     public void SaveCheckpoint() => WriteModelFolder(Path.Combine(outputDir, CheckpointDir), withOptimizer: true);
 
-    private void WriteModelFolder(string target, bool withOptimizer)
+    private void WriteModelFolder(string target, bool withOptimizer) => CheckpointFolder.Write(target, tmp =>
     {
-        string tmp = target + ".tmp", old = target + ".old";
-        if (Directory.Exists(tmp)) Directory.Delete(tmp, true);
         model.Save(tmp);
         foreach (var f in new[] { ClipTokenizer.VocabFile, ClipTokenizer.MergesFile })
             File.Copy(Path.Combine(tokenizerDir, f), Path.Combine(tmp, f));
@@ -177,22 +175,10 @@ public sealed class Trainer : IDisposable
             optimizer.save_state_dict(Path.Combine(tmp, "optimizer.bin"));
             File.WriteAllText(Path.Combine(tmp, "trainer_state.json"), state.ToJson());
         }
-        if (Directory.Exists(old)) Directory.Delete(old, true);
-        if (Directory.Exists(target)) Directory.Move(target, old);
-        Directory.Move(tmp, target);
-        if (Directory.Exists(old)) Directory.Delete(old, true);
-    }
+    });
 
     /// <summary>The checkpoint folder to resume from in <paramref name="outputDir"/>, or null (a swap interrupted after the move-away leaves <c>.old</c>).</summary>
-    public static string? FindCheckpoint(string outputDir)
-    {
-        foreach (var name in new[] { CheckpointDir, CheckpointDir + ".old" })
-        {
-            string dir = Path.Combine(outputDir, name);
-            if (File.Exists(Path.Combine(dir, "trainer_state.json"))) return dir;
-        }
-        return null;
-    }
+    public static string? FindCheckpoint(string outputDir) => CheckpointFolder.Find(outputDir, CheckpointDir);
 
     private int[] EpochOrder(int epoch)
     {
@@ -217,7 +203,7 @@ public sealed class Trainer : IDisposable
     }
 
     /// <summary>A well-mixed 31-bit seed from several integers (SplitMix64 finaliser), so nearby steps get unrelated streams.</summary>
-    private static int Mix(params long[] values)
+    internal static int Mix(params long[] values)
     {
         ulong h = 0x9E3779B97F4A7C15UL;
         foreach (var v in values)

@@ -1,0 +1,196 @@
+using System.Diagnostics;
+using TorchSharp;
+using TorchSharp.Modules;
+using VidSeek.Data;
+using VidSeek.Models.Vlt;
+using VidSeek.Retrieval;
+using static TorchSharp.torch;
+
+namespace VidSeek.Training;
+
+/// <summary>The loss of one VLT step and its two parts.</summary>
+public sealed record VltStepLoss(long Step, double Total, double Itc, double Itm);
+
+/// <summary>
+/// Trains a <see cref="VideoLanguageModel"/> with ITC + ITM (SPEC 3.3), with <see cref="Trainer"/>'s machinery: AdamW with
+/// two parameter groups (the encoders <c>video_encoder.*</c>/<c>text_encoder.*</c> at <see cref="TrainOptions.ClipLr"/>, the
+/// rest - projections, temperature, joint encoder, ITM head - at <see cref="TrainOptions.HeadLr"/>), cosine schedule with
+/// warm-up stepped per iteration, gradient clipping, one caption per video and epoch.
+/// </summary>
+/// <remarks>
+/// Resuming is exact as in <see cref="Trainer"/>: data order, captions, frames, crops, dropout and the ITM negatives derive
+/// from (seed, epoch, step, video). <c>OUT/checkpoint</c> holds <c>model.safetensors</c> + <c>config.json</c>
+/// (<see cref="VideoLanguageConfig"/>), <c>optimizer.bin</c>, <c>trainer_state.json</c> and the tokenizer's files, swapped
+/// in atomically; <c>OUT/best</c> the model of the best validation R@1 (re-ranked); <c>log.csv</c> and
+/// <c>training.png</c> the epochs. The frame counts are not in <see cref="TrainOptions"/>: resume with the same ones.
+/// </remarks>
+public sealed class VltTrainer : IDisposable
+{
+    private readonly VideoLanguageModel model;
+    private readonly RetrievalSplit train;
+    private readonly RetrievalSplit? val;
+    private readonly VideoFrameSource trainFrames;
+    private readonly VideoFrameSource? valFrames;
+    private readonly VltTokenize tokenize;
+    private readonly string? tokenizerDir;
+    private readonly string outputDir;
+    private readonly TwoStageOptions valOptions;
+    private readonly OptimizerHelper optimizer;
+    private readonly List<Parameter> parameters;
+    private readonly double[] baseLrs;
+    private readonly List<string>[] captionsOfVideo;
+    private TrainingState state;
+
+    public TrainOptions Options => state.Options;
+    public TrainingState State => state;
+    public long StepsPerEpoch { get; }
+    public long TotalSteps => StepsPerEpoch * Options.Epochs;
+
+    /// <param name="tokenize">Captions to BERT ids and mask.</param>
+    /// <param name="tokenizerDir">A folder whose files are copied into every saved model folder (the tokenizer's), or null.</param>
+    /// <param name="trainFrameCount">Frames per training clip (few, e.g. 4); <paramref name="evalFrameCount"/> for validation (e.g. 12).</param>
+    /// <param name="valOptions">Two-stage validation settings (top k, batch sizes).</param>
+    /// <param name="resumeFrom">A checkpoint folder to continue from, or null.</param>
+    public VltTrainer(VideoLanguageModel model, RetrievalSplit train, RetrievalSplit? val, VltTokenize tokenize, string? tokenizerDir,
+        TrainOptions options, string outputDir, TrainData data, int trainFrameCount = 4, int evalFrameCount = 12,
+        TwoStageOptions? valOptions = null, string? resumeFrom = null)
+    {
+        if (train.Videos.Count < 2) throw new VidSeekException($"the training split has {train.Videos.Count} video(s); contrastive training needs at least 2");
+        this.model = model;
+        this.train = train;
+        this.val = val;
+        this.tokenize = tokenize;
+        this.tokenizerDir = tokenizerDir;
+        this.outputDir = outputDir;
+        this.valOptions = valOptions ?? new TwoStageOptions();
+        int batch = Math.Min(options.BatchSize, train.Videos.Count);
+        StepsPerEpoch = Math.Max(1, train.Videos.Count / batch);
+        options = options with { BatchSize = batch };
+        int size = model.Config.Video.ImageSize;
+        trainFrames = new VideoFrameSource(train.Videos, trainFrameCount, size);
+        valFrames = val is null ? null : new VideoFrameSource(val.Videos, evalFrameCount, size);
+        captionsOfVideo = Enumerable.Range(0, train.Videos.Count).Select(_ => new List<string>()).ToArray();
+        foreach (var c in train.Captions) captionsOfVideo[c.VideoIndex].Add(c.Text);
+        if (captionsOfVideo.Any(l => l.Count == 0)) throw new VidSeekException("every training video needs at least one caption");
+
+        var named = model.named_parameters().ToList();
+        static bool Encoder(string name) => name.StartsWith("video_encoder.", StringComparison.Ordinal) || name.StartsWith("text_encoder.", StringComparison.Ordinal);
+        var groups = new List<AdamW.ParamGroup> { new(named.Where(p => Encoder(p.name)).Select(p => p.parameter), lr: options.ClipLr) };
+        var head = named.Where(p => !Encoder(p.name)).Select(p => p.parameter).ToList();
+        groups.Add(new AdamW.ParamGroup(head, lr: options.HeadLr));
+        baseLrs = [options.ClipLr, options.HeadLr];
+        parameters = model.parameters().ToList();
+        optimizer = torch.optim.AdamW(groups, lr: options.ClipLr, beta1: 0.9, beta2: 0.999, eps: 1e-6, weight_decay: options.WeightDecay);
+
+        state = new TrainingState { Options = options, Data = data };
+        if (resumeFrom is not null)
+        {
+            var saved = TrainingState.Load(Path.Combine(resumeFrom, "trainer_state.json"));
+            if (saved.Options with { MaxSteps = options.MaxSteps, SaveEvery = options.SaveEvery } != options)
+                throw new VidSeekException($"{resumeFrom}: the run was started with other options ({saved.Options}); resume with the same ones");
+            optimizer.load_state_dict(Path.Combine(resumeFrom, "optimizer.bin"));
+            state = saved with { Options = options };
+        }
+    }
+
+    /// <summary>Runs until all epochs (or <see cref="TrainOptions.MaxSteps"/>) are done or <paramref name="cancel"/> fires; saves a checkpoint either way.</summary>
+    /// <param name="losses">Receives the ITC and ITM parts of every step.</param>
+    public TrainingState Run(Action<TrainProgress>? progress = null, CancellationToken cancel = default, Action<VltStepLoss>? losses = null)
+    {
+        Directory.CreateDirectory(outputDir);
+        var schedule = new CosineSchedule(TotalSteps, Options.WarmupFraction);
+        long stop = Options.MaxSteps > 0 ? Math.Min(TotalSteps, Options.MaxSteps) : TotalSteps;
+        var clock = Stopwatch.StartNew();
+        double startSeconds = state.Seconds;
+        while (state.GlobalStep < stop && !cancel.IsCancellationRequested)
+        {
+            long step = state.GlobalStep;
+            int epoch = (int)(step / StepsPerEpoch);
+            var stepClock = Stopwatch.StartNew();
+            var loss = Step(step, schedule);
+            losses?.Invoke(loss);
+            state = state with
+            {
+                GlobalStep = step + 1,
+                EpochLossSum = state.EpochLossSum + loss.Total,
+                EpochLossSteps = state.EpochLossSteps + 1,
+                Seconds = startSeconds + clock.Elapsed.TotalSeconds,
+            };
+            progress?.Invoke(new TrainProgress(step + 1, stop, epoch + 1, loss.Total, Options.BatchSize / stepClock.Elapsed.TotalSeconds));
+
+            bool epochEnd = (step + 1) % StepsPerEpoch == 0;
+            if (epochEnd) EndEpoch(epoch + 1, schedule.Factor(step), progress);
+            if (epochEnd || (Options.SaveEvery > 0 && (step + 1) % Options.SaveEvery == 0)) SaveCheckpoint();
+        }
+        if (state.GlobalStep % StepsPerEpoch != 0) SaveCheckpoint();
+        return state;
+    }
+
+    private VltStepLoss Step(long step, CosineSchedule schedule)
+    {
+        using var scope = torch.NewDisposeScope();
+        int epoch = (int)(step / StepsPerEpoch);
+        int b = (int)(step % StepsPerEpoch);
+        var order = Enumerable.Range(0, train.Videos.Count).ToArray();
+        new Random(Trainer.Mix(Options.Seed, epoch, 1)).Shuffle(order);
+        var videos = order.Skip(b * Options.BatchSize).Take(Options.BatchSize).ToList();
+        var captions = videos.Select(v => captionsOfVideo[v][new Random(Trainer.Mix(Options.Seed, epoch, v, 2)).Next(captionsOfVideo[v].Count)]).ToList();
+
+        torch.manual_seed(Trainer.Mix(Options.Seed, step, 7)); // dropout
+        var pixels = trainFrames.TrainingBatch(videos, Options.Sampling, Options.RandomResizedCrop, v => new Random(Trainer.Mix(Options.Seed, epoch, v, 3)));
+        var (ids, mask) = tokenize(captions);
+        using var negatives = new Generator((ulong)Trainer.Mix(Options.Seed, step, 11)); // its own stream: independent of dropout
+
+        model.train();
+        var loss = VltLoss.Compute(model, model.EncodeText(ids, mask), mask, model.EncodeVideo(pixels), captions, videos, negatives);
+
+        optimizer.zero_grad();
+        loss.Total.backward();
+        torch.nn.utils.clip_grad_norm_(parameters, Options.GradClip);
+        double factor = schedule.Factor(step);
+        int g = 0;
+        foreach (var group in optimizer.ParamGroups) group.LearningRate = baseLrs[g++] * factor;
+        optimizer.step();
+        return new VltStepLoss(step, loss.Total.item<float>(), loss.Itc.item<float>(), loss.Itm.item<float>());
+    }
+
+    private void EndEpoch(int epoch, double lrFactor, Action<TrainProgress>? progress)
+    {
+        double? t2v = null, v2t = null;
+        if (val is not null && valFrames is not null)
+        {
+            var (_, reranked, _) = TwoStageRetrieval.Evaluate(model, val, valFrames, tokenize, valOptions, null,
+                (what, done, total) => progress?.Invoke(new TrainProgress(state.GlobalStep, TotalSteps, epoch, double.NaN, 0, $"validation: {what} {done}/{total}")));
+            t2v = reranked.Overall.TextToVideo.R1;
+            v2t = reranked.Overall.VideoToText.R1;
+        }
+        var row = new EpochLog(epoch, state.GlobalStep, state.EpochLossSum / Math.Max(1, state.EpochLossSteps), t2v, v2t, Options.ClipLr * lrFactor, state.Seconds);
+        bool best = t2v.HasValue && (state.BestValT2vR1 is null || t2v > state.BestValT2vR1);
+        state = state with { Log = [.. state.Log, row], EpochLossSum = 0, EpochLossSteps = 0, BestValT2vR1 = best ? t2v : state.BestValT2vR1 };
+        TrainingReport.WriteCsv(Path.Combine(outputDir, "log.csv"), state.Log);
+        TrainingReport.WritePlot(Path.Combine(outputDir, "training.png"), state.Log);
+        if (best || val is null) WriteModelFolder(Path.Combine(outputDir, Trainer.BestDir), withOptimizer: false);
+    }
+
+    /// <summary>Writes <c>OUT/checkpoint</c> atomically (see <see cref="CheckpointFolder.Write"/>).</summary>
+    public void SaveCheckpoint() => WriteModelFolder(Path.Combine(outputDir, Trainer.CheckpointDir), withOptimizer: true);
+
+    private void WriteModelFolder(string target, bool withOptimizer) => CheckpointFolder.Write(target, tmp =>
+    {
+        model.Save(tmp);
+        if (tokenizerDir is not null)
+            foreach (var f in Directory.GetFiles(tokenizerDir))
+            {
+                // An HF tokenizer folder may carry its own config.json: the model's, written above, wins.
+                string to = Path.Combine(tmp, Path.GetFileName(f));
+                if (!File.Exists(to)) File.Copy(f, to);
+            }
+        if (withOptimizer)
+        {
+            optimizer.save_state_dict(Path.Combine(tmp, "optimizer.bin"));
+            File.WriteAllText(Path.Combine(tmp, "trainer_state.json"), state.ToJson());
+        }
+    });
+
+    public void Dispose() => optimizer.Dispose();
+}
