@@ -36,6 +36,7 @@ public static class TwoStageRetrieval
     /// <summary>
     /// Scores from cached encodings: nothing is re-encoded per pair; the joint encoder sees <see cref="TwoStageOptions.PairBatch"/>
     /// pairs at a time, so memory holds at most <c>[PairBatch, T, L, D]</c> video tokens beyond the cache, never <c>[Tn, V, L, D]</c>.
+    /// The cache itself, <c>[V, T, L, D]</c>, is the caller's (ViT-B/16, 12 frames: about 7 MB a video in float32).
     /// </summary>
     /// <param name="textHidden"><c>F_T</c> <c>[Tn, N, D]</c> of every text.</param>
     /// <param name="textMask"><c>[Tn, N]</c>.</param>
@@ -56,35 +57,33 @@ public static class TwoStageRetrieval
         var itc = ItcMatrix(model, textHidden, frameVectors, options);
 
         // The top k of each text by ITC, then their ITM scores, PairBatch pairs at a time.
-        var pairs = new List<(int T, int V)>(nt * k);
+        var pairText = new long[(long)nt * k];
+        var pairVideo = new long[(long)nt * k];
         for (int t0 = 0; t0 < nt; t0 += options.TextChunk)
         {
+            using var scope = torch.NewDisposeScope();
             int n = Math.Min(options.TextChunk, nt - t0);
-            using var block = torch.tensor(itc.AsSpan(t0 * nv, n * nv).ToArray(), n, nv);
-            var (values, indices) = block.topk(k, dim: 1);
-            using (values) using (indices)
-            {
-                var top = indices.data<long>().ToArray();
-                for (int r = 0; r < n; r++) for (int j = 0; j < k; j++) pairs.Add((t0 + r, (int)top[r * k + j]));
-            }
+            var block = torch.tensor(itc.AsSpan(t0 * nv, n * nv).ToArray(), n, nv);
+            block.topk(k, dim: 1).indexes.data<long>().CopyTo(pairVideo.AsSpan(t0 * k, n * k));
+            for (int r = 0; r < n; r++) pairText.AsSpan((t0 + r) * k, k).Fill(t0 + r);
         }
-        var itm = new float[pairs.Count];
-        for (int p0 = 0; p0 < pairs.Count; p0 += options.PairBatch)
+        var itm = new float[pairText.Length];
+        for (int p0 = 0; p0 < itm.Length; p0 += options.PairBatch)
         {
             using var scope = torch.NewDisposeScope();
-            int n = Math.Min(options.PairBatch, pairs.Count - p0);
-            var ti = torch.tensor(pairs.Skip(p0).Take(n).Select(p => (long)p.T).ToArray());
-            var vi = torch.tensor(pairs.Skip(p0).Take(n).Select(p => (long)p.V).ToArray());
+            int n = Math.Min(options.PairBatch, itm.Length - p0);
+            var ti = torch.tensor(pairText.AsSpan(p0, n).ToArray());
+            var vi = torch.tensor(pairVideo.AsSpan(p0, n).ToArray());
             var scores = model.MatchScore(textHidden.index_select(0, ti), textMask.index_select(0, ti), videoTokens.index_select(0, vi));
             scores.to(ScalarType.Float32).data<float>().CopyTo(itm, p0);
-            progress?.Invoke("re-ranking", p0 + n, pairs.Count);
+            progress?.Invoke("re-ranking", p0 + n, itm.Length);
         }
 
         var reranked = (float[])itc.Clone();
-        if (pairs.Count > 0)
+        if (itm.Length > 0)
         {
             float offset = itc.Max() - itm.Min() + 1;
-            for (int i = 0; i < pairs.Count; i++) reranked[pairs[i].T * nv + pairs[i].V] = itm[i] + offset;
+            for (int i = 0; i < itm.Length; i++) reranked[pairText[i] * nv + pairVideo[i]] = itm[i] + offset;
         }
         return new TwoStageScores(itc, reranked, nt, nv, k);
     }
