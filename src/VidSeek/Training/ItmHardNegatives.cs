@@ -43,7 +43,7 @@ public static class ItmHardNegatives
         using var scope = torch.NewDisposeScope();
         using var _ = torch.no_grad();
         var l = logits.detach().to(ScalarType.Float32);
-        var pos = positives.to(ScalarType.Bool);
+        var pos = positives.to(ScalarType.Bool).contiguous(); // read flat below
         var textOfVideo = Draw(l.T, pos.T, generator);          // row v: a text for video v
         var videoOfText = Draw(l, pos, generator);               // row t: a video for text t
         var texts = new List<long>(); var videos = new List<long>();
