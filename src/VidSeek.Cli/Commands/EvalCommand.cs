@@ -74,6 +74,7 @@ public static class EvalCommand
                     table.AddRow(g, dir, m.R1.Format("F1"), m.R5.Format("F1"), m.R10.Format("F1"), m.R50.Format("F1"), m.MedianRank.Format("0.#"), m.MeanRank.Format("F1"), $"{m.Queries}");
                 }
             var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(stdout) });
+            console.Profile.Width = Math.Max(console.Profile.Width, 140); // a pipe or file has no width; keep "14.4 ± 4.6" on one line
             console.Write(table);
             return 0;
         });
