@@ -3,6 +3,10 @@ using VidSeek.Bench;
 // VidSeek benchmarks and analyses, one subcommand each (dotnet run -c Release --project bench/VidSeek.Bench -- NAME).
 const string Usage = """
     usage: vidseek-bench <benchmark> [--name value ...]
+      clip              CLIP ViT-B/32 (random weights): GEMM peak, image and text towers, micro-batch sweep
+                        --out FILE (.json or .md)  --reps 5  --warmup 2  --threads N  --image-batch 32  --text-batch 64
+                        --micro-batches 1,4,8,16,32  --gemm-sizes 1024,2048,3072  --config PATH  --max-others 5 (%)  --quiet-wait 120
+      clip-layer        one ViT-B/32 encoder layer, op by op  --out FILE (.md)  --reps 7  --batches 1,8,16,32
       xpool-eval        X-Pool all-pairs evaluation at MSVD size: time and peak RSS of the blocked similarity
       shapes-attention  where X-Pool's attention falls for Shapes segment captions
                         --checkpoint DIR --data SHAPES_DIR [--split test]
@@ -14,6 +18,8 @@ if (args.Length == 0 || args[0] is "-h" or "--help")
 }
 switch (args[0])
 {
+    case "clip": return ClipBench.Run(Options.Parse(args[1..]));
+    case "clip-layer": return LayerBench.Run(Options.Parse(args[1..]));
     case "xpool-eval": XPoolEvalBench.Run(args[1..]); return 0;
     case "shapes-attention": ShapesAttention.Run(args[1..]); return 0;
     default: Console.Error.WriteLine($"unknown benchmark '{args[0]}'\n{Usage}"); return 2;

@@ -105,6 +105,50 @@ public class ClipModelTests
         Assert.True(diff.item<float>() > 1e-2);
     }
 
+    /// <summary>
+    /// Under no_grad the MLP applies its activation in place (a speed-up, docs/PERFORMANCE.md); with autograd it
+    /// must not, or backward breaks. Both paths give the same features, and gradients still flow.
+    /// </summary>
+    [Fact]
+    public void InPlaceInferencePathMatchesAutogradPath()
+    {
+        using var scope = torch.NewDisposeScope();
+        using var model = ClipModel.FromPretrained(TinyFolder);
+        var inputs = SafeTensors.Load(Path.Combine(TinyFolder, "inputs.safetensors"));
+        var pixels = inputs["pixel_values"];
+        var ids = inputs["input_ids"];
+
+        var image = model.GetImageFeatures(pixels);
+        var text = model.GetTextFeatures(ids);
+        Assert.True(image.requires_grad && text.requires_grad);
+        (image.sum() + text.sum()).backward();
+        foreach (var (name, p) in model.named_parameters().Where(kv => kv.name.Contains("mlp.fc1.weight")))
+            Assert.True(p.grad is not null && p.grad.abs().max().item<float>() > 0, $"no gradient reached {name}");
+
+        using var _ = torch.no_grad();
+        Assert.True((model.GetImageFeatures(pixels) - image).abs().max().item<float>() < 1e-6);
+        Assert.True((model.GetTextFeatures(ids) - text).abs().max().item<float>() < 1e-6);
+    }
+
+    /// <summary>Micro-batching is invisible in the result: any micro-batch size gives GetImageFeatures' features.</summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    [InlineData(32)]
+    public void EncodeImagesAndFramesMatchGetImageFeaturesForAnyMicroBatch(int microBatch)
+    {
+        using var scope = torch.NewDisposeScope();
+        using var model = ClipModel.FromPretrained(TinyFolder);
+        using var _ = torch.no_grad();
+        var clips = torch.randn(new long[] { 2, 5, 3, model.ImageSize, model.ImageSize });
+        var whole = model.GetImageFeatures(clips.reshape(10, 3, model.ImageSize, model.ImageSize));
+        var images = model.EncodeImages(clips.reshape(10, 3, model.ImageSize, model.ImageSize), microBatch);
+        var frames = model.EncodeFrames(clips, microBatch);
+        Assert.Equal(new long[] { 2, 5, whole.shape[1] }, frames.shape);
+        Assert.True((images - whole).abs().max().item<float>() < 1e-5);
+        Assert.True((frames.reshape(10, -1) - whole).abs().max().item<float>() < 1e-5);
+    }
+
     private static void WriteFolder(string dir, Dictionary<string, Tensor> weights)
     {
         File.Copy(Path.Combine(TinyFolder, "config.json"), Path.Combine(dir, "config.json"), true);

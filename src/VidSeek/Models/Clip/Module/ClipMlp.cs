@@ -21,6 +21,10 @@ public sealed class ClipMlp : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var h = fc1.forward(x);
+        // Without autograd (no_grad / inference_mode, or frozen weights and input) nothing needs fc1's output
+        // again, so the activation overwrites it: no [B, L, 4D] temporaries (see Activations.ApplyInPlace).
+        // With autograd, backward needs h, so the activation makes new tensors.
+        if (!h.requires_grad) return fc2.forward(Activations.ApplyInPlace(hiddenAct, h));
         using var a = Activations.Apply(hiddenAct, h);
         return fc2.forward(a);
     }
