@@ -72,16 +72,7 @@ public sealed class Trainer : IDisposable
         parameters = model.parameters().ToList();
         optimizer = torch.optim.AdamW(groups, lr: options.ClipLr, beta1: 0.9, beta2: 0.999, eps: 1e-6, weight_decay: options.WeightDecay);
 
-        state = new TrainingState { Options = options, Data = data };
-        if (resumeFrom is not null)
-        {
-            var saved = TrainingState.Load(Path.Combine(resumeFrom, "trainer_state.json"));
-            // Stopping points may change between sessions; everything that shapes the run may not.
-            if (saved.Options with { MaxSteps = options.MaxSteps, SaveEvery = options.SaveEvery } != options)
-                throw new VidSeekException($"{resumeFrom}: the run was started with other options ({saved.Options}); resume with the same ones");
-            optimizer.load_state_dict(Path.Combine(resumeFrom, "optimizer.bin"));
-            state = saved with { Options = options };
-        }
+        state = resumeFrom is null ? new TrainingState { Options = options, Data = data } : TrainingState.Resume(resumeFrom, options, optimizer);
     }
 
     /// <summary>Runs until all epochs (or <see cref="TrainOptions.MaxSteps"/>) are done, or <paramref name="cancel"/> fires; saves a checkpoint either way.</summary>
