@@ -10,6 +10,8 @@ const string Usage = """
       xpool-eval        X-Pool all-pairs evaluation at MSVD size: time and peak RSS of the blocked similarity
       shapes-attention  where X-Pool's attention falls for Shapes segment captions
                         --checkpoint DIR --data SHAPES_DIR [--split test]
+      vlt-probe         diagnostic: VLT loss parts and gradient norms per module for a few steps on Shapes
+                        --data DIR --lr 1e-3 --itm-weight 1 --steps 60 --frames 4 --fusion T2V2T
     """;
 if (args.Length == 0 || args[0] is "-h" or "--help")
 {
@@ -22,5 +24,6 @@ switch (args[0])
     case "clip-layer": return LayerBench.Run(Options.Parse(args[1..]));
     case "xpool-eval": XPoolEvalBench.Run(args[1..]); return 0;
     case "shapes-attention": ShapesAttention.Run(args[1..]); return 0;
+    case "vlt-probe": VltProbe.Run(args[1..]); return 0;
     default: Console.Error.WriteLine($"unknown benchmark '{args[0]}'\n{Usage}"); return 2;
 }

@@ -20,6 +20,10 @@ public static class Cli
         root.Subcommands.Add(Commands.TrainCommand.Create());
         root.Subcommands.Add(Commands.EvalCommand.Create());
         root.Subcommands.Add(Commands.SynthCommand.Create());
+        root.Subcommands.Add(Commands.IndexCommand.Create());
+        root.Subcommands.Add(Commands.SearchCommand.Create());
+        root.Subcommands.Add(Commands.ServeCommand.Create());
+        root.Subcommands.Add(Commands.DemoCommand.Create());
         return root;
     }
 

@@ -1,21 +1,30 @@
 using System.CommandLine;
 using Spectre.Console;
 using TorchSharp;
+using VidSeek.Data;
+using VidSeek.Models;
 using VidSeek.Models.Clip;
 using VidSeek.Models.DualEncoder;
+using VidSeek.Models.Vlt;
+using VidSeek.Retrieval;
 using VidSeek.Text;
 using VidSeek.Training;
 using VidSeek.Video;
 
 namespace VidSeek.Cli.Commands;
 
-/// <summary><c>vidseek train --model xpool|meanp --data DIR --out OUT ...</c>, or <c>vidseek train --resume OUT</c>.</summary>
+/// <summary><c>vidseek train --model xpool|meanp|vlt --data DIR --out OUT ...</c>, or <c>vidseek train --resume OUT</c>.</summary>
 public static class TrainCommand
 {
     public static Command Create()
     {
-        var model = new Option<string>("--model") { Description = "Pooling head: xpool (text-conditioned) or meanp (mean of frames).", DefaultValueFactory = _ => "xpool" };
-        model.AcceptOnlyFromAmong("xpool", "meanp");
+        var model = new Option<string>("--model") { Description = "xpool (CLIP, text-conditioned pooling), meanp (CLIP, mean of frames) or vlt (video-language transformer, ITC + ITM).", DefaultValueFactory = _ => "xpool" };
+        model.AcceptOnlyFromAmong("xpool", "meanp", "vlt");
+        var fusion = new Option<string>("--fusion") { Description = "vlt: the joint encoder: t2v2t (Bypass cross-attention), naive-t2v2t, v2t or self-attention.", DefaultValueFactory = _ => "t2v2t" };
+        fusion.AcceptOnlyFromAmong(FusionNames.Keys.ToArray());
+        var vltConfig = new Option<string>("--vlt-config") { Description = "vlt: architecture, trained from scratch: shapes-small, base (ViT-B/16 + BERT-base sizes), or a config.json.", DefaultValueFactory = _ => "shapes-small" };
+        var evalFrames = new Option<int>("--eval-frames") { Description = "vlt: frames per video at validation.", DefaultValueFactory = _ => VltTrainer.DefaultEvalFrames };
+        var rerankK = new Option<int>("--rerank-k") { Description = "vlt: videos per caption re-ranked by ITM at validation.", DefaultValueFactory = _ => 128 };
         var data = new DataOptions();
         var trainSplit = new Option<string>("--train-split") { Description = "Split to train on.", DefaultValueFactory = _ => "train" };
         var valSplit = new Option<string?>("--val-split") { Description = "Split to report R@1 on after every epoch (and keep the best checkpoint by)." };
@@ -26,7 +35,7 @@ public static class TrainCommand
         var tokenizer = new Option<DirectoryInfo?>("--tokenizer") { Description = "vocab.json + merges.txt (default: the --init folder's, else the bundled CLIP vocabulary)." };
         var epochs = new Option<int>("--epochs") { DefaultValueFactory = _ => 10 };
         var batch = new Option<int>("--batch-size") { DefaultValueFactory = _ => 32 };
-        var frames = new Option<int>("--frames") { Description = "Frames per video.", DefaultValueFactory = _ => 12 };
+        var frames = new Option<int?>("--frames") { Description = $"Frames per video (default 12; vlt: {VltTrainer.DefaultTrainFrames} per training clip)." };
         var clipLr = new Option<double?>("--clip-lr") { Description = "Backbone learning rate (default 1e-6 with --init, 1e-3 from scratch)." };
         var headLr = new Option<double?>("--head-lr") { Description = "X-Pool head learning rate (default 1e-5 with --init, 1e-3 from scratch)." };
         var weightDecay = new Option<double>("--weight-decay") { DefaultValueFactory = _ => 0.2 };
@@ -37,16 +46,19 @@ public static class TrainCommand
         var saveEvery = new Option<int>("--save-every") { Description = "Also checkpoint every N steps (default: every epoch).", DefaultValueFactory = _ => 0 };
         var maxSteps = new Option<long>("--max-steps") { Description = "Stop after N steps in all (the schedule still spans --epochs).", DefaultValueFactory = _ => 0 };
 
-        var command = new Command("train", "Train a CLIP dual encoder (X-Pool or mean pooling) with InfoNCE.")
+        var command = new Command("train", "Train a CLIP dual encoder (X-Pool or mean pooling) with InfoNCE, or a video-language transformer with ITC + ITM.")
         {
-            model, trainSplit, valSplit, output, resume, init, clipConfig, tokenizer, epochs, batch, frames, clipLr, headLr, weightDecay, seed, sampling, noCrop, heads, saveEvery, maxSteps,
+            model, fusion, vltConfig, evalFrames, rerankK, trainSplit, valSplit, output, resume, init, clipConfig, tokenizer, epochs, batch, frames, clipLr, headLr, weightDecay, seed, sampling, noCrop, heads, saveEvery, maxSteps,
         };
         data.AddTo(command);
         command.Validators.Add(r =>
         {
             bool resuming = r.GetValue(resume) is not null;
             if (!resuming && r.GetValue(output) is null) r.AddError("--out is required (or --resume OUT)");
-            if (!resuming && r.GetValue(init) is null && r.GetValue(clipConfig) is null) r.AddError("give --init HF_CLIP_DIR or --clip-config PRESET|FILE");
+            bool vlt = r.GetValue(model) == "vlt";
+            if (!resuming && !vlt && r.GetValue(init) is null && r.GetValue(clipConfig) is null) r.AddError("give --init HF_CLIP_DIR or --clip-config PRESET|FILE");
+            if (vlt && r.GetValue(init) is not null) r.AddError("--init is not supported with --model vlt: VLT models train from scratch (--vlt-config)");
+            if (vlt && r.GetValue(clipConfig) is not null) r.AddError("--clip-config is for xpool and meanp; give --vlt-config for --model vlt");
             if (r.GetValue(init) is not null && r.GetValue(clipConfig) is not null) r.AddError("--init and --clip-config exclude each other");
         });
         // --data is required for a new run only.
@@ -71,6 +83,7 @@ public static class TrainCommand
                     throw new VidSeekException($"{outDir} already holds a run; continue it with --resume {outDir}, or choose another --out");
             }
 
+            bool isVlt = checkpoint is not null ? PretrainedFolder.ModelType(checkpoint) == VltModelType : parse.GetValue(model) == "vlt";
             bool fromScratch = saved is null && parse.GetValue(init) is null;
             var trainData = saved?.Data ?? new TrainData
             {
@@ -83,33 +96,62 @@ public static class TrainCommand
                 ClipLr = parse.GetValue(clipLr) ?? (fromScratch ? 1e-3 : 1e-6), HeadLr = parse.GetValue(headLr) ?? (fromScratch ? 1e-3 : 1e-5),
                 WeightDecay = parse.GetValue(weightDecay), Sampling = parse.GetValue(sampling), RandomResizedCrop = !parse.GetValue(noCrop),
                 SaveEvery = parse.GetValue(saveEvery), MaxSteps = parse.GetValue(maxSteps),
+                TrainFrames = isVlt ? parse.GetValue(frames) ?? VltTrainer.DefaultTrainFrames : null,
+                EvalFrames = isVlt ? parse.GetValue(evalFrames) : null,
+                RerankK = isVlt ? parse.GetValue(rerankK) : null,
             };
 
             var train = DataOptions.Load(trainData.Format, trainData.Root, trainData.TrainSplit, trainData.VideosDir, trainData.SkipMissing);
             var val = trainData.ValSplit is null ? null : DataOptions.Load(trainData.Format, trainData.Root, trainData.ValSplit, trainData.VideosDir, trainData.SkipMissing);
 
-            string tokDir;
-            DualEncoderModel net;
-            if (checkpoint is not null)
+            IDisposable net;
+            ITrainingRun trainer;
+            string what;
+            if (isVlt)
             {
-                net = DualEncoderModel.Load(checkpoint);
-                tokDir = checkpoint;
+                VideoLanguageModel vlt;
+                if (checkpoint is not null) vlt = VideoLanguageModel.Load(checkpoint);
+                else
+                {
+                    torch.manual_seed(options.Seed);
+                    vlt = new VideoLanguageModel(ResolveVltConfig(parse.GetValue(vltConfig)!, FusionNames[parse.GetValue(fusion)!]));
+                }
+                net = vlt;
+                string tokDir = checkpoint ?? parse.GetValue(tokenizer)?.FullName ?? BundledTokenizer.Folder;
+                var tok = new VltTextTokenizer(ClipTokenizer.FromFolder(tokDir), vlt.Config.Text.MaxPositionEmbeddings);
+                if (tok.Clip.VocabSize > vlt.Config.Text.VocabSize)
+                    throw new VidSeekException($"the tokenizer in {tokDir} has {tok.Clip.VocabSize} tokens but the text encoder's vocab_size is {vlt.Config.Text.VocabSize}");
+                trainer = new VltTrainer(vlt, train, val, tok.Tokenize, tokDir, options, outDir, trainData, resumeFrom: checkpoint);
+                what = $"VLT ({vlt.Config.Fusion} fusion, ITC + ITM)";
             }
             else
             {
-                torch.manual_seed(options.Seed);
-                var pooling = parse.GetValue(model) == "meanp" ? VideoPooling.MeanP : VideoPooling.XPool;
-                string? initDir = parse.GetValue(init)?.FullName;
-                var backbone = initDir is null ? null : RetrievalCheckpoint.OpenBackbone(initDir);
-                var clipCfg = backbone?.Config ?? ClipPresets.Resolve(parse.GetValue(clipConfig)!);
-                net = new DualEncoderModel(new DualEncoderConfig { Pooling = pooling, Clip = clipCfg, NumFrames = parse.GetValue(frames), XPoolHeads = parse.GetValue(heads) }, backbone);
-                tokDir = parse.GetValue(tokenizer)?.FullName ?? (initDir is not null && File.Exists(Path.Combine(initDir, ClipTokenizer.VocabFile)) ? initDir : BundledTokenizer.Folder);
+                string tokDir;
+                DualEncoderModel dual;
+                if (checkpoint is not null)
+                {
+                    dual = DualEncoderModel.Load(checkpoint);
+                    tokDir = checkpoint;
+                }
+                else
+                {
+                    torch.manual_seed(options.Seed);
+                    var pooling = parse.GetValue(model) == "meanp" ? VideoPooling.MeanP : VideoPooling.XPool;
+                    string? initDir = parse.GetValue(init)?.FullName;
+                    var backbone = initDir is null ? null : RetrievalCheckpoint.OpenBackbone(initDir);
+                    var clipCfg = backbone?.Config ?? ClipPresets.Resolve(parse.GetValue(clipConfig)!);
+                    dual = new DualEncoderModel(new DualEncoderConfig { Pooling = pooling, Clip = clipCfg, NumFrames = parse.GetValue(frames) ?? 12, XPoolHeads = parse.GetValue(heads) }, backbone);
+                    tokDir = parse.GetValue(tokenizer)?.FullName ?? (initDir is not null && File.Exists(Path.Combine(initDir, ClipTokenizer.VocabFile)) ? initDir : BundledTokenizer.Folder);
+                }
+                net = dual;
+                var tok = ClipTokenizer.FromFolder(tokDir);
+                trainer = new Trainer(dual, train, val, tok, tokDir, options, outDir, trainData, checkpoint);
+                what = $"{dual.Config.Pooling} ({dual.Config.NumFrames} frames at {dual.Clip.ImageSize}px)";
             }
             using var _ = net;
-            var tok = ClipTokenizer.FromFolder(tokDir);
-            using var trainer = new Trainer(net, train, val, tok, tokDir, options, outDir, trainData, checkpoint);
+            using var __ = trainer;
 
-            Cli.Err.MarkupLineInterpolated($"training {net.Config.Pooling} on {train.Videos.Count} videos / {train.Captions.Count} captions ({trainData.TrainSplit}), {trainer.StepsPerEpoch} steps per epoch x {options.Epochs} epochs, batch {options.BatchSize}, {net.Config.NumFrames} frames at {net.Clip.ImageSize}px");
+            Cli.Err.MarkupLineInterpolated($"training {what} on {train.Videos.Count} videos / {train.Captions.Count} captions ({trainData.TrainSplit}), {trainer.StepsPerEpoch} steps per epoch x {options.Epochs} epochs, batch {options.BatchSize}");
             using var cancel = new CancellationTokenSource();
             ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); };
             Console.CancelKeyPress += onCancel;
@@ -136,7 +178,29 @@ public static class TrainCommand
         return command;
     }
 
-    private static TrainingState RunWithProgress(Trainer trainer, CancellationToken cancel)
+    private const string VltModelType = "vidseek-vlt";
+
+    /// <summary>The CLI's fusion names.</summary>
+    public static IReadOnlyDictionary<string, FusionKind> FusionNames { get; } = new Dictionary<string, FusionKind>
+    {
+        ["t2v2t"] = FusionKind.T2V2T, ["naive-t2v2t"] = FusionKind.NaiveT2V2T, ["v2t"] = FusionKind.V2T, ["self-attention"] = FusionKind.SelfAttention,
+    };
+
+    /// <summary>A preset name (<c>shapes-small</c>, <c>base</c>) with the chosen fusion, or a VLT config.json (whose fusion <c>--fusion</c> replaces).</summary>
+    private static VideoLanguageConfig ResolveVltConfig(string name, FusionKind fusion)
+    {
+        var config = name switch
+        {
+            "shapes-small" => VideoLanguagePresets.ShapesSmall(fusion),
+            "base" => VideoLanguagePresets.Base(fusion),
+            _ when File.Exists(name) => VideoLanguageConfig.Load(name) with { Fusion = fusion },
+            _ => throw new VidSeekException($"--vlt-config '{name}' is neither a preset (shapes-small, base) nor a config.json file"),
+        };
+        config.Validate(name);
+        return config;
+    }
+
+    private static TrainingState RunWithProgress(ITrainingRun trainer, CancellationToken cancel)
     {
         TrainingState? result = null;
         Cli.Err.Progress().AutoClear(false)

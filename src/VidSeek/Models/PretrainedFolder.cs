@@ -1,3 +1,4 @@
+using System.Text.Json;
 using TorchSharp;
 using VidSeek.Tensors;
 
@@ -14,5 +15,20 @@ public static class PretrainedFolder
         string config = Path.Combine(folder, "config.json");
         File.WriteAllText(config + ".tmp", configJson);
         File.Move(config + ".tmp", config, overwrite: true);
+    }
+
+    /// <summary>The <c>model_type</c> of <c>FOLDER/config.json</c> (<c>clip</c>, <c>vidseek-dual-encoder</c>, <c>vidseek-vlt</c>), or null if it has none.</summary>
+    public static string? ModelType(string folder)
+    {
+        if (!Directory.Exists(folder)) throw new VidSeekException($"checkpoint folder not found: {folder}");
+        string configPath = Path.Combine(folder, "config.json");
+        if (!File.Exists(configPath)) throw new VidSeekException($"config.json not found in {folder}");
+        try
+        {
+            using var doc = JsonDocument.Parse(File.ReadAllText(configPath));
+            return doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("model_type", out var t) && t.ValueKind == JsonValueKind.String
+                ? t.GetString() : null;
+        }
+        catch (JsonException e) { throw new VidSeekException($"cannot parse {configPath}: {e.Message}"); }
     }
 }

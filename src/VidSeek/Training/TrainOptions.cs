@@ -22,4 +22,10 @@ public sealed record TrainOptions
     [JsonPropertyName("save_every")] public int SaveEvery { get; init; }
     /// <summary>Stop after this many steps in total (0: run all epochs); the schedule still spans all epochs.</summary>
     [JsonPropertyName("max_steps")] public long MaxSteps { get; init; }
+    /// <summary>VLT only: frames per training clip (the dual encoders keep theirs in their model config).</summary>
+    [JsonPropertyName("train_frames")] public int? TrainFrames { get; init; }
+    /// <summary>VLT only: frames per clip at validation, and the default of <c>eval</c> for the checkpoint.</summary>
+    [JsonPropertyName("eval_frames")] public int? EvalFrames { get; init; }
+    /// <summary>VLT only: videos per text re-ranked by ITM at validation.</summary>
+    [JsonPropertyName("rerank_k")] public int? RerankK { get; init; }
 }

@@ -24,7 +24,7 @@ public sealed record TrainProgress(long Step, long TotalSteps, int Epoch, double
 /// uninterrupted one. Checkpoints (<c>OUT/checkpoint</c>) hold the model, the optimizer state and
 /// <c>trainer_state.json</c>, and are replaced atomically.
 /// </remarks>
-public sealed class Trainer : IDisposable
+public sealed class Trainer : ITrainingRun
 {
     public const string CheckpointDir = "checkpoint";
     public const string BestDir = "best";

@@ -22,9 +22,11 @@ public sealed record VltStepLoss(long Step, double Total, double Itc, double Itm
 /// from (seed, epoch, step, video). <c>OUT/checkpoint</c> holds <c>model.safetensors</c> + <c>config.json</c>
 /// (<see cref="VideoLanguageConfig"/>), <c>optimizer.bin</c>, <c>trainer_state.json</c> and the tokenizer's files, swapped
 /// in atomically; <c>OUT/best</c> the model of the best validation R@1 (re-ranked); <c>log.csv</c> and
-/// <c>training.png</c> the epochs. The frame counts are not in <see cref="TrainOptions"/>: resume with the same ones.
+/// <c>training.png</c> the epochs. The frame counts (<see cref="TrainOptions.TrainFrames"/>, default 4, and
+/// <see cref="TrainOptions.EvalFrames"/>, default 12) and the validation's top k (<see cref="TrainOptions.RerankK"/>) are
+/// saved with the options, so a resumed run uses the same ones.
 /// </remarks>
-public sealed class VltTrainer : IDisposable
+public sealed class VltTrainer : ITrainingRun
 {
     private readonly VideoLanguageModel model;
     private readonly RetrievalSplit train;
@@ -45,15 +47,14 @@ public sealed class VltTrainer : IDisposable
     public TrainingState State => state;
     public long StepsPerEpoch { get; }
     public long TotalSteps => StepsPerEpoch * Options.Epochs;
+    public const int DefaultTrainFrames = 4, DefaultEvalFrames = 12;
 
     /// <param name="tokenize">Captions to BERT ids and mask.</param>
     /// <param name="tokenizerDir">A folder whose files are copied into every saved model folder (the tokenizer's), or null.</param>
-    /// <param name="trainFrameCount">Frames per training clip (few, e.g. 4); <paramref name="evalFrameCount"/> for validation (e.g. 12).</param>
-    /// <param name="valOptions">Two-stage validation settings (top k, batch sizes).</param>
+    /// <param name="valOptions">Two-stage validation settings (batch sizes; the top k comes from <see cref="TrainOptions.RerankK"/> where set).</param>
     /// <param name="resumeFrom">A checkpoint folder to continue from, or null.</param>
     public VltTrainer(VideoLanguageModel model, RetrievalSplit train, RetrievalSplit? val, VltTokenize tokenize, string? tokenizerDir,
-        TrainOptions options, string outputDir, TrainData data, int trainFrameCount = 4, int evalFrameCount = 12,
-        TwoStageOptions? valOptions = null, string? resumeFrom = null)
+        TrainOptions options, string outputDir, TrainData data, TwoStageOptions? valOptions = null, string? resumeFrom = null)
     {
         if (train.Videos.Count < 2) throw new VidSeekException($"the training split has {train.Videos.Count} video(s); contrastive training needs at least 2");
         this.model = model;
@@ -63,12 +64,13 @@ public sealed class VltTrainer : IDisposable
         this.tokenizerDir = tokenizerDir;
         this.outputDir = outputDir;
         this.valOptions = valOptions ?? new TwoStageOptions();
+        if (options.RerankK is int k) this.valOptions = this.valOptions with { TopK = k };
         int batch = Math.Min(options.BatchSize, train.Videos.Count);
         StepsPerEpoch = Math.Max(1, train.Videos.Count / batch);
         options = options with { BatchSize = batch };
         int size = model.Config.Video.ImageSize;
-        trainFrames = new VideoFrameSource(train.Videos, trainFrameCount, size);
-        valFrames = val is null ? null : new VideoFrameSource(val.Videos, evalFrameCount, size);
+        trainFrames = new VideoFrameSource(train.Videos, options.TrainFrames ?? DefaultTrainFrames, size);
+        valFrames = val is null ? null : new VideoFrameSource(val.Videos, options.EvalFrames ?? DefaultEvalFrames, size);
         captionsOfVideo = Enumerable.Range(0, train.Videos.Count).Select(_ => new List<string>()).ToArray();
         foreach (var c in train.Captions) captionsOfVideo[c.VideoIndex].Add(c.Text);
         if (captionsOfVideo.Any(l => l.Count == 0)) throw new VidSeekException("every training video needs at least one caption");
@@ -84,6 +86,8 @@ public sealed class VltTrainer : IDisposable
 
         state = resumeFrom is null ? new TrainingState { Options = options, Data = data } : TrainingState.Resume(resumeFrom, options, optimizer);
     }
+
+    TrainingState ITrainingRun.Run(Action<TrainProgress>? progress, CancellationToken cancel) => Run(progress, cancel);
 
     /// <summary>Runs until all epochs (or <see cref="TrainOptions.MaxSteps"/>) are done or <paramref name="cancel"/> fires; saves a checkpoint either way.</summary>
     /// <param name="losses">Receives the ITC and ITM parts of every step.</param>

@@ -37,8 +37,8 @@ public class VltTrainerTests
     private static VltTrainer NewTrainer(VideoLanguageModel model, string dir, TrainOptions options, string? resumeFrom = null)
     {
         var split = TinySetup.Split();
-        return new VltTrainer(model, split, split, Tokenize, null, options, dir, new TrainData { Root = "fixtures" },
-            trainFrameCount: 2, evalFrameCount: 2, new TwoStageOptions { TopK = 2 }, resumeFrom);
+        return new VltTrainer(model, split, split, Tokenize, null, options with { TrainFrames = 2, EvalFrames = 2, RerankK = 2 }, dir,
+            new TrainData { Root = "fixtures" }, resumeFrom: resumeFrom);
     }
 
     [Fact]

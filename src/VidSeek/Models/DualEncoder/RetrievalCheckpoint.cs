@@ -1,4 +1,3 @@
-using System.Text.Json;
 using VidSeek.Models.Clip;
 using VidSeek.Text;
 
@@ -13,17 +12,10 @@ public sealed record RetrievalCheckpoint(DualEncoderModel Model, ClipTextEmbedde
     /// </summary>
     public static RetrievalCheckpoint Open(string folder, string? tokenizerDir = null, int numFrames = 12)
     {
-        if (!Directory.Exists(folder)) throw new VidSeekException($"checkpoint folder not found: {folder}");
+        string? type = PretrainedFolder.ModelType(folder);
         string configPath = Path.Combine(folder, "config.json");
-        if (!File.Exists(configPath)) throw new VidSeekException($"config.json not found in {folder}");
-        string? type;
-        try
-        {
-            using var doc = JsonDocument.Parse(File.ReadAllText(configPath));
-            type = doc.RootElement.TryGetProperty("model_type", out var t) ? t.GetString() : null;
-        }
-        catch (JsonException e) { throw new VidSeekException($"cannot parse {configPath}: {e.Message}"); }
-
+        if (type == VideoLanguageModelType)
+            throw new VidSeekException($"{folder} holds a video-language (VLT) model, not a dual encoder");
         DualEncoderModel model = type == "clip"
             ? new DualEncoderModel(new DualEncoderConfig { Pooling = VideoPooling.MeanP, Clip = ClipConfig.Load(configPath), NumFrames = numFrames }, ClipModel.FromPretrained(folder))
             : DualEncoderModel.Load(folder);
@@ -40,6 +32,8 @@ public sealed record RetrievalCheckpoint(DualEncoderModel Model, ClipTextEmbedde
             return DualEncoderModel.Load(folder).Clip;
         return ClipModel.FromPretrained(folder);
     }
+
+    private const string VideoLanguageModelType = "vidseek-vlt";
 
     public void Dispose() => Model.Dispose();
 }

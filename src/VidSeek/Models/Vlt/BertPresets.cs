@@ -16,11 +16,14 @@ public static class BertPresets
     /// <summary>
     /// For Shapes on a CPU, beside <c>ClipPresets.ShapesSmall</c>: 4 layers of width 128 (4 heads), the last 2 fusion
     /// layers reading video tokens of width 128; the CLIP BPE vocabulary (49408) and its 77 positions.
+    /// <c>initializer_range</c> is 1/sqrt(128), not BERT's 0.02: trained from scratch with ITC alone (no masked-LM), at 0.02
+    /// the [CLS] of every caption starts out the same (mean cosine 1.000 across a batch, vs 0.96) and the contrastive
+    /// gradient through it is too small to start learning (measured with <c>vidseek-bench vlt-probe</c>).
     /// </summary>
     public static BertConfig ShapesSmall => new()
     {
         VocabSize = 49408, HiddenSize = 128, NumHiddenLayers = 4, NumAttentionHeads = 4, IntermediateSize = 512,
-        MaxPositionEmbeddings = 77, TypeVocabSize = 2, FusionLayer = 2, EncoderWidth = 128,
+        MaxPositionEmbeddings = 77, TypeVocabSize = 2, FusionLayer = 2, EncoderWidth = 128, InitializerRange = 0.088,
     };
 
     public static IReadOnlyDictionary<string, Func<BertConfig>> All { get; } = new Dictionary<string, Func<BertConfig>>

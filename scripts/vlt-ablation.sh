@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Reproduces the VLT fusion ablation of docs/RESULTS.md: V2T, naive T2V2T, T2V2T (Bypass CA) and self-attention fusion,
+# each trained from scratch with ITC + ITM on the same Shapes corpus as the X-Pool table, same budget (10 epochs, batch 32,
+# 4 frames per training clip, lr 3e-4), 3 seeds; evaluated on test and test-novel with 8 frames, ITC-only and with the
+# top 16 of each caption (of 80 videos) re-ranked by ITM.
+# Usage: scripts/vlt-ablation.sh [WORKDIR]   (about 2 hours on 2 cores; finished runs are skipped, interrupted ones resumed)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+work=${1:-results-shapes}
+mkdir -p "$work"
+# VIDSEEK_BIN: a built CLI folder to use as is (so that rebuilding the tree meanwhile does not touch the running one).
+bin=${VIDSEEK_BIN:-src/VidSeek.Cli/bin/Release/net10.0}
+[ -n "${VIDSEEK_BIN:-}" ] || dotnet build src/VidSeek.Cli -c Release -v q -nologo >/dev/null
+vidseek() { dotnet "$bin/vidseek.dll" "$@"; }
+
+[ -f "$work/data/MSRVTT_data.json" ] || vidseek synth --out "$work/data" --seed 1 --videos 800
+fusions=(t2v2t v2t naive-t2v2t self-attention)
+for seed in 1 2 3; do
+  for fusion in "${fusions[@]}"; do
+    run="$work/vlt-$fusion-seed$seed"
+    # A finished run resumes to nothing; an interrupted one continues where it stopped.
+    if [ -f "$run/checkpoint/trainer_state.json" ]; then vidseek train --resume "$run"; continue; fi
+    vidseek train --model vlt --fusion "$fusion" --vlt-config shapes-small --data "$work/data" --out "$run" \
+      --epochs 10 --batch-size 32 --frames 4 --eval-frames 8 --clip-lr 3e-4 --head-lr 3e-4 --weight-decay 0.05 --seed "$seed"
+  done
+done
+if [ "${VLT_TRAIN_ONLY:-0}" = 1 ]; then exit 0; fi
+for fusion in "${fusions[@]}"; do
+  for split in test test-novel; do
+    ckpts=("$work/vlt-$fusion-seed1/checkpoint" "$work/vlt-$fusion-seed2/checkpoint" "$work/vlt-$fusion-seed3/checkpoint")
+    vidseek eval --data "$work/data" --split "$split" --checkpoint "${ckpts[@]}" --frames 8 --rerank-k 16 --json > "$work/vlt-$fusion-$split.json"
+    echo "== $fusion, $split"
+    python3 scripts/ablation-row.py "$work/vlt-$fusion-$split.json"
+  done
+done

@@ -1,0 +1,164 @@
+using System.Net;
+using System.Text.Json;
+using Microsoft.Playwright;
+using VidSeek.Index;
+using VidSeek.Models.DualEncoder;
+using VidSeek.Tests.Index;
+using VidSeek.Tests.Training;
+using VidSeek.Web;
+
+namespace VidSeek.Tests.Web;
+
+/// <summary>A running <see cref="SearchServer"/> on a free port over an index of the fixture videos with their test captions.</summary>
+public sealed class ServerFixture : IAsyncLifetime
+{
+    private readonly IndexFixture models = new();
+    public SearchServer Server { get; private set; } = null!;
+    public HttpClient Http { get; } = new();
+    public string Root { get; private set; } = "";
+
+    public async ValueTask InitializeAsync()
+    {
+        var split = TinySetup.Split();
+        string index = Path.Combine(models.Tmp, "web.vsi");
+        using (var ckpt = RetrievalCheckpoint.Open(models.Model))
+        {
+            var (videos, root) = IndexBuilder.FromSplit(split);
+            Root = root;
+            var manifest = new IndexManifest
+            {
+                Model = models.Model, ModelSha256 = IndexBuilder.Sha256(Path.Combine(models.Model, "model.safetensors")), Frames = 4, EmbedDim = 32, Root = root,
+            };
+            using var store = VideoIndex.OpenOrCreate(index, manifest);
+            IndexBuilder.Update(store, ckpt.Model, videos);
+        }
+        Server = await SearchServer.StartAsync(VideoSearcher.Open(index), new ServeOptions { Port = 0 });
+        Http.BaseAddress = new Uri(Server.Url);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Http.Dispose();
+        await Server.DisposeAsync();
+        models.Dispose();
+    }
+}
+
+[Collection(ProcessStateCollection.Name)]
+public class WebApiTests(ServerFixture fixture) : IClassFixture<ServerFixture>
+{
+    private static readonly CancellationToken Cancel = TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task SearchReturnsTopKWithFramesAttentionAndGroundTruth()
+    {
+        var response = await fixture.Http.GetAsync("/api/search?q=" + Uri.EscapeDataString("video number 2 with colour bars") + "&k=5", Cancel);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        using var doc = JsonDocument.Parse(await response.Content.ReadAsStringAsync(Cancel));
+        var results = doc.RootElement.GetProperty("results").EnumerateArray().ToList();
+        Assert.Equal(5, results.Count);
+        Assert.Equal("xpool", doc.RootElement.GetProperty("pooling").GetString());
+        Assert.Equal(Enumerable.Range(1, 5), results.Select(r => r.GetProperty("rank").GetInt32()));
+        var scores = results.Select(r => r.GetProperty("score").GetDouble()).ToList();
+        Assert.Equal(scores.OrderDescending(), scores);
+        foreach (var r in results)
+        {
+            var frames = r.GetProperty("frames").EnumerateArray().ToList();
+            Assert.Equal(4, frames.Count);
+            Assert.Equal(1.0, frames.Sum(f => f.GetProperty("attention").GetDouble()), 4);
+        }
+        // Ground truth is marked where it appears (the caption belongs to counter_mpeg4.mp4 only).
+        Assert.All(results, r => Assert.Equal(r.GetProperty("path").GetString()!.EndsWith("counter_mpeg4.mp4"), r.GetProperty("ground_truth").GetBoolean()));
+
+        var thumb = await fixture.Http.GetAsync(results[0].GetProperty("frames")[0].GetProperty("thumbnail_url").GetString(), Cancel);
+        Assert.Equal("image/jpeg", thumb.Content.Headers.ContentType!.MediaType);
+        var jpeg = await thumb.Content.ReadAsByteArrayAsync(Cancel);
+        Assert.Equal([0xFF, 0xD8], jpeg[..2]);
+
+        var video = await fixture.Http.GetAsync(results[0].GetProperty("video_url").GetString(), Cancel);
+        Assert.Equal(HttpStatusCode.OK, video.StatusCode);
+        var bytes = await video.Content.ReadAsByteArrayAsync(Cancel);
+        Assert.Equal(File.ReadAllBytes(Path.Combine(fixture.Root, results[0].GetProperty("path").GetString()!)), bytes);
+    }
+
+    [Theory]
+    [InlineData("/api/search", "missing query")]
+    [InlineData("/api/search?q=", "missing query")]
+    [InlineData("/api/search?q=%20%20", "missing query")]
+    [InlineData("/api/search?q=bars&k=0", "k must be")]
+    [InlineData("/api/search?q=bars&k=abc", "k must be")]
+    [InlineData("/api/search?q=bars&k=1000", "k must be")]
+    [InlineData("/api/thumbnail/x/0", "must be integers")]
+    [InlineData("/api/video/abc", "integer id")]
+    [InlineData("/api/video/..%2F..%2F..%2Fetc%2Fpasswd", "integer id")]
+    public async Task MalformedRequestsGet400WithAJsonError(string url, string message)
+    {
+        var response = await fixture.Http.GetAsync(url, Cancel);
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal("application/json", response.Content.Headers.ContentType!.MediaType);
+        using var doc = JsonDocument.Parse(await response.Content.ReadAsStringAsync(Cancel));
+        Assert.Contains(message, doc.RootElement.GetProperty("error").GetString());
+    }
+
+    [Theory]
+    [InlineData("/api/video/999999")]
+    [InlineData("/api/thumbnail/1/99")]
+    [InlineData("/api/video/../../etc/passwd")]
+    [InlineData("/etc/passwd")]
+    [InlineData("/bars_h264.mp4")]
+    public async Task NothingOutsideTheIndexIsServed(string url)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, url);
+        // Send the path as written (HttpClient would otherwise resolve the dot segments itself).
+        request.RequestUri = new Uri(fixture.Http.BaseAddress!, new Uri(url, UriKind.Relative));
+        var response = await fixture.Http.SendAsync(request, Cancel);
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        Assert.DoesNotContain("root:", await response.Content.ReadAsStringAsync(Cancel));
+    }
+}
+
+/// <summary>
+/// The page in a real browser (Playwright driving Debian's chromium, which <c>.ci/run</c> installs): type a query, see five
+/// results with thumbnails and attention bars. The screenshot is kept in <c>artifacts/</c> at the repository root.
+/// </summary>
+[Collection(ProcessStateCollection.Name)]
+public class BrowserTests(ServerFixture fixture) : IClassFixture<ServerFixture>
+{
+    public static string? Chromium => new[] { Environment.GetEnvironmentVariable("VIDSEEK_CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser" }
+        .FirstOrDefault(p => !string.IsNullOrEmpty(p) && File.Exists(p));
+
+    [Fact]
+    public async Task TypingAQueryShowsFiveResultsWithThumbnailsAndAttentionBars()
+    {
+        if (Chromium is null) Assert.Skip("no chromium browser installed (apt-get install chromium, or set VIDSEEK_CHROMIUM); .ci/run installs it");
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await playwright.Chromium.LaunchAsync(new() { ExecutablePath = Chromium, Headless = true, Args = ["--no-sandbox"] });
+        var page = await browser.NewPageAsync(new() { ViewportSize = new() { Width = 1200, Height = 1400 } });
+        await page.GotoAsync(fixture.Server.Url);
+        await page.FillAsync("#q", "video number 2 with colour bars");
+        await page.PressAsync("#q", "Enter");
+        await page.WaitForSelectorAsync(".result[data-rank='5']");
+
+        Assert.Equal(5, await page.Locator(".result").CountAsync());
+        for (int i = 0; i < 5; i++)
+        {
+            var card = page.Locator(".result").Nth(i);
+            Assert.Equal(4, await card.Locator("img.thumb").CountAsync());
+            Assert.Equal(4, await card.Locator(".bar").CountAsync());
+        }
+        // Every thumbnail actually loaded, and the tallest bar of each card is full height.
+        await page.WaitForFunctionAsync("() => [...document.querySelectorAll('img.thumb')].every(i => i.complete && i.naturalWidth > 0)");
+        var heights = await page.EvalOnSelectorAllAsync<string[]>(".result", "cards => cards.map(c => Math.max(...[...c.querySelectorAll('.bar')].map(b => parseFloat(b.style.height))).toFixed(0))");
+        Assert.All(heights, h => Assert.Equal("100", h));
+        // The caption's video is outlined as ground truth where it is listed.
+        var gt = page.Locator(".result.ground-truth");
+        if (await gt.CountAsync() > 0) Assert.Contains("counter_mpeg4.mp4", await gt.First.Locator(".path").InnerTextAsync());
+
+        string artifacts = Path.Combine(TestPaths.RepoRoot, "artifacts");
+        Directory.CreateDirectory(artifacts);
+        string shot = Path.Combine(artifacts, "search-page.png");
+        await page.ScreenshotAsync(new() { Path = shot, FullPage = true });
+        Assert.True(new FileInfo(shot).Length > 10_000);
+        TestContext.Current.AddAttachment("screenshot", shot);
+    }
+}
