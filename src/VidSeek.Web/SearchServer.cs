@@ -7,7 +7,6 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using VidSeek.Index;
-using VidSeek.Models.DualEncoder;
 
 namespace VidSeek.Web;
 
@@ -91,12 +90,12 @@ public sealed class SearchServer : IAsyncDisposable
                 return Results.Json(new
                 {
                     query = q,
-                    pooling = searcher.Model.Config.Pooling == VideoPooling.XPool ? "xpool" : "meanp",
+                    pooling = searcher.Kind,
                     ground_truth_known = searcher.HasCaptions,
                     results = hits.Select(h => new
                     {
                         rank = h.Rank, score = h.Score, path = h.Video.Path, video_id = h.Video.Id, duration = h.Video.Duration,
-                        best_frame = h.BestFrame, best_frame_time = h.BestFrameTime, ground_truth = h.IsGroundTruth,
+                        best_frame = h.BestFrame, best_frame_time = h.BestFrameTime, ground_truth = h.IsGroundTruth, itm_score = h.MatchScore,
                         video_url = $"/api/video/{h.Video.Id}",
                         frames = h.Video.FrameTimes.Select((t, f) => new
                         {

@@ -50,14 +50,10 @@ public static class DemoCommand
 
             // 2. The index of the test split (its captions are the ground truth).
             var test = DataOptions.Load("msrvtt", data, "test", null, false);
-            using (var ckpt = RetrievalCheckpoint.Open(ModelFolder))
+            using (var indexModel = IndexModel.Open(ModelFolder))
             {
                 var (videos, root) = IndexBuilder.FromSplit(test);
-                var manifest = new IndexManifest
-                {
-                    Model = ModelFolder, ModelSha256 = IndexBuilder.Sha256(Path.Combine(ModelFolder, "model.safetensors")), Frames = ckpt.Model.Config.NumFrames,
-                    EmbedDim = ckpt.Model.Clip.Config.ProjectionDim, Root = root, Dataset = $"msrvtt:{data}:test",
-                };
+                var manifest = indexModel.Manifest(ModelFolder, null, root, $"msrvtt:{data}:test");
                 if (File.Exists(indexFile) && !SameIndex(indexFile, manifest)) File.Delete(indexFile); // from another build of the demo model
                 using var index = VideoIndex.OpenOrCreate(indexFile, manifest);
                 IndexUpdateReport report = null!;
@@ -65,7 +61,7 @@ public static class DemoCommand
                     .Start(ctx =>
                     {
                         var task = ctx.AddTask("2/4 indexing the test videos", maxValue: videos.Count);
-                        report = IndexBuilder.Update(index, ckpt.Model, videos, (done, _, _) => task.Value = done);
+                        report = IndexBuilder.Update(index, indexModel, videos, (done, _, _) => task.Value = done);
                     });
                 if (report.Failed.Count > 0) throw new VidSeekException($"{report.Failed.Count} demo videos failed to decode, e.g. {report.Failed[0].Path}: {report.Failed[0].Error}");
                 stdout.WriteLine($"2/4 index: {index.Count} test videos in {indexFile} ({report.Added} encoded now; {clock.Elapsed.TotalSeconds:F0} s)");
@@ -83,7 +79,7 @@ public static class DemoCommand
                 {
                     stdout.WriteLine();
                     stdout.WriteLine($"  \"{c.Text}\"  ({c.Type} caption of {Path.GetFileName(test.Videos[c.VideoIndex].Path)})");
-                    stdout.WriteLine(SearchCommand.Render(searcher.Search(c.Text, 5), searcher.Model.Config.Pooling == VideoPooling.XPool));
+                    stdout.WriteLine(SearchCommand.Render(searcher.Search(c.Text, 5), searcher.Kind));
                     var all = searcher.Search(c.Text, searcher.Videos.Count);
                     var truth = all.Where(h => h.IsGroundTruth).Select(h => $"{h.Video.Path} at rank {h.Rank}");
                     stdout.WriteLine($"  ground truth: {string.Join(", ", truth)} of {all.Count}");

@@ -1,7 +1,6 @@
 using System.CommandLine;
 using Spectre.Console;
 using VidSeek.Index;
-using VidSeek.Models.DualEncoder;
 
 namespace VidSeek.Cli.Commands;
 
@@ -14,7 +13,7 @@ public static class IndexCommand
     public static Command Create()
     {
         var dir = new Argument<DirectoryInfo?>("DIR") { Description = "Folder of videos, searched recursively (mp4, avi, webm, mkv, mov).", Arity = ArgumentArity.ZeroOrOne };
-        var model = new Option<DirectoryInfo>("--model") { Description = "A checkpoint from vidseek train (xpool, meanp) or a Hugging Face CLIP folder.", Required = true };
+        var model = new Option<DirectoryInfo>("--model") { Description = "A checkpoint from vidseek train (xpool, meanp, vlt) or a Hugging Face CLIP folder.", Required = true };
         var output = new Option<FileInfo>("--out") { Description = "The index file (created, or brought up to date).", Required = true };
         var frames = new Option<int?>("--frames") { Description = "Frames sampled per video (default: the model's)." };
         var data = new DataOptions();
@@ -52,15 +51,8 @@ public static class IndexCommand
                 dataset = $"{format}:{dataRoot}:{splitName}";
             }
 
-            using var ckpt = RetrievalCheckpoint.Open(modelDir);
-            string weights = Path.Combine(modelDir, "model.safetensors");
-            if (!File.Exists(weights)) throw new VidSeekException($"model.safetensors not found in {modelDir}");
-            var manifest = new IndexManifest
-            {
-                Model = modelDir, ModelSha256 = IndexBuilder.Sha256(weights), Frames = parse.GetValue(frames) ?? ckpt.Model.Config.NumFrames,
-                EmbedDim = ckpt.Model.Clip.Config.ProjectionDim, Root = root, Dataset = dataset,
-            };
-            using var index = VideoIndex.OpenOrCreate(indexFile, manifest);
+            using var indexModel = IndexModel.Open(modelDir, parse.GetValue(frames));
+            using var index = VideoIndex.OpenOrCreate(indexFile, indexModel.Manifest(modelDir, parse.GetValue(frames), root, dataset));
 
             Action<int>? abort = int.TryParse(Environment.GetEnvironmentVariable(AbortAfterVariable), out int n)
                 ? done => { if (done >= n) Environment.Exit(86); } : null;
@@ -75,7 +67,7 @@ public static class IndexCommand
                     .Start(ctx =>
                     {
                         var task = ctx.AddTask("indexing", maxValue: Math.Max(1, videos.Count));
-                        report = IndexBuilder.Update(index, ckpt.Model, videos, (done, total, path) =>
+                        report = IndexBuilder.Update(index, indexModel, videos, (done, total, path) =>
                         {
                             task.Description = $"indexing {Markup.Escape(Shorten(path))}";
                             task.Value = done;

@@ -15,11 +15,13 @@ public static class SearchCommand
         var k = new Option<int>("-k", "--top") { Description = "Number of results.", DefaultValueFactory = _ => 5 };
         var json = new Option<bool>("--json") { Description = "Print the results as JSON." };
         var model = new Option<DirectoryInfo?>("--model") { Description = "The model folder, if it moved since indexing (it must hold the same weights)." };
-        var command = new Command("search", "Find the videos of an index that a sentence describes.") { index, query, k, json, model };
+        var rerankK = new Option<int>("--rerank-k") { Description = "VLT models: videos re-scored by ITM after the ITC ranking.", DefaultValueFactory = _ => 128 };
+        var command = new Command("search", "Find the videos of an index that a sentence describes.") { index, query, k, json, model, rerankK };
         command.SetAction((parse, stdout) =>
         {
             if (parse.GetValue(k) < 1) throw new VidSeekException("-k must be at least 1");
-            using var searcher = VideoSearcher.Open(parse.GetValue(index)!.FullName, parse.GetValue(model)?.FullName);
+            if (parse.GetValue(rerankK) < 1) throw new VidSeekException("--rerank-k must be at least 1");
+            using var searcher = VideoSearcher.Open(parse.GetValue(index)!.FullName, parse.GetValue(model)?.FullName, parse.GetValue(rerankK));
             var hits = searcher.Search(parse.GetValue(query)!, parse.GetValue(k));
             if (parse.GetValue(json))
             {
@@ -27,7 +29,7 @@ public static class SearchCommand
                     new JsonSerializerOptions { WriteIndented = true }));
                 return 0;
             }
-            stdout.WriteLine(Render(hits, searcher.Model.Config.Pooling == Models.DualEncoder.VideoPooling.XPool));
+            stdout.WriteLine(Render(hits, searcher.Kind));
             return 0;
         });
         return command;
@@ -39,16 +41,26 @@ public static class SearchCommand
         rank = h.Rank, score = h.Score, path = h.Video.Path, full_path = Path.Combine(root, h.Video.Path), video_id = h.Video.Id,
         best_frame = h.BestFrame, best_frame_time = h.BestFrameTime, frame_times = h.Video.FrameTimes,
         frame_weights = h.FrameWeights, frame_scores = h.FrameScores, ground_truth = h.IsGroundTruth, duration = h.Video.Duration,
+        itm_score = h.MatchScore,
     };
 
-    /// <summary>A plain-text table: rank, score, path, best frame time and, for X-Pool, the attention per frame as a bar.</summary>
-    public static string Render(IReadOnlyList<SearchHit> hits, bool xpool)
+    /// <summary>
+    /// A plain-text table: rank, score, path, best frame time and, for X-Pool, the attention per frame as a bar; for a VLT
+    /// model the ITC score and the ITM score of the re-ranking.
+    /// </summary>
+    /// <param name="kind">xpool, meanp or vlt (<see cref="VideoSearcher.Kind"/>).</param>
+    public static string Render(IReadOnlyList<SearchHit> hits, string kind)
     {
-        var table = new Table().AddColumns("rank", "score", "path", "best frame");
+        bool xpool = kind == "xpool", vlt = kind == "vlt";
+        var table = new Table().AddColumns("rank", vlt ? "ITC score" : "score");
+        if (vlt) table.AddColumn("ITM score");
+        table.AddColumns("path", "best frame");
         if (xpool) table.AddColumn("attention per frame");
         foreach (var h in hits)
         {
-            var row = new List<string> { h.Rank.ToString(), h.Score.ToString("F4"), Markup.Escape(h.Video.Path) + (h.IsGroundTruth ? " [green](ground truth)[/]" : ""), $"{h.BestFrameTime:F2} s" };
+            var row = new List<string> { h.Rank.ToString(), h.Score.ToString("F4") };
+            if (vlt) row.Add(h.MatchScore?.ToString("F4") ?? "-");
+            row.AddRange([Markup.Escape(h.Video.Path) + (h.IsGroundTruth ? " [green](ground truth)[/]" : ""), $"{h.BestFrameTime:F2} s"]);
             if (xpool) row.Add(Bars(h.FrameWeights!));
             table.AddRow(row.ToArray());
         }

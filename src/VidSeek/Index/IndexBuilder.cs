@@ -2,7 +2,6 @@ using System.Security.Cryptography;
 using OpenCvSharp;
 using TorchSharp;
 using VidSeek.Data;
-using VidSeek.Models.DualEncoder;
 using VidSeek.Video;
 using static TorchSharp.torch;
 
@@ -78,7 +77,7 @@ public static class IndexBuilder
     /// <summary>Updates <paramref name="index"/> to hold exactly <paramref name="videos"/> (those that decode).</summary>
     /// <param name="progress">(done, total, path) after each file.</param>
     /// <param name="beforeCommit">Test hook passed to <see cref="VideoIndex.Put"/> with the number of videos encoded so far.</param>
-    public static IndexUpdateReport Update(VideoIndex index, DualEncoderModel model, IReadOnlyList<IndexSourceVideo> videos,
+    public static IndexUpdateReport Update(VideoIndex index, IndexModel model, IReadOnlyList<IndexSourceVideo> videos,
         Action<int, int, string>? progress = null, CancellationToken cancel = default, Action<int>? beforeCommit = null)
     {
         string root = index.Manifest.Root;
@@ -95,10 +94,7 @@ public static class IndexBuilder
 
         int added = 0, updated = 0, unchanged = 0, done = 0, encoded = 0;
         var failed = new List<(string, string)>();
-        var preprocessor = new ClipImagePreprocessor(model.Clip.ImageSize);
-        bool wasTraining = model.training;
-        model.eval();
-        try
+        var preprocessor = new ClipImagePreprocessor(model.ImageSize);
         {
             foreach (var (path, source) in wanted)
             {
@@ -135,30 +131,20 @@ public static class IndexBuilder
                 }
             }
         }
-        finally
-        {
-            model.train(wasTraining);
-        }
         return new IndexUpdateReport(added, updated, unchanged, removed, failed, wanted.Count);
     }
 
     /// <summary>Decodes the F uniformly sampled frames, encodes them, and makes their thumbnails.</summary>
-    public static (IndexedVideo Video, List<byte[]> Thumbnails) Encode(DualEncoderModel model, ClipImagePreprocessor preprocessor, int frames,
+    public static (IndexedVideo Video, List<byte[]> Thumbnails) Encode(IndexModel model, ClipImagePreprocessor preprocessor, int frames,
         IndexSourceVideo source, string path, long size, long mtime, string sha)
     {
         var decoded = VideoReader.Read(source.FullPath, frames, SamplingMode.Uniform);
-        float[] embeddings, coarse;
+        EncodedVideo encoded;
         using (var scope = torch.NewDisposeScope())
-        using (torch.no_grad())
-        {
-            var pixels = preprocessor.Process(decoded).unsqueeze(0);                                    // [1, F, 3, S, S]
-            var emb = model.EncodeVideo(pixels).squeeze(0).to(ScalarType.Float32).contiguous();         // [F, E]
-            embeddings = emb.data<float>().ToArray();
-            coarse = nn.functional.normalize(emb.mean(new long[] { 0 }), dim: 0).data<float>().ToArray(); // [E]
-        }
+            encoded = model.Encode(preprocessor.Process(decoded).unsqueeze(0));                          // [1, F, 3, S, S]
         double duration = decoded.Fps > 0 ? decoded.FrameCount / decoded.Fps : 0;
         var video = new IndexedVideo(path, size, mtime, sha, duration, decoded.Fps, decoded.FrameCount, decoded.Width, decoded.Height,
-            decoded.Times, embeddings, coarse, source.Captions);
+            decoded.Times, encoded.Frames, encoded.Coarse, source.Captions, encoded.Tokens);
         return (video, decoded.Frames.Select(f => Thumbnail(f, decoded.Width, decoded.Height)).ToList());
     }
 

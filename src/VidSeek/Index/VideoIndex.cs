@@ -12,9 +12,10 @@ namespace VidSeek.Index;
 /// <param name="FrameEmbeddings">Row-major <c>[F, E]</c> float32: the model's per-frame embeddings.</param>
 /// <param name="Coarse"><c>[E]</c>, the normalised mean of the frames: one vector per video for a first, approximate stage.</param>
 /// <param name="Captions">Ground-truth captions when the index was built from an annotated dataset, else empty.</param>
+/// <param name="Tokens">VLT models: the video tokens <c>F_V</c>, row-major <c>[F, L, D]</c>, for ITM re-ranking; null for dual encoders.</param>
 public sealed record IndexedVideo(
     string Path, long Size, long MtimeTicks, string Sha256, double Duration, double Fps, int FrameCount, int Width, int Height,
-    double[] FrameTimes, float[] FrameEmbeddings, float[] Coarse, IReadOnlyList<string> Captions)
+    double[] FrameTimes, float[] FrameEmbeddings, float[] Coarse, IReadOnlyList<string> Captions, float[]? Tokens = null)
 {
     /// <summary>Row id in the index (0 before it is stored).</summary>
     public long Id { get; init; }
@@ -33,6 +34,11 @@ public sealed record IndexManifest
     public int Frames { get; init; }
     /// <summary>E, the width of a frame embedding.</summary>
     public int EmbedDim { get; init; }
+    /// <summary><c>vidseek-dual-encoder</c> or <c>vidseek-vlt</c> (<see cref="IndexModel.ModelType"/>).</summary>
+    public string ModelType { get; init; } = IndexModel.DualType;
+    /// <summary>VLT: L and D of the stored video tokens <c>[F, L, D]</c>; 0 for dual encoders.</summary>
+    public int TokensPerFrame { get; init; }
+    public int TokenDim { get; init; }
     /// <summary>The folder that video paths are relative to, absolute.</summary>
     public string Root { get; init; } = "";
     /// <summary>The annotated dataset the videos came from (format, root, split), or null for a plain folder.</summary>
@@ -106,6 +112,7 @@ public sealed class VideoIndex : IDisposable
             string? clash = m.ModelSha256 != manifest.ModelSha256 ? $"the model {m.Model} (sha256 {m.ModelSha256[..12]}), not {manifest.Model} (sha256 {manifest.ModelSha256[..12]})"
                 : m.Frames != manifest.Frames ? $"{m.Frames} frames per video, not {manifest.Frames}"
                 : m.Root != manifest.Root ? $"the folder {m.Root}, not {manifest.Root}"
+                : m.ModelType != manifest.ModelType ? $"a {m.ModelType} model, not a {manifest.ModelType}"
                 : null;
             if (clash is not null)
             {
@@ -127,7 +134,7 @@ public sealed class VideoIndex : IDisposable
                 CREATE TABLE videos(
                     id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE, size INTEGER NOT NULL, mtime INTEGER NOT NULL, sha256 TEXT NOT NULL,
                     duration REAL NOT NULL, fps REAL NOT NULL, frame_count INTEGER NOT NULL, width INTEGER NOT NULL, height INTEGER NOT NULL,
-                    frame_times TEXT NOT NULL, frame_embeddings BLOB NOT NULL, coarse BLOB NOT NULL);
+                    frame_times TEXT NOT NULL, frame_embeddings BLOB NOT NULL, coarse BLOB NOT NULL, tokens BLOB);
                 CREATE TABLE thumbnails(video_id INTEGER NOT NULL REFERENCES videos(id) ON DELETE CASCADE, frame INTEGER NOT NULL, jpeg BLOB NOT NULL,
                     PRIMARY KEY(video_id, frame));
                 CREATE TABLE captions(video_id INTEGER NOT NULL REFERENCES videos(id) ON DELETE CASCADE, text TEXT NOT NULL);
@@ -183,8 +190,8 @@ public sealed class VideoIndex : IDisposable
         {
             ins.Transaction = tx;
             ins.CommandText = """
-                INSERT INTO videos(path, size, mtime, sha256, duration, fps, frame_count, width, height, frame_times, frame_embeddings, coarse)
-                VALUES ($path, $size, $mtime, $sha, $duration, $fps, $count, $w, $h, $times, $emb, $coarse) RETURNING id
+                INSERT INTO videos(path, size, mtime, sha256, duration, fps, frame_count, width, height, frame_times, frame_embeddings, coarse, tokens)
+                VALUES ($path, $size, $mtime, $sha, $duration, $fps, $count, $w, $h, $times, $emb, $coarse, $tokens) RETURNING id
                 """;
             ins.Parameters.AddWithValue("$path", video.Path);
             ins.Parameters.AddWithValue("$size", video.Size);
@@ -198,6 +205,7 @@ public sealed class VideoIndex : IDisposable
             ins.Parameters.AddWithValue("$times", JsonSerializer.Serialize(video.FrameTimes));
             ins.Parameters.AddWithValue("$emb", MemoryMarshal.AsBytes(video.FrameEmbeddings.AsSpan()).ToArray());
             ins.Parameters.AddWithValue("$coarse", MemoryMarshal.AsBytes(video.Coarse.AsSpan()).ToArray());
+            ins.Parameters.AddWithValue("$tokens", video.Tokens is null ? DBNull.Value : MemoryMarshal.AsBytes(video.Tokens.AsSpan()).ToArray());
             id = (long)ins.ExecuteScalar()!;
         }
         for (int f = 0; f < thumbnails.Count; f++)
@@ -272,14 +280,15 @@ public sealed class VideoIndex : IDisposable
         }
         var result = new List<IndexedVideo>();
         using var cmd = db.CreateCommand();
-        cmd.CommandText = "SELECT id, path, size, mtime, sha256, duration, fps, frame_count, width, height, frame_times, frame_embeddings, coarse FROM videos ORDER BY path";
+        cmd.CommandText = "SELECT id, path, size, mtime, sha256, duration, fps, frame_count, width, height, frame_times, frame_embeddings, coarse, tokens FROM videos ORDER BY path";
         using var reader = cmd.ExecuteReader();
         while (reader.Read())
         {
             long id = reader.GetInt64(0);
             result.Add(new IndexedVideo(reader.GetString(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetString(4), reader.GetDouble(5), reader.GetDouble(6),
                 reader.GetInt32(7), reader.GetInt32(8), reader.GetInt32(9), JsonSerializer.Deserialize<double[]>(reader.GetString(10))!,
-                Floats((byte[])reader[11]), Floats((byte[])reader[12]), captions.GetValueOrDefault(id) ?? (IReadOnlyList<string>)[]) { Id = id });
+                Floats((byte[])reader[11]), Floats((byte[])reader[12]), captions.GetValueOrDefault(id) ?? (IReadOnlyList<string>)[],
+                reader.IsDBNull(13) ? null : Floats((byte[])reader[13])) { Id = id });
         }
         return result;
     }

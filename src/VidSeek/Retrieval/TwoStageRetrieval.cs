@@ -25,7 +25,9 @@ public sealed record TwoStageOptions
 }
 
 /// <summary>Both score matrices, row-major <c>[Texts, Videos]</c>: ITC only, and with the top k re-ranked by ITM.</summary>
-public sealed record TwoStageScores(float[] Itc, float[] Reranked, int Texts, int Videos, int TopK);
+/// <param name="TopVideos">Row-major <c>[Texts, TopK]</c>: the videos each text re-scored by ITM, in ITC order.</param>
+/// <param name="Offset">Added to the ITM scores in <see cref="Reranked"/>: the ITM score of a re-scored pair is <c>Reranked - Offset</c>.</param>
+public sealed record TwoStageScores(float[] Itc, float[] Reranked, int Texts, int Videos, int TopK, long[] TopVideos, float Offset);
 
 /// <summary>
 /// Two-stage VLT retrieval (SPEC 3.3): ITC similarity ranks every video for every text; each text's top k are
@@ -80,12 +82,13 @@ public static class TwoStageRetrieval
         }
 
         var reranked = (float[])itc.Clone();
+        float offset = 0;
         if (itm.Length > 0)
         {
-            float offset = itc.Max() - itm.Min() + 1;
+            offset = itc.Max() - itm.Min() + 1;
             for (int i = 0; i < itm.Length; i++) reranked[pairText[i] * nv + pairVideo[i]] = itm[i] + offset;
         }
-        return new TwoStageScores(itc, reranked, nt, nv, k);
+        return new TwoStageScores(itc, reranked, nt, nv, k, pairVideo, offset);
     }
 
     /// <summary>Row-major <c>[Tn, V]</c> ITC similarities in blocks of <see cref="TwoStageOptions.TextChunk"/> x <see cref="TwoStageOptions.VideoChunk"/>.</summary>

@@ -1,7 +1,10 @@
 using System.Diagnostics;
 using VidSeek.Cli.Commands;
 using VidSeek.Index;
+using TorchSharp;
 using VidSeek.Models.DualEncoder;
+using VidSeek.Models.Vlt;
+using VidSeek.Text;
 using VidSeek.Retrieval;
 using VidSeek.Tests.Training;
 using VidSeek.Training;
@@ -178,17 +181,7 @@ public class IndexTests(IndexFixture fixture) : IClassFixture<IndexFixture>
     {
         var split = TinySetup.Split();
         string index = IndexFile(fixture.Tmp + "/" + Guid.NewGuid().ToString("N"));
-        using (var ckpt = RetrievalCheckpoint.Open(fixture.Model))
-        {
-            var (videos, root) = IndexBuilder.FromSplit(split);
-            var manifest = new IndexManifest
-            {
-                Model = fixture.Model, ModelSha256 = IndexBuilder.Sha256(Path.Combine(fixture.Model, "model.safetensors")), Frames = 4, EmbedDim = 32, Root = root,
-            };
-            using var store = VideoIndex.OpenOrCreate(index, manifest);
-            var report = IndexBuilder.Update(store, ckpt.Model, videos);
-            Assert.Equal(split.Videos.Count, report.Added);
-        }
+        BuildIndex(fixture.Model, split, index, frames: 4);
 
         float[] sims;
         using (var ckpt = RetrievalCheckpoint.Open(fixture.Model))
@@ -233,6 +226,60 @@ public class IndexTests(IndexFixture fixture) : IClassFixture<IndexFixture>
         var (ncode, _, nerr) = CliRunner.Run("search", Path.Combine(videos, "missing.vsi"), "bars");
         Assert.Equal(1, ncode);
         Assert.Contains("index not found", nerr);
+    }
+
+    [Fact]
+    public void VltSearchRanksAsTwoStageEvalAndReportsItcAndItm()
+    {
+        // A tiny VLT with the CLIP BPE vocabulary, saved as vidseek train would.
+        string folder = Path.Combine(fixture.Tmp, "vlt-" + Guid.NewGuid().ToString("N"));
+        var config = Vlt.VltTrainingTests.Tiny() with { Text = Vlt.VltTrainingTests.Tiny().Text with { VocabSize = 49408 } };
+        torch.manual_seed(11);
+        using (var vlt = new VideoLanguageModel(config)) vlt.Save(folder);
+        foreach (var f in Directory.GetFiles(TinySetup.TokenizerDir)) File.Copy(f, Path.Combine(folder, Path.GetFileName(f)));
+
+        var split = TinySetup.Split();
+        string index = Path.Combine(fixture.Tmp, Guid.NewGuid().ToString("N"), "vlt.vsi");
+        BuildIndex(folder, split, index, frames: 2);
+
+        float[] reranked, itc;
+        using (var vlt = VideoLanguageModel.Load(folder))
+        {
+            var tok = new VltTextTokenizer(ClipTokenizer.FromFolder(folder), config.Text.MaxPositionEmbeddings);
+            var frames = new VideoFrameSource(split.Videos, 2, config.Video.ImageSize, cacheBudgetBytes: 0);
+            var (_, _, scores) = TwoStageRetrieval.Evaluate(vlt, split, frames, tok.Tokenize, new TwoStageOptions { TopK = 3 });
+            (reranked, itc) = (scores.Reranked, scores.Itc);
+        }
+        using var searcher = VideoSearcher.Open(index, rerankK: 3);
+        Assert.Equal("vlt", searcher.Kind);
+        int nv = split.Videos.Count;
+        for (int t = 0; t < split.Captions.Count; t++)
+        {
+            var hits = searcher.Search(split.Captions[t].Text, nv);
+            var evalOrder = Enumerable.Range(0, nv).OrderByDescending(v => reranked[t * nv + v]).ThenBy(v => v).Select(v => Path.GetFileName(split.Videos[v].Path));
+            Assert.Equal(evalOrder, hits.Select(h => Path.GetFileName(h.Video.Path)));
+            Assert.Equal(3, hits.Count(h => h.MatchScore is not null));                      // exactly the top 3 re-scored
+            Assert.All(hits.Take(3), h => Assert.NotNull(h.MatchScore));                     // and they rank first
+            foreach (var h in hits)
+            {
+                int v = split.Videos.ToList().FindIndex(e => Path.GetFileName(e.Path) == Path.GetFileName(h.Video.Path));
+                Assert.Equal(itc[t * nv + v], h.Score, 5);                                    // Score is the ITC similarity
+                Assert.Equal(itc[t * nv + v], h.FrameScores.Average(), 4);                    // the mean of the per-frame cosines
+            }
+        }
+        var (code, stdout, err) = CliRunner.Run("search", index, split.Captions[0].Text, "-k", "4", "--rerank-k", "2");
+        Assert.True(code == 0, err);
+        Assert.Contains("ITM score", stdout);
+    }
+
+    /// <summary>Indexes a split with the model in <paramref name="folder"/> through the library (as vidseek index --data does).</summary>
+    private static void BuildIndex(string folder, VidSeek.Data.RetrievalSplit split, string index, int frames)
+    {
+        using var model = IndexModel.Open(folder, frames);
+        var (videos, root) = IndexBuilder.FromSplit(split);
+        using var store = VideoIndex.OpenOrCreate(index, model.Manifest(folder, frames, root));
+        var report = IndexBuilder.Update(store, model, videos);
+        Assert.Equal(split.Videos.Count, report.Added);
     }
 
     private static Dictionary<string, IndexedVideo> Load(string index)

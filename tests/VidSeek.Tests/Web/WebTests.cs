@@ -21,16 +21,12 @@ public sealed class ServerFixture : IAsyncLifetime
     {
         var split = TinySetup.Split();
         string index = Path.Combine(models.Tmp, "web.vsi");
-        using (var ckpt = RetrievalCheckpoint.Open(models.Model))
+        using (var model = IndexModel.Open(models.Model, 4))
         {
             var (videos, root) = IndexBuilder.FromSplit(split);
             Root = root;
-            var manifest = new IndexManifest
-            {
-                Model = models.Model, ModelSha256 = IndexBuilder.Sha256(Path.Combine(models.Model, "model.safetensors")), Frames = 4, EmbedDim = 32, Root = root,
-            };
-            using var store = VideoIndex.OpenOrCreate(index, manifest);
-            IndexBuilder.Update(store, ckpt.Model, videos);
+            using var store = VideoIndex.OpenOrCreate(index, model.Manifest(models.Model, 4, root));
+            IndexBuilder.Update(store, model, videos);
         }
         Server = await SearchServer.StartAsync(VideoSearcher.Open(index), new ServeOptions { Port = 0 });
         Http.BaseAddress = new Uri(Server.Url);

@@ -1,0 +1,168 @@
+using TorchSharp;
+using VidSeek.Models;
+using VidSeek.Models.DualEncoder;
+using VidSeek.Models.Vlt;
+using VidSeek.Retrieval;
+using VidSeek.Text;
+using static TorchSharp.torch;
+
+namespace VidSeek.Index;
+
+/// <summary>What one video becomes in the index.</summary>
+/// <param name="Frames">Row-major <c>[F, E]</c>: per-frame embeddings (dual encoder) or per-frame ITC vectors (VLT).</param>
+/// <param name="Tokens">VLT only: <c>F_V</c>, row-major <c>[F, L, D]</c>, what the ITM re-ranking reads; null for a dual encoder.</param>
+/// <param name="Coarse"><c>[E]</c>: the normalised mean of the frames, one vector per video for a first, approximate stage.</param>
+public sealed record EncodedVideo(float[] Frames, float[]? Tokens, float[] Coarse);
+
+/// <summary>The scores of every indexed video for one query.</summary>
+/// <param name="Scores"><c>[V]</c> the ranking score: the dual encoder's similarity, or the VLT's re-ranked score (ITM + offset in the top k, ITC elsewhere).</param>
+/// <param name="Itc">VLT: the ITC similarity <c>[V]</c>; null for a dual encoder.</param>
+/// <param name="Itm">VLT: the ITM match score of the re-ranked videos (NaN elsewhere); null for a dual encoder.</param>
+public sealed record QueryScores(float[] Scores, float[]? Itc, float[]? Itm);
+
+/// <summary>
+/// A retrieval model as the index sees it: either family, behind the two operations indexing and searching need.
+/// Dual encoders (X-Pool, mean pooling, HF CLIP) store per-frame embeddings; VLT models store the per-frame ITC vectors
+/// and the video tokens, and search in two stages exactly as <c>eval</c> does (<see cref="TwoStageRetrieval.Score"/>).
+/// </summary>
+public abstract class IndexModel : IDisposable
+{
+    public const string VltType = "vidseek-vlt", DualType = "vidseek-dual-encoder";
+
+    /// <summary><see cref="VltType"/> or <see cref="DualType"/>.</summary>
+    public abstract string ModelType { get; }
+    public abstract int DefaultFrames { get; }
+    public abstract int ImageSize { get; }
+    /// <summary>E, the width of a frame vector.</summary>
+    public abstract int FrameDim { get; }
+
+    /// <summary>VLT: (L, D) of the video tokens the index stores per frame; (0, 0) for dual encoders.</summary>
+    public virtual (int L, int D) TokenShape => (0, 0);
+
+    /// <summary>The manifest of an index of <paramref name="root"/> built with this model from <paramref name="folder"/>.</summary>
+    public IndexManifest Manifest(string folder, int? frames, string root, string? dataset = null)
+    {
+        string weights = Path.Combine(folder, "model.safetensors");
+        if (!File.Exists(weights)) throw new VidSeekException($"model.safetensors not found in {folder}");
+        return new IndexManifest
+        {
+            Model = Path.GetFullPath(folder), ModelSha256 = IndexBuilder.Sha256(weights), Frames = frames ?? DefaultFrames, EmbedDim = FrameDim,
+            ModelType = ModelType, TokensPerFrame = TokenShape.L, TokenDim = TokenShape.D, Root = root, Dataset = dataset,
+        };
+    }
+
+    /// <summary>Pixels <c>[1, F, 3, S, S]</c> -> what the index stores.</summary>
+    public abstract EncodedVideo Encode(Tensor pixels);
+
+    /// <summary>Scores one query against all videos. <paramref name="frames"/> <c>[V, F, E]</c>; <paramref name="tokens"/> <c>[V, F, L, D]</c> (VLT).</summary>
+    public abstract QueryScores Score(string query, Tensor frames, Tensor? tokens);
+
+    /// <summary>Per-video detail for the top hits: X-Pool's attention over the frames <c>[k, F]</c> (null for other models) and each frame's cosine with the query <c>[k, F]</c>.</summary>
+    public abstract (float[][]? Weights, float[][] FrameScores) Explain(string query, Tensor topFrames);
+
+    /// <summary>Opens a VidSeek checkpoint (dual encoder or VLT) or a Hugging Face CLIP folder.</summary>
+    public static IndexModel Open(string folder, int? frames = null, int rerankK = 128) =>
+        PretrainedFolder.ModelType(folder) == VltType ? new Vlt(folder, rerankK) : new Dual(RetrievalCheckpoint.Open(folder, numFrames: frames ?? 12));
+
+    public abstract void Dispose();
+
+    private static float[][] Rows(Tensor t) => Enumerable.Range(0, (int)t.shape[0]).Select(i => t[i].to(ScalarType.Float32).data<float>().ToArray()).ToArray();
+
+    private static float[] Coarse(Tensor frames) => nn.functional.normalize(frames.mean(new long[] { 0 }), dim: 0).data<float>().ToArray();
+
+    /// <summary>X-Pool, mean pooling or zero-shot CLIP.</summary>
+    public sealed class Dual(RetrievalCheckpoint checkpoint) : IndexModel
+    {
+        public DualEncoderModel Model => checkpoint.Model;
+        public override string ModelType => DualType;
+        public override int DefaultFrames => Model.Config.NumFrames;
+        public override int ImageSize => Model.Clip.ImageSize;
+        public override int FrameDim => Model.Clip.Config.ProjectionDim;
+
+        public override EncodedVideo Encode(Tensor pixels)
+        {
+            using var scope = torch.NewDisposeScope();
+            using var _ = torch.no_grad();
+            var emb = Model.EncodeVideo(pixels).squeeze(0).to(ScalarType.Float32).contiguous();   // [F, E]
+            return new EncodedVideo(emb.data<float>().ToArray(), null, Coarse(emb));
+        }
+
+        public override QueryScores Score(string query, Tensor frames, Tensor? tokens)
+        {
+            using var scope = torch.NewDisposeScope();
+            using var _ = torch.no_grad();
+            var text = checkpoint.Texts.Embed([query]);                                            // [1, E]
+            return new QueryScores(Model.SimilarityMatrix(text, frames), null, null);             // eval's own blocked similarity
+        }
+
+        public override (float[][]? Weights, float[][] FrameScores) Explain(string query, Tensor topFrames)
+        {
+            using var scope = torch.NewDisposeScope();
+            using var _ = torch.no_grad();
+            var text = checkpoint.Texts.Embed([query]);                                            // [1, E]
+            var weights = Model.Similarity(text, topFrames).FrameWeights;                          // [k, 1, F] or null
+            var cos = torch.einsum("e,kfe->kf", nn.functional.normalize(text[0], dim: -1), nn.functional.normalize(topFrames, dim: -1));
+            return (weights is null ? null : Rows(weights.select(1, 0)), Rows(cos));
+        }
+
+        public override void Dispose() => checkpoint.Dispose();
+    }
+
+    /// <summary>A video-language transformer: ITC over everything, then ITM on each query's top <c>rerankK</c>.</summary>
+    public sealed class Vlt : IndexModel
+    {
+        private readonly VltTextTokenizer tokenizer;
+        private readonly int rerankK;
+        public VideoLanguageModel Model { get; }
+
+        public Vlt(string folder, int rerankK)
+        {
+            Model = VideoLanguageModel.Load(folder);
+            tokenizer = new VltTextTokenizer(ClipTokenizer.FromFolder(folder), Model.Config.Text.MaxPositionEmbeddings);
+            this.rerankK = rerankK;
+        }
+
+        public override string ModelType => VltType;
+        public override int DefaultFrames => Training.VltTrainer.DefaultEvalFrames;
+        public override int ImageSize => Model.Config.Video.ImageSize;
+        public override int FrameDim => Model.Config.Video.HiddenSize;
+        public override (int L, int D) TokenShape => ((int)Math.Pow(Model.Config.Video.ImageSize / Model.Config.Video.PatchSize, 2) + 1, Model.Config.Video.HiddenSize);
+
+        public override EncodedVideo Encode(Tensor pixels)
+        {
+            using var scope = torch.NewDisposeScope();
+            using var _ = torch.no_grad();
+            var output = Model.EncodeVideo(pixels);
+            var frames = output.FrameVectors.squeeze(0).to(ScalarType.Float32).contiguous();      // [F, D]
+            var tokens = output.Tokens.squeeze(0).to(ScalarType.Float32).contiguous();           // [F, L, D]
+            return new EncodedVideo(frames.data<float>().ToArray(), tokens.data<float>().ToArray(), Coarse(frames));
+        }
+
+        public override QueryScores Score(string query, Tensor frames, Tensor? tokens)
+        {
+            ArgumentNullException.ThrowIfNull(tokens);
+            using var scope = torch.NewDisposeScope();
+            using var _ = torch.no_grad();
+            var (ids, mask) = tokenizer.Tokenize([query]);
+            var hidden = Model.EncodeText(ids, mask);
+            var s = TwoStageRetrieval.Score(Model, hidden, mask, tokens, frames, new TwoStageOptions { TopK = rerankK });
+            var itm = Enumerable.Repeat(float.NaN, s.Videos).ToArray();
+            foreach (long v in s.TopVideos) itm[v] = s.Reranked[v] - s.Offset;
+            return new QueryScores(s.Reranked, s.Itc, itm);
+        }
+
+        public override (float[][]? Weights, float[][] FrameScores) Explain(string query, Tensor topFrames)
+        {
+            using var scope = torch.NewDisposeScope();
+            using var _ = torch.no_grad();
+            var (ids, mask) = tokenizer.Tokenize([query]);
+            var cls = Model.EncodeText(ids, mask).select(1, 0);                                       // [1, D]
+            // Per-frame ITC cosine: the ITC similarity is their mean.
+            var perFrame = Enumerable.Range(0, (int)topFrames.shape[1])
+                .Select(f => Model.ItcSimilarity(cls, topFrames.narrow(1, f, 1))[0]).ToList();      // F x [k]
+            return (null, Rows(torch.stack(perFrame, 1)));
+        }
+
+        public override void Dispose() => Model.Dispose();
+    }
+}
