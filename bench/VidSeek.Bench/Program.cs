@@ -10,6 +10,9 @@ const string Usage = """
       xpool-eval        X-Pool all-pairs evaluation at MSVD size: time and peak RSS of the blocked similarity
       shapes-attention  where X-Pool's attention falls for Shapes segment captions
                         --checkpoint DIR --data SHAPES_DIR [--split test]
+      vlt-cost          joint encoder cost per (text, video) pair, the four fusions: FLOPs, time, fraction of GEMM peak
+                        --out FILE (.md)  --frames 4,8,16  --tokens 17,50,197  --text-tokens 32  --pairs 4  --reps 3  --warmup 1
+                        --config base|shapes-small  --gemm-sizes 1024,2048,3072  --threads N  --max-others 5 (%)  --quiet-wait 120
     """;
 if (args.Length == 0 || args[0] is "-h" or "--help")
 {
@@ -22,5 +25,6 @@ switch (args[0])
     case "clip-layer": return LayerBench.Run(Options.Parse(args[1..]));
     case "xpool-eval": XPoolEvalBench.Run(args[1..]); return 0;
     case "shapes-attention": ShapesAttention.Run(args[1..]); return 0;
+    case "vlt-cost": return VltCostBench.Run(Options.Parse(args[1..]));
     default: Console.Error.WriteLine($"unknown benchmark '{args[0]}'\n{Usage}"); return 2;
 }
