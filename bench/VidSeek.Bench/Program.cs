@@ -12,6 +12,9 @@ const string Usage = """
                         --checkpoint DIR --data SHAPES_DIR [--split test]
       vlt-probe         diagnostic: VLT loss parts and gradient norms per module for a few steps on Shapes
                         --data DIR --lr 1e-3 --itm-weight 1 --steps 60 --frames 4 --fusion T2V2T
+      vlt-cost          joint encoder cost per (text, video) pair, the four fusions: FLOPs, time, fraction of GEMM peak
+                        --out FILE (.md)  --frames 4,8,16  --tokens 17,50,197  --text-tokens 32  --pairs 4  --reps 3  --warmup 1
+                        --config base|shapes-small  --gemm-sizes 1024,2048,3072  --threads N  --max-others 5 (%)  --quiet-wait 120
     """;
 if (args.Length == 0 || args[0] is "-h" or "--help")
 {
@@ -25,5 +28,6 @@ switch (args[0])
     case "xpool-eval": XPoolEvalBench.Run(args[1..]); return 0;
     case "shapes-attention": ShapesAttention.Run(args[1..]); return 0;
     case "vlt-probe": VltProbe.Run(args[1..]); return 0;
+    case "vlt-cost": return VltCostBench.Run(Options.Parse(args[1..]));
     default: Console.Error.WriteLine($"unknown benchmark '{args[0]}'\n{Usage}"); return 2;
 }
