@@ -10,6 +10,8 @@ const string Usage = """
       xpool-eval        X-Pool all-pairs evaluation at MSVD size: time and peak RSS of the blocked similarity
       shapes-attention  where X-Pool's attention falls for Shapes segment captions
                         --checkpoint DIR --data SHAPES_DIR [--split test]
+      bypass-attention  how much Bypass CA's video tokens attend their own frame vs the words, per caption type
+                        --checkpoint T2V2T_DIR --data SHAPES_DIR [--split test] [--frames 8]
       vlt-probe         diagnostic: VLT loss parts and gradient norms per module for a few steps on Shapes
                         --data DIR --lr 1e-3 --itm-weight 1 --steps 60 --frames 4 --fusion T2V2T
       vlt-cost          joint encoder cost per (text, video) pair, the four fusions: FLOPs, time, fraction of GEMM peak
@@ -28,6 +30,7 @@ switch (args[0])
     case "xpool-eval": XPoolEvalBench.Run(args[1..]); return 0;
     case "shapes-attention": ShapesAttention.Run(args[1..]); return 0;
     case "vlt-probe": VltProbe.Run(args[1..]); return 0;
+    case "bypass-attention": BypassAttention.Run(args[1..]); return 0;
     case "vlt-cost": return VltCostBench.Run(Options.Parse(args[1..]));
     default: Console.Error.WriteLine($"unknown benchmark '{args[0]}'\n{Usage}"); return 2;
 }

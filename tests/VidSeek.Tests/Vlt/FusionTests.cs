@@ -51,6 +51,32 @@ public class FusionTests
         Differ(other, output[1, 2], 1e-2, "T2V with the other key set");
     }
 
+    [Fact]
+    public void OwnFrameShareIsTheAttentionMassOnTheFramesOwnKeys()
+    {
+        using var scope = torch.NewDisposeScope();
+        using var _ = torch.no_grad();
+        using var layer = T2VLayer(ownFrame: true);
+        var (video, text, mask) = T2VInputs();
+        var share = layer.OwnFrameShare(video, text, mask);                                  // [2, 3, 5]
+        Assert.Equal(new long[] { 2, 3, 5 }, share.shape);
+        Assert.True(share.gt(0).all().item<bool>() && share.lt(1).all().item<bool>(), "a share in (0, 1) with words and own tokens as keys");
+        // By hand for video 0, frame 1: softmax over [real words ; own tokens] of the scaled scores, per head, then the mean.
+        var sd = layer.state_dict();
+        var q = nn.functional.layer_norm(video[0, 1], [32], sd["layer_norm_video.weight"], sd["layer_norm_video.bias"], 1e-5);
+        var words = nn.functional.layer_norm(text[0].narrow(0, 0, RealTokens[0]), [32], sd["layer_norm_text.weight"], sd["layer_norm_text.bias"], 1e-5);
+        var keys = torch.cat(new[] { words, q }, 0);
+        var qp = nn.functional.linear(q, sd["cross_attn.q_proj.weight"], sd["cross_attn.q_proj.bias"]).view(5, Heads, 8).transpose(0, 1);
+        var kp = nn.functional.linear(keys, sd["cross_attn.k_proj.weight"], sd["cross_attn.k_proj.bias"]).view(-1, Heads, 8).transpose(0, 1);
+        var p = (qp.matmul(kp.transpose(1, 2)) / Math.Sqrt(8)).softmax(-1);                    // [H, 5, N+5]
+        var expected = p.narrow(2, RealTokens[0], 5).sum(2).mean(new long[] { 0 });           // [5]
+        TensorAssert.Close(expected, share[0, 1], 1e-5, "own-frame share of video 0, frame 1");
+        // With every word masked the frame is all there is to attend to.
+        TensorAssert.Close(torch.ones(2, 3, 5), layer.OwnFrameShare(video, text, torch.zeros_like(mask)), 1e-6, "share with the text masked out");
+        using var naive = T2VLayer(ownFrame: false);
+        Assert.Equal(0f, naive.OwnFrameShare(video, text, mask).abs().max().item<float>());
+    }
+
     [Theory, InlineData(true), InlineData(false)]
     public void NoOtherFrameEntersAFramesT2VOutput(bool ownFrame)
     {

@@ -79,4 +79,23 @@ public sealed class BypassCrossAttention : nn.Module<Tensor, Tensor, Tensor, Ten
         var o = h + mlp.forward(layer_norm_mlp.forward(h));
         return o.view(b, t, l, d).MoveToOuterDisposeScope();
     }
+
+    /// <summary>
+    /// For analysis: the share of each video token's attention (mean over heads) that goes to its own frame's keys rather
+    /// than to the words, <c>[B, T, L]</c> in [0, 1]; all 0 for the naive layer, whose keys are the words only.
+    /// Arguments as <see cref="forward"/>.
+    /// </summary>
+    public Tensor OwnFrameShare(Tensor video, Tensor text, Tensor textMask)
+    {
+        long b = video.shape[0], t = video.shape[1], l = video.shape[2], d = video.shape[3], n = text.shape[1];
+        using var scope = torch.NewDisposeScope();
+        if (!IncludeOwnFrame) return torch.zeros(b, t, l).MoveToOuterDisposeScope();
+        var q = layer_norm_video.forward(video.reshape(b * t, l, d));
+        var textKv = layer_norm_text.forward(text).unsqueeze(1).expand(b, t, n, d).reshape(b * t, n, d);
+        var mask = textMask.unsqueeze(1).expand(b, t, n).reshape(b * t, n);
+        var kv = torch.cat(new[] { textKv, q }, 1);
+        var keyMask = torch.cat(new[] { mask, torch.ones(b * t, l, dtype: mask.dtype, device: mask.device) }, 1);
+        var weights = cross_attn.AttentionWeights(q, kv, BertModel.KeyMask(keyMask, q.dtype)).mean(new long[] { 1 }); // [B*T, L, N+L]
+        return weights.narrow(2, n, l).sum(2).view(b, t, l).MoveToOuterDisposeScope();
+    }
 }

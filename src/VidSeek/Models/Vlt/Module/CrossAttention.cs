@@ -41,4 +41,18 @@ public sealed class CrossAttention : nn.Module<Tensor, Tensor, Tensor?, Tensor>
         using var merged = att.transpose(1, 2).reshape(b, n, d);
         return out_proj.forward(merged);
     }
+
+    /// <summary>
+    /// The attention probabilities <see cref="forward"/> uses, <c>[B, H, Lq, Lk]</c> (softmax over keys of the scaled scores plus
+    /// the mask), computed explicitly for analysis; <see cref="forward"/> itself goes through SDPA and never materialises them.
+    /// </summary>
+    public Tensor AttentionWeights(Tensor x, Tensor context, Tensor? keyMask)
+    {
+        long b = x.shape[0], d = x.shape[2], hd = d / numHeads;
+        using var scope = torch.NewDisposeScope();
+        Tensor Heads(Tensor t) => t.view(b, t.shape[1], numHeads, hd).transpose(1, 2);
+        var scores = Heads(q_proj.forward(x)).matmul(Heads(k_proj.forward(context)).transpose(-2, -1)) / Math.Sqrt(hd);
+        if (keyMask is not null) scores = scores + keyMask;
+        return scores.softmax(-1).MoveToOuterDisposeScope();
+    }
 }
