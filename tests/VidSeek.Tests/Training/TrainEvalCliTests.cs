@@ -78,4 +78,44 @@ public class TrainEvalCliTests
         Assert.Contains("/nowhere/at/all", err);
         Assert.Contains("unknown --format", CliRunner.Run("eval", "--checkpoint", "/x", "--data", "/x", "--format", "webvid").Err);
     }
+
+    [Fact]
+    public void VltTrainStopResumeThenEvaluateItcAndReranked()
+    {
+        using var tmp = TestPaths.NewTempDir();
+        string data = Path.Combine(tmp.Path, "data"), run = Path.Combine(tmp.Path, "run"), config = Path.Combine(tmp.Path, "tiny-vlt.json");
+        WriteCorpus(data);
+        var tiny = Vlt.VltTrainingTests.Tiny();
+        File.WriteAllText(config, (tiny with { Text = tiny.Text with { VocabSize = 49408 } }).ToJson());
+
+        var first = CliRunner.Run("train", "--model", "vlt", "--fusion", "naive-t2v2t", "--vlt-config", config, "--data", data, "--val-split", "val",
+            "--out", run, "--epochs", "2", "--batch-size", "3", "--frames", "2", "--eval-frames", "2", "--rerank-k", "2", "--max-steps", "3");
+        Assert.True(first.Code == 0, first.Err);
+        Assert.Contains("\"NaiveT2V2T\"", File.ReadAllText(Path.Combine(run, "checkpoint", "config.json")));
+        Assert.Contains("stopped at step 3 of 4", first.Out);
+        var resumed = CliRunner.Run("train", "--resume", run);
+        Assert.True(resumed.Code == 0, resumed.Err);
+        Assert.Contains("done: 4 steps", resumed.Out);
+        var state = TrainingState.Load(Path.Combine(run, "checkpoint", "trainer_state.json"));
+        Assert.Equal((2, 2, 2), (state.Options.TrainFrames, state.Options.EvalFrames, state.Options.RerankK)); // saved, so a resume uses them
+        Assert.True(File.Exists(Path.Combine(run, "checkpoint", "vocab.json")));
+
+        var eval = CliRunner.Run("eval", "--checkpoint", Path.Combine(run, "checkpoint"), "--data", data, "--split", "val", "--frames", "2", "--rerank-k", "3", "--json");
+        Assert.True(eval.Code == 0, eval.Err);
+        using var doc = JsonDocument.Parse(eval.Out);
+        Assert.Equal(3, doc.RootElement.GetProperty("rerank_k").GetInt32());
+        var stages = doc.RootElement.GetProperty("stages");
+        foreach (var stage in new[] { "itc", "itm-reranked" })
+            Assert.Equal(12, stages.GetProperty(stage).GetProperty("all").GetProperty("t2v").GetProperty("queries").GetInt32());
+        var table = CliRunner.Run("eval", "--checkpoint", Path.Combine(run, "checkpoint"), "--data", data, "--split", "val", "--frames", "2");
+        Assert.Contains("ITC + ITM", table.Out);
+        Assert.Contains("ITM re-ranks the top 6", table.Out);
+
+        var mixed = CliRunner.Run("eval", "--checkpoint", Path.Combine(run, "checkpoint"), TestPaths.Golden + "/clip-tiny", "--data", data, "--split", "val");
+        Assert.Equal(1, mixed.Code);
+        Assert.Contains("mixes", mixed.Err);
+        var init = CliRunner.Run("train", "--model", "vlt", "--init", run, "--data", data, "--out", Path.Combine(tmp.Path, "x"));
+        Assert.Equal(1, init.Code);
+        Assert.Contains("--init is not supported with --model vlt", init.Err + init.Out);
+    }
 }
