@@ -4,6 +4,7 @@
 # 4 frames per training clip, lr 3e-4), 3 seeds; evaluated on test and test-novel with 8 frames, ITC-only and with the
 # top 16 of each caption (of 80 videos) re-ranked by ITM.
 # Usage: scripts/vlt-ablation.sh [WORKDIR]   (about 2 hours on 2 cores; finished runs are skipped, interrupted ones resumed)
+# SEEDS="1 2" limits the seeds; VLT_TRAIN_ONLY=1 skips the evaluation.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=${1:-results-shapes}
@@ -15,7 +16,8 @@ vidseek() { dotnet "$bin/vidseek.dll" "$@"; }
 
 [ -f "$work/data/MSRVTT_data.json" ] || vidseek synth --out "$work/data" --seed 1 --videos 800
 fusions=(t2v2t v2t naive-t2v2t self-attention)
-for seed in 1 2 3; do
+seeds=(${SEEDS:-1 2 3})
+for seed in "${seeds[@]}"; do
   for fusion in "${fusions[@]}"; do
     run="$work/vlt-$fusion-seed$seed"
     # A finished run resumes to nothing; an interrupted one continues where it stopped.
@@ -27,9 +29,9 @@ done
 if [ "${VLT_TRAIN_ONLY:-0}" = 1 ]; then exit 0; fi
 for fusion in "${fusions[@]}"; do
   for split in test test-novel; do
-    ckpts=("$work/vlt-$fusion-seed1/checkpoint" "$work/vlt-$fusion-seed2/checkpoint" "$work/vlt-$fusion-seed3/checkpoint")
+    ckpts=()
+    for seed in "${seeds[@]}"; do ckpts+=("$work/vlt-$fusion-seed$seed/checkpoint"); done
     vidseek eval --data "$work/data" --split "$split" --checkpoint "${ckpts[@]}" --frames 8 --rerank-k 16 --json > "$work/vlt-$fusion-$split.json"
-    echo "== $fusion, $split"
-    python3 scripts/ablation-row.py "$work/vlt-$fusion-$split.json"
   done
 done
+python3 scripts/vlt-table.py "$work"
