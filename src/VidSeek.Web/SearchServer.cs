@@ -29,8 +29,9 @@ public sealed record ServeOptions
 /// <item><c>GET /api/search?q=TEXT&amp;k=5</c>: the results as JSON; a missing or empty <c>q</c>, or a bad <c>k</c>, is a 400 with
 /// <c>{"error": ...}</c>.</item>
 /// <item><c>GET /api/examples</c>: a few ground-truth captions to try (empty for a folder index).</item>
-/// <item><c>GET /api/thumbnail/{video}/{frame}</c> and <c>GET /api/video/{video}</c>: by the index's numeric video id only, so
-/// no request path ever becomes a file path: only files inside the index can be served.</item>
+/// <item><c>GET /api/thumbnail/{video}/{frame}</c>, <c>GET /api/video/{video}</c> (the file, with range requests) and
+/// <c>GET /api/preview/{video}</c> (the clip as an MJPEG stream, for codecs browsers do not play): by the index's numeric video
+/// id only, so no request path ever becomes a file path: only files inside the index can be served.</item>
 /// </list>
 /// </summary>
 public sealed class SearchServer : IAsyncDisposable
@@ -96,7 +97,7 @@ public sealed class SearchServer : IAsyncDisposable
                     {
                         rank = h.Rank, score = h.Score, path = h.Video.Path, video_id = h.Video.Id, duration = h.Video.Duration,
                         best_frame = h.BestFrame, best_frame_time = h.BestFrameTime, ground_truth = h.IsGroundTruth, itm_score = h.MatchScore,
-                        video_url = $"/api/video/{h.Video.Id}",
+                        video_url = $"/api/video/{h.Video.Id}", preview_url = $"/api/preview/{h.Video.Id}",
                         frames = h.Video.FrameTimes.Select((t, f) => new
                         {
                             time = t, attention = h.FrameWeights?[f], score = h.FrameScores[f], thumbnail_url = $"/api/thumbnail/{h.Video.Id}/{f}",
@@ -131,6 +132,35 @@ public sealed class SearchServer : IAsyncDisposable
             if (!full.StartsWith(root, StringComparison.Ordinal)) return Error("forbidden", StatusCodes.Status403Forbidden);
             if (!File.Exists(full)) return Error($"{v.Path} is no longer on disk", StatusCodes.Status404NotFound);
             return Results.File(full, ContentType(full), enableRangeProcessing: true);
+        });
+
+        // The clip as an MJPEG stream (multipart/x-mixed-replace, which an <img> plays): browsers cannot decode every
+        // codec VidSeek reads (the Shapes videos are MPEG-4 part 2), and no browser-playable encoder ships with OpenCvSharp.
+        app.MapGet("/api/preview/{video}", async (HttpContext context, string video) =>
+        {
+            if (!long.TryParse(video, out long id)) { await Error("video must be an integer id").ExecuteAsync(context); return; }
+            if (!videosById.TryGetValue(id, out var v)) { await Error($"no video {id} in the index", StatusCodes.Status404NotFound).ExecuteAsync(context); return; }
+            string full = Path.GetFullPath(Path.Combine(searcher.Index.Manifest.Root, v.Path));
+            if (!File.Exists(full)) { await Error($"{v.Path} is no longer on disk", StatusCodes.Status404NotFound).ExecuteAsync(context); return; }
+            const string boundary = "vidseekframe";
+            context.Response.ContentType = $"multipart/x-mixed-replace; boundary={boundary}";
+            context.Response.Headers.CacheControl = "no-store";
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            try
+            {
+                foreach (var (jpeg, time) in VidSeek.Video.VideoReader.JpegFrames(full))
+                {
+                    var wait = TimeSpan.FromSeconds(time) - clock.Elapsed; // real time
+                    if (wait > TimeSpan.Zero) await Task.Delay(wait, context.RequestAborted);
+                    await context.Response.WriteAsync($"--{boundary}\r\nContent-Type: image/jpeg\r\nContent-Length: {jpeg.Length}\r\n\r\n", context.RequestAborted);
+                    await context.Response.Body.WriteAsync(jpeg, context.RequestAborted);
+                    await context.Response.WriteAsync("\r\n", context.RequestAborted);
+                    await context.Response.Body.FlushAsync(context.RequestAborted);
+                }
+                await context.Response.WriteAsync($"--{boundary}--\r\n", context.RequestAborted);
+            }
+            catch (OperationCanceledException) { } // the page closed the stream
+            catch (VidSeekException) when (!context.Response.HasStarted) { await Error($"{v.Path} cannot be decoded", StatusCodes.Status422UnprocessableEntity).ExecuteAsync(context); }
         });
 
         app.MapFallback((HttpContext c) => Error($"not found: {WebUtility.HtmlEncode(c.Request.Path)}", StatusCodes.Status404NotFound));

@@ -24,7 +24,8 @@ public sealed record IndexedVideo(
 /// <summary>What the index was built with; a search must use the same.</summary>
 public sealed record IndexManifest
 {
-    public const int CurrentVersion = 1;
+    /// <summary>2: video tokens for VLT models (<c>videos.tokens</c>).</summary>
+    public const int CurrentVersion = 2;
     public int Version { get; init; } = CurrentVersion;
     /// <summary>The model folder, absolute.</summary>
     public string Model { get; init; } = "";
@@ -266,6 +267,12 @@ public sealed class VideoIndex : IDisposable
 
     /// <summary>Every video with its embeddings and captions, in path order.</summary>
     public List<IndexedVideo> LoadAll()
+    {
+        try { return ReadAll(); }
+        catch (SqliteException e) { throw new VidSeekException($"{File} cannot be read ({e.Message}); build the index again", e); }
+    }
+
+    private List<IndexedVideo> ReadAll()
     {
         var captions = new Dictionary<long, List<string>>();
         using (var c = db.CreateCommand())

@@ -148,6 +148,27 @@ public static class VideoReader
     }
 
     /// <summary>Opens with the FFmpeg backend only (ANY would also try e.g. the image-sequence backend, which reads '%' in names as a pattern).</summary>
+    /// <summary>
+    /// Every frame of <paramref name="path"/> in order, as a JPEG no larger than <paramref name="maxSide"/> pixels, with its
+    /// time in seconds: a preview stream for clients that cannot decode the file's codec themselves (browsers and mp4v).
+    /// </summary>
+    public static IEnumerable<(byte[] Jpeg, double Time)> JpegFrames(string path, int maxSide = 320)
+    {
+        CheckFile(path);
+        using var capture = Open(path);
+        double fps = capture.Fps is var f && double.IsFinite(f) && f > 0 ? f : 25;
+        using var frame = new Mat();
+        using var small = new Mat();
+        for (int i = 0; capture.Read(frame) && !frame.Empty(); i++)
+        {
+            double scale = Math.Min(1.0, maxSide / (double)Math.Max(frame.Width, frame.Height));
+            var target = scale < 1 ? small : frame;
+            if (scale < 1) Cv2.Resize(frame, small, new Size(Math.Max(1, (int)(frame.Width * scale)), Math.Max(1, (int)(frame.Height * scale))), interpolation: InterpolationFlags.Area);
+            Cv2.ImEncode(".jpg", target, out var jpeg, new ImageEncodingParam(ImwriteFlags.JpegQuality, 85));
+            yield return (jpeg, i / fps);
+        }
+    }
+
     private static VideoCapture Open(string path)
     {
         VideoCapture capture;
