@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Reproduces the VLT fusion ablation of docs/RESULTS.md: V2T, naive T2V2T, T2V2T (Bypass CA) and self-attention fusion,
 # each trained from scratch with ITC + ITM on the same Shapes corpus as the X-Pool table, same budget (10 epochs, batch 32,
-# 4 frames per training clip, lr 3e-4), 3 seeds; evaluated on test and test-novel with 8 frames, ITC-only and with the
-# top 16 of each caption (of 80 videos) re-ranked by ITM.
-# Usage: scripts/vlt-ablation.sh [WORKDIR]   (about 2 hours on 2 cores; finished runs are skipped, interrupted ones resumed)
+# 4 frames per training clip, lr 3e-4), 3 seeds; then scripts/vlt-eval.sh (test and test-novel, 8 frames, ITC-only and
+# with the top 16 of each caption's 80 videos re-ranked by ITM) and scripts/vlt-table.py (the table).
+# Usage: scripts/vlt-ablation.sh [WORKDIR]   (about 80 minutes on 2 cores; finished runs are skipped, interrupted ones resumed)
 # SEEDS="1 2" limits the seeds; VLT_TRAIN_ONLY=1 skips the evaluation.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +12,7 @@ mkdir -p "$work"
 # VIDSEEK_BIN: a built CLI folder to use as is (so that rebuilding the tree meanwhile does not touch the running one).
 bin=${VIDSEEK_BIN:-src/VidSeek.Cli/bin/Release/net10.0}
 [ -n "${VIDSEEK_BIN:-}" ] || dotnet build src/VidSeek.Cli -c Release -v q -nologo >/dev/null
+export VIDSEEK_BIN=$bin
 vidseek() { dotnet "$bin/vidseek.dll" "$@"; }
 
 [ -f "$work/data/MSRVTT_data.json" ] || vidseek synth --out "$work/data" --seed 1 --videos 800
@@ -27,11 +28,5 @@ for seed in "${seeds[@]}"; do
   done
 done
 if [ "${VLT_TRAIN_ONLY:-0}" = 1 ]; then exit 0; fi
-for fusion in "${fusions[@]}"; do
-  for split in test test-novel; do
-    ckpts=()
-    for seed in "${seeds[@]}"; do ckpts+=("$work/vlt-$fusion-seed$seed/checkpoint"); done
-    vidseek eval --data "$work/data" --split "$split" --checkpoint "${ckpts[@]}" --frames 8 --rerank-k 16 --json > "$work/vlt-$fusion-$split.json"
-  done
-done
+scripts/vlt-eval.sh "$work" "${seeds[@]}"
 python3 scripts/vlt-table.py "$work"
