@@ -124,31 +124,23 @@ public sealed class SearchServer : IAsyncDisposable
 
         app.MapGet("/api/video/{video}", (string video) =>
         {
-            if (!long.TryParse(video, out long id)) return Error("video must be an integer id");
-            if (!videosById.TryGetValue(id, out var v)) return Error($"no video {id} in the index", StatusCodes.Status404NotFound);
-            string full = Path.GetFullPath(Path.Combine(searcher.Index.Manifest.Root, v.Path));
-            // The stored path is relative to the root by construction; refuse anything that would still leave it.
-            string root = Path.TrimEndingDirectorySeparator(searcher.Index.Manifest.Root) + Path.DirectorySeparatorChar;
-            if (!full.StartsWith(root, StringComparison.Ordinal)) return Error("forbidden", StatusCodes.Status403Forbidden);
-            if (!File.Exists(full)) return Error($"{v.Path} is no longer on disk", StatusCodes.Status404NotFound);
-            return Results.File(full, ContentType(full), enableRangeProcessing: true);
+            var (full, error) = VideoFile(video);
+            return error ?? Results.File(full!, ContentType(full!), enableRangeProcessing: true);
         });
 
         // The clip as an MJPEG stream (multipart/x-mixed-replace, which an <img> plays): browsers cannot decode every
         // codec VidSeek reads (the Shapes videos are MPEG-4 part 2), and no browser-playable encoder ships with OpenCvSharp.
         app.MapGet("/api/preview/{video}", async (HttpContext context, string video) =>
         {
-            if (!long.TryParse(video, out long id)) { await Error("video must be an integer id").ExecuteAsync(context); return; }
-            if (!videosById.TryGetValue(id, out var v)) { await Error($"no video {id} in the index", StatusCodes.Status404NotFound).ExecuteAsync(context); return; }
-            string full = Path.GetFullPath(Path.Combine(searcher.Index.Manifest.Root, v.Path));
-            if (!File.Exists(full)) { await Error($"{v.Path} is no longer on disk", StatusCodes.Status404NotFound).ExecuteAsync(context); return; }
+            var (full, error) = VideoFile(video);
+            if (error is not null) { await error.ExecuteAsync(context); return; }
             const string boundary = "vidseekframe";
             context.Response.ContentType = $"multipart/x-mixed-replace; boundary={boundary}";
             context.Response.Headers.CacheControl = "no-store";
             var clock = System.Diagnostics.Stopwatch.StartNew();
             try
             {
-                foreach (var (jpeg, time) in VidSeek.Video.VideoReader.JpegFrames(full))
+                foreach (var (jpeg, time) in VidSeek.Video.VideoReader.JpegFrames(full!))
                 {
                     var wait = TimeSpan.FromSeconds(time) - clock.Elapsed; // real time
                     if (wait > TimeSpan.Zero) await Task.Delay(wait, context.RequestAborted);
@@ -160,10 +152,25 @@ public sealed class SearchServer : IAsyncDisposable
                 await context.Response.WriteAsync($"--{boundary}--\r\n", context.RequestAborted);
             }
             catch (OperationCanceledException) { } // the page closed the stream
-            catch (VidSeekException) when (!context.Response.HasStarted) { await Error($"{v.Path} cannot be decoded", StatusCodes.Status422UnprocessableEntity).ExecuteAsync(context); }
+            catch (VidSeekException) when (!context.Response.HasStarted) { await Error($"video {video} cannot be decoded", StatusCodes.Status422UnprocessableEntity).ExecuteAsync(context); }
         });
 
         app.MapFallback((HttpContext c) => Error($"not found: {WebUtility.HtmlEncode(c.Request.Path)}", StatusCodes.Status404NotFound));
+    }
+
+    /// <summary>
+    /// The file of the index video whose id is <paramref name="video"/>, or the error to answer: only ids of the index resolve,
+    /// and the stored path, relative to the root by construction, is checked once more not to leave it.
+    /// </summary>
+    private (string? Path, IResult? Error) VideoFile(string video)
+    {
+        if (!long.TryParse(video, out long id)) return (null, Error("video must be an integer id"));
+        if (!videosById.TryGetValue(id, out var v)) return (null, Error($"no video {id} in the index", StatusCodes.Status404NotFound));
+        string full = Path.GetFullPath(Path.Combine(searcher.Index.Manifest.Root, v.Path));
+        string root = Path.TrimEndingDirectorySeparator(searcher.Index.Manifest.Root) + Path.DirectorySeparatorChar;
+        if (!full.StartsWith(root, StringComparison.Ordinal)) return (null, Error("forbidden", StatusCodes.Status403Forbidden));
+        if (!File.Exists(full)) return (null, Error($"{v.Path} is no longer on disk", StatusCodes.Status404NotFound));
+        return (full, null);
     }
 
     private static string ContentType(string path) => Path.GetExtension(path).ToLowerInvariant() switch
