@@ -105,7 +105,7 @@ public static class TrainCommand
             var val = trainData.ValSplit is null ? null : DataOptions.Load(trainData.Format, trainData.Root, trainData.ValSplit, trainData.VideosDir, trainData.SkipMissing);
 
             IDisposable net;
-            ITrainingRun trainer;
+            TrainingLoop trainer;
             string what;
             if (isVlt)
             {
@@ -200,7 +200,7 @@ public static class TrainCommand
         return config;
     }
 
-    private static TrainingState RunWithProgress(ITrainingRun trainer, CancellationToken cancel)
+    private static TrainingState RunWithProgress(TrainingLoop trainer, CancellationToken cancel)
     {
         TrainingState? result = null;
         Cli.Err.Progress().AutoClear(false)

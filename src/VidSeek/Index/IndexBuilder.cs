@@ -95,40 +95,38 @@ public static class IndexBuilder
         int added = 0, updated = 0, unchanged = 0, done = 0, encoded = 0;
         var failed = new List<(string, string)>();
         var preprocessor = new ClipImagePreprocessor(model.ImageSize);
+        foreach (var (path, source) in wanted)
         {
-            foreach (var (path, source) in wanted)
+            if (cancel.IsCancellationRequested) break;
+            var info = new FileInfo(source.FullPath);
+            try
             {
-                if (cancel.IsCancellationRequested) break;
-                var info = new FileInfo(source.FullPath);
-                try
+                if (!info.Exists) throw new VidSeekException($"{source.FullPath} does not exist");
+                long mtime = info.LastWriteTimeUtc.Ticks;
+                if (stored.TryGetValue(path, out var old) && old.Size == info.Length && old.MtimeTicks == mtime)
                 {
-                    if (!info.Exists) throw new VidSeekException($"{source.FullPath} does not exist");
-                    long mtime = info.LastWriteTimeUtc.Ticks;
-                    if (stored.TryGetValue(path, out var old) && old.Size == info.Length && old.MtimeTicks == mtime)
-                    {
-                        unchanged++;
-                        continue;
-                    }
-                    string sha = Sha256(source.FullPath);
-                    if (old.Sha256 == sha && old.Size == info.Length)
-                    {
-                        index.Touch(old.Id, mtime); // touched, not changed
-                        unchanged++;
-                        continue;
-                    }
-                    var (video, thumbs) = Encode(model, preprocessor, index.Manifest.Frames, source, path, info.Length, mtime, sha);
-                    int n = ++encoded;
-                    index.Put(video, thumbs, beforeCommit is null ? null : () => beforeCommit(n));
-                    if (old.Sha256 is null) added++; else updated++;
+                    unchanged++;
+                    continue;
                 }
-                catch (VidSeekException e)
+                string sha = Sha256(source.FullPath);
+                if (old.Sha256 == sha && old.Size == info.Length)
                 {
-                    failed.Add((path, e.Message));
+                    index.Touch(old.Id, mtime); // touched, not changed
+                    unchanged++;
+                    continue;
                 }
-                finally
-                {
-                    progress?.Invoke(++done, wanted.Count, path);
-                }
+                var (video, thumbs) = Encode(model, preprocessor, index.Manifest.Frames, source, path, info.Length, mtime, sha);
+                int n = ++encoded;
+                index.Put(video, thumbs, beforeCommit is null ? null : () => beforeCommit(n));
+                if (old.Sha256 is null) added++; else updated++;
+            }
+            catch (VidSeekException e)
+            {
+                failed.Add((path, e.Message));
+            }
+            finally
+            {
+                progress?.Invoke(++done, wanted.Count, path);
             }
         }
         return new IndexUpdateReport(added, updated, unchanged, removed, failed, wanted.Count);

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using TorchSharp;
 using TorchSharp.Modules;
 using VidSeek.Data;
@@ -24,7 +23,7 @@ public sealed record TrainProgress(long Step, long TotalSteps, int Epoch, double
 /// uninterrupted one. Checkpoints (<c>OUT/checkpoint</c>) hold the model, the optimizer state and
 /// <c>trainer_state.json</c>, and are replaced atomically.
 /// </remarks>
-public sealed class Trainer : ITrainingRun
+public sealed class Trainer : TrainingLoop
 {
     public const string CheckpointDir = "checkpoint";
     public const string BestDir = "best";
@@ -40,12 +39,7 @@ public sealed class Trainer : ITrainingRun
     private readonly OptimizerHelper optimizer;
     private readonly List<Parameter> parameters;
     private readonly double[] baseLrs;
-    private TrainingState state;
-
-    public TrainOptions Options => state.Options;
-    public TrainingState State => state;
-    public long StepsPerEpoch { get; }
-    public long TotalSteps => StepsPerEpoch * Options.Epochs;
+    protected override string OutputDir => outputDir;
 
     /// <param name="tokenizerDir">Folder of the tokenizer's vocab.json + merges.txt; copied into every checkpoint.</param>
     /// <param name="resumeFrom">A checkpoint folder to continue from (its optimizer state and trainer_state.json), or null.</param>
@@ -75,38 +69,7 @@ public sealed class Trainer : ITrainingRun
         state = resumeFrom is null ? new TrainingState { Options = options, Data = data } : TrainingState.Resume(resumeFrom, options, optimizer);
     }
 
-    /// <summary>Runs until all epochs (or <see cref="TrainOptions.MaxSteps"/>) are done, or <paramref name="cancel"/> fires; saves a checkpoint either way.</summary>
-    public TrainingState Run(Action<TrainProgress>? progress = null, CancellationToken cancel = default)
-    {
-        Directory.CreateDirectory(outputDir);
-        var schedule = new CosineSchedule(TotalSteps, Options.WarmupFraction);
-        long stop = Options.MaxSteps > 0 ? Math.Min(TotalSteps, Options.MaxSteps) : TotalSteps;
-        var clock = Stopwatch.StartNew();
-        double startSeconds = state.Seconds;
-        while (state.GlobalStep < stop && !cancel.IsCancellationRequested)
-        {
-            long step = state.GlobalStep;
-            int epoch = (int)(step / StepsPerEpoch);
-            var stepClock = Stopwatch.StartNew();
-            double loss = Step(step, schedule);
-            state = state with
-            {
-                GlobalStep = step + 1,
-                EpochLossSum = state.EpochLossSum + loss,
-                EpochLossSteps = state.EpochLossSteps + 1,
-                Seconds = startSeconds + clock.Elapsed.TotalSeconds,
-            };
-            progress?.Invoke(new TrainProgress(step + 1, stop, epoch + 1, loss, Options.BatchSize / stepClock.Elapsed.TotalSeconds));
-
-            bool epochEnd = (step + 1) % StepsPerEpoch == 0;
-            if (epochEnd) EndEpoch(epoch + 1, schedule.Factor(step), progress);
-            if (epochEnd || (Options.SaveEvery > 0 && (step + 1) % Options.SaveEvery == 0)) SaveCheckpoint();
-        }
-        if (state.GlobalStep % StepsPerEpoch != 0) SaveCheckpoint(); // stopped mid-epoch: keep where we are
-        return state;
-    }
-
-    private double Step(long step, CosineSchedule schedule)
+    protected override double TrainStep(long step, CosineSchedule schedule)
     {
         using var scope = torch.NewDisposeScope();
         int epoch = (int)(step / StepsPerEpoch);
@@ -135,7 +98,7 @@ public sealed class Trainer : ITrainingRun
         return loss.item<float>();
     }
 
-    private void EndEpoch(int epoch, double lrFactor, Action<TrainProgress>? progress)
+    protected override void EndEpoch(int epoch, double lrFactor, Action<TrainProgress>? progress)
     {
         double? t2v = null, v2t = null;
         if (val is not null && valFrames is not null)
@@ -154,7 +117,7 @@ public sealed class Trainer : ITrainingRun
     }
 
     /// <summary>Writes <c>OUT/checkpoint</c>: into a fresh folder first, then swapped in, so a kill at any moment leaves a valid checkpoint.</summary>
-    public void SaveCheckpoint() => WriteModelFolder(Path.Combine(outputDir, CheckpointDir), withOptimizer: true);
+    public override void SaveCheckpoint() => WriteModelFolder(Path.Combine(outputDir, CheckpointDir), withOptimizer: true);
 
     private void WriteModelFolder(string target, bool withOptimizer) => CheckpointFolder.Write(target, tmp =>
     {
@@ -207,5 +170,5 @@ public sealed class Trainer : ITrainingRun
         return (int)(h & 0x7FFFFFFF);
     }
 
-    public void Dispose() => optimizer.Dispose();
+    public override void Dispose() => optimizer.Dispose();
 }

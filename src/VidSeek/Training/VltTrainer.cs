@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using TorchSharp;
 using TorchSharp.Modules;
 using VidSeek.Data;
@@ -26,7 +25,7 @@ public sealed record VltStepLoss(long Step, double Total, double Itc, double Itm
 /// <see cref="TrainOptions.EvalFrames"/>, default 12) and the validation's top k (<see cref="TrainOptions.RerankK"/>) are
 /// saved with the options, so a resumed run uses the same ones.
 /// </remarks>
-public sealed class VltTrainer : ITrainingRun
+public sealed class VltTrainer : TrainingLoop
 {
     private readonly VideoLanguageModel model;
     private readonly RetrievalSplit train;
@@ -41,12 +40,9 @@ public sealed class VltTrainer : ITrainingRun
     private readonly List<Parameter> parameters;
     private readonly double[] baseLrs;
     private readonly List<string>[] captionsOfVideo;
-    private TrainingState state;
+    private Action<VltStepLoss>? stepLosses;
 
-    public TrainOptions Options => state.Options;
-    public TrainingState State => state;
-    public long StepsPerEpoch { get; }
-    public long TotalSteps => StepsPerEpoch * Options.Epochs;
+    protected override string OutputDir => outputDir;
     public const int DefaultTrainFrames = 4, DefaultEvalFrames = 12;
 
     /// <param name="tokenize">Captions to BERT ids and mask.</param>
@@ -87,39 +83,19 @@ public sealed class VltTrainer : ITrainingRun
         state = resumeFrom is null ? new TrainingState { Options = options, Data = data } : TrainingState.Resume(resumeFrom, options, optimizer);
     }
 
-    TrainingState ITrainingRun.Run(Action<TrainProgress>? progress, CancellationToken cancel) => Run(progress, cancel);
-
-    /// <summary>Runs until all epochs (or <see cref="TrainOptions.MaxSteps"/>) are done or <paramref name="cancel"/> fires; saves a checkpoint either way.</summary>
-    /// <param name="losses">Receives the ITC and ITM parts of every step.</param>
-    public TrainingState Run(Action<TrainProgress>? progress = null, CancellationToken cancel = default, Action<VltStepLoss>? losses = null)
+    /// <summary>As <see cref="TrainingLoop.Run"/>; <paramref name="losses"/> receives the ITC and ITM parts of every step.</summary>
+    public TrainingState Run(Action<TrainProgress>? progress, CancellationToken cancel, Action<VltStepLoss>? losses)
     {
-        Directory.CreateDirectory(outputDir);
-        var schedule = new CosineSchedule(TotalSteps, Options.WarmupFraction);
-        long stop = Options.MaxSteps > 0 ? Math.Min(TotalSteps, Options.MaxSteps) : TotalSteps;
-        var clock = Stopwatch.StartNew();
-        double startSeconds = state.Seconds;
-        while (state.GlobalStep < stop && !cancel.IsCancellationRequested)
-        {
-            long step = state.GlobalStep;
-            int epoch = (int)(step / StepsPerEpoch);
-            var stepClock = Stopwatch.StartNew();
-            var loss = Step(step, schedule);
-            losses?.Invoke(loss);
-            state = state with
-            {
-                GlobalStep = step + 1,
-                EpochLossSum = state.EpochLossSum + loss.Total,
-                EpochLossSteps = state.EpochLossSteps + 1,
-                Seconds = startSeconds + clock.Elapsed.TotalSeconds,
-            };
-            progress?.Invoke(new TrainProgress(step + 1, stop, epoch + 1, loss.Total, Options.BatchSize / stepClock.Elapsed.TotalSeconds));
+        stepLosses = losses;
+        try { return Run(progress, cancel); }
+        finally { stepLosses = null; }
+    }
 
-            bool epochEnd = (step + 1) % StepsPerEpoch == 0;
-            if (epochEnd) EndEpoch(epoch + 1, schedule.Factor(step), progress);
-            if (epochEnd || (Options.SaveEvery > 0 && (step + 1) % Options.SaveEvery == 0)) SaveCheckpoint();
-        }
-        if (state.GlobalStep % StepsPerEpoch != 0) SaveCheckpoint();
-        return state;
+    protected override double TrainStep(long step, CosineSchedule schedule)
+    {
+        var loss = Step(step, schedule);
+        stepLosses?.Invoke(loss);
+        return loss.Total;
     }
 
     private VltStepLoss Step(long step, CosineSchedule schedule)
@@ -150,7 +126,7 @@ public sealed class VltTrainer : ITrainingRun
         return new VltStepLoss(step, loss.Total.item<float>(), loss.Itc.item<float>(), loss.Itm.item<float>());
     }
 
-    private void EndEpoch(int epoch, double lrFactor, Action<TrainProgress>? progress)
+    protected override void EndEpoch(int epoch, double lrFactor, Action<TrainProgress>? progress)
     {
         double? t2v = null, v2t = null;
         if (val is not null && valFrames is not null)
@@ -169,7 +145,7 @@ public sealed class VltTrainer : ITrainingRun
     }
 
     /// <summary>Writes <c>OUT/checkpoint</c> atomically (see <see cref="CheckpointFolder.Write"/>).</summary>
-    public void SaveCheckpoint() => WriteModelFolder(Path.Combine(outputDir, Trainer.CheckpointDir), withOptimizer: true);
+    public override void SaveCheckpoint() => WriteModelFolder(Path.Combine(outputDir, Trainer.CheckpointDir), withOptimizer: true);
 
     private void WriteModelFolder(string target, bool withOptimizer) => CheckpointFolder.Write(target, tmp =>
     {
@@ -188,5 +164,5 @@ public sealed class VltTrainer : ITrainingRun
         }
     });
 
-    public void Dispose() => optimizer.Dispose();
+    public override void Dispose() => optimizer.Dispose();
 }

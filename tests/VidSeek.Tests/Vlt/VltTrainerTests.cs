@@ -51,7 +51,7 @@ public class VltTrainerTests
         using var straight = VltTrainingTests.NewModel(1, randomize: false);
         var parts = new List<VltStepLoss>();
         using (var t = NewTrainer(straight, straightDir.Path, opts))
-            Assert.Equal(4, t.Run(losses: parts.Add).GlobalStep);
+            Assert.Equal(4, t.Run(null, default, parts.Add).GlobalStep);
         Assert.Equal(4, parts.Count);
         Assert.All(parts, p => Assert.Equal(p.Itc + p.Itm, p.Total, 4));
 
