@@ -8,11 +8,14 @@ public static class CommonOptions
 {
     public static readonly JsonSerializerOptions Json = new() { WriteIndented = false }; // one line: embeddings are long, and tools like jq pretty-print
 
-    public static Option<DirectoryInfo> Model() => new("--model")
+    public static Option<string> Model() => new("--model")
     {
         Description = "A Hugging Face CLIPModel folder (config.json + model.safetensors), e.g. openai/clip-vit-base-patch32.",
         Required = true,
     };
+
+    /// <summary>The local model folder an option's value names (<see cref="Models.ModelSource.Resolve"/>).</summary>
+    public static string ResolveModel(string spec, string option = "--model") => Models.ModelSource.Resolve(spec, option);
 
     public static Option<bool> Normalize() => new("--normalize") { Description = "L2-normalise the embeddings (default: raw projected features, as HF get_*_features)." };
 

@@ -23,7 +23,7 @@ public static class EmbedTextCommand
         };
         command.SetAction((parse, stdout) =>
         {
-            string modelDir = parse.GetValue(model)!.FullName;
+            string modelDir = CommonOptions.ResolveModel(parse.GetValue(model)!);
             var items = parse.GetValue(texts)!;
             using var clip = ClipModel.FromPretrained(modelDir);
             var (tok, tokDir) = ClipTextEmbedder.ResolveTokenizer(modelDir, parse.GetValue(tokenizer)?.FullName);

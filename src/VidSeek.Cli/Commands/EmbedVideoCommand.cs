@@ -28,7 +28,7 @@ public static class EmbedVideoCommand
         };
         command.SetAction((parse, stdout) =>
         {
-            string modelDir = parse.GetValue(model)!.FullName;
+            string modelDir = CommonOptions.ResolveModel(parse.GetValue(model)!);
             var files = parse.GetValue(videos)!;
             int numFrames = parse.GetValue(frames);
             bool norm = parse.GetValue(normalize);

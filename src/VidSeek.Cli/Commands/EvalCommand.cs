@@ -23,7 +23,7 @@ public static class EvalCommand
 
     public static Command Create()
     {
-        var checkpoint = new Option<DirectoryInfo[]>("--checkpoint")
+        var checkpoint = new Option<string[]>("--checkpoint")
         {
             Description = "A VidSeek checkpoint folder (from train), or a Hugging Face CLIP folder (zero-shot, mean pooling). Repeat it (e.g. one per training seed) to report mean and std.",
             Required = true, AllowMultipleArgumentsPerToken = true,
@@ -47,7 +47,7 @@ public static class EvalCommand
             var splitName = parse.GetValue(split)!;
             var loaded = DataOptions.Load(parse.GetValue(data.Format)!, parse.GetValue(data.Data)!.FullName, splitName, parse.GetValue(data.Videos)?.FullName, parse.GetValue(data.SkipMissing));
             var options = new EvalOptions { DualSoftmax = parse.GetValue(dsl) };
-            var folders = parse.GetValue(checkpoint)!;
+            var folders = parse.GetValue(checkpoint)!.Select(c => new DirectoryInfo(CommonOptions.ResolveModel(c, "--checkpoint"))).ToArray();
             var kinds = folders.Select(f => PretrainedFolder.ModelType(f.FullName) == "vidseek-vlt").Distinct().ToList();
             if (kinds.Count > 1) throw new VidSeekException("--checkpoint mixes video-language (VLT) and dual-encoder models; evaluate them separately");
             bool vlt = kinds[0];

@@ -30,7 +30,7 @@ public static class TrainCommand
         var valSplit = new Option<string?>("--val-split") { Description = "Split to report R@1 on after every epoch (and keep the best checkpoint by)." };
         var output = new Option<DirectoryInfo>("--out") { Description = "Run folder: checkpoint/, best/, log.csv, training.png." };
         var resume = new Option<DirectoryInfo?>("--resume") { Description = "Continue the run in this folder from its last checkpoint (all other options come from the run)." };
-        var init = new Option<DirectoryInfo?>("--init") { Description = "Start the CLIP backbone from a Hugging Face CLIP folder (e.g. openai/clip-vit-base-patch32), or from the CLIP of a VidSeek checkpoint." };
+        var init = new Option<string?>("--init") { Description = "Start the CLIP backbone from a Hugging Face CLIP folder (e.g. openai/clip-vit-base-patch32), or from the CLIP of a VidSeek checkpoint." };
         var clipConfig = new Option<string?>("--clip-config") { Description = $"Train CLIP from scratch with this architecture: {string.Join(", ", ClipPresets.All.Keys)}, or a config.json." };
         var tokenizer = new Option<DirectoryInfo?>("--tokenizer") { Description = "vocab.json + merges.txt (default: the --init folder's, else the bundled CLIP vocabulary)." };
         var epochs = new Option<int>("--epochs") { DefaultValueFactory = _ => 10 };
@@ -137,7 +137,7 @@ public static class TrainCommand
                 {
                     torch.manual_seed(options.Seed);
                     var pooling = parse.GetValue(model) == "meanp" ? VideoPooling.MeanP : VideoPooling.XPool;
-                    string? initDir = parse.GetValue(init)?.FullName;
+                    string? initDir = parse.GetValue(init) is { } i ? CommonOptions.ResolveModel(i, "--init") : null;
                     var backbone = initDir is null ? null : RetrievalCheckpoint.OpenBackbone(initDir);
                     var clipCfg = backbone?.Config ?? ClipPresets.Resolve(parse.GetValue(clipConfig)!);
                     dual = new DualEncoderModel(new DualEncoderConfig { Pooling = pooling, Clip = clipCfg, NumFrames = parse.GetValue(frames) ?? 12, XPoolHeads = parse.GetValue(heads) }, backbone);

@@ -1,0 +1,24 @@
+namespace VidSeek.Models;
+
+/// <summary>
+/// The one place a model argument (<c>--model</c>, <c>--checkpoint</c>, <c>--init</c>, <c>--init-text</c>,
+/// <c>--init-vision</c>) becomes a local folder that holds <c>config.json</c> + <c>model.safetensors</c>, the layout every
+/// loader reads. Today: an existing folder. Extension points (issue "published models"): a PyTorch checkpoint file or a folder
+/// with only <c>pytorch_model.bin</c> (converted once into a cache folder), and a Hugging Face hub id
+/// (<c>org/name[@revision]</c>, resolved through the hub cache).
+/// </summary>
+public static class ModelSource
+{
+    /// <summary>The local model folder that <paramref name="spec"/> names, as an absolute path.</summary>
+    /// <param name="spec">What the user typed.</param>
+    /// <param name="option">The option it came from, for messages (<c>--model</c>).</param>
+    /// <exception cref="VidSeekException">Nothing usable is there.</exception>
+    public static string Resolve(string spec, string option = "--model")
+    {
+        if (string.IsNullOrWhiteSpace(spec)) throw new VidSeekException($"{option} is empty");
+        if (Directory.Exists(spec)) return Path.GetFullPath(spec).TrimEnd(Path.DirectorySeparatorChar);
+        if (File.Exists(spec))
+            throw new VidSeekException($"{option} {spec}: expected a model folder (config.json + model.safetensors)");
+        throw new VidSeekException($"{option}: model not found: {spec}");
+    }
+}
