@@ -19,6 +19,6 @@ public static class ModelSource
         if (Directory.Exists(spec)) return Path.GetFullPath(spec).TrimEnd(Path.DirectorySeparatorChar);
         if (File.Exists(spec))
             throw new VidSeekException($"{option} {spec}: expected a model folder (config.json + model.safetensors)");
-        throw new VidSeekException($"{option}: model not found: {spec}");
+        throw new VidSeekException($"model folder not found: {spec} ({option})");
     }
 }
