@@ -52,7 +52,7 @@ public static class IndexCommand
             }
 
             using var indexModel = IndexModel.Open(modelDir, parse.GetValue(frames));
-            using var index = VideoIndex.OpenOrCreate(indexFile, indexModel.Manifest(modelDir, parse.GetValue(frames), root, dataset));
+            using var index = IndexStore.OpenOrCreate(indexFile, indexModel.Manifest(modelDir, parse.GetValue(frames), root, dataset));
 
             Action<int>? abort = int.TryParse(Environment.GetEnvironmentVariable(AbortAfterVariable), out int n)
                 ? done => { if (done >= n) Environment.Exit(86); } : null;
@@ -81,7 +81,7 @@ public static class IndexCommand
             var stderr = parse.InvocationConfiguration.Error;
             foreach (var (path, error) in report.Failed)
                 stderr.WriteLine($"skipped {path}: {error}");
-            stdout.WriteLine($"{index.Count} videos in {indexFile}: {report.Added} added, {report.Updated} updated, {report.Unchanged} unchanged, {report.Removed} removed, {report.Failed.Count} failed to decode");
+            stdout.WriteLine($"{index.VideoCount} videos in {indexFile}: {report.Added} added, {report.Updated} updated, {report.Unchanged} unchanged, {report.Removed} removed, {report.Failed.Count} failed to decode");
             if (cancel.IsCancellationRequested) stdout.WriteLine("interrupted: run the same command again to finish");
             return 0;
         });
