@@ -32,12 +32,14 @@ public static class ConvertCommand
             });
             var v = result.Clip.VisionConfig;
             var t = result.Clip.TextConfig;
-            stdout.WriteLine($"wrote {result.Folder}: {result.Kind}, {result.Tensors} tensors ({result.StoragesRead} storages read from the checkpoint)");
-            stdout.WriteLine($"CLIP: vision {v.NumHiddenLayers} layers x {v.HiddenSize} ({v.NumAttentionHeads} heads), {v.ImageSize} px / {v.PatchSize} px patches; " +
-                             $"text {t.NumHiddenLayers} layers x {t.HiddenSize} ({t.NumAttentionHeads} heads), {t.VocabSize} tokens, {t.MaxPositionEmbeddings} positions; {result.Clip.ProjectionDim}-d embeddings");
+            stdout.WriteLine($"wrote {result.Folder}: {result.Kind}, {result.Tensors} tensors ({result.StoragesRead.Count} storages read from the checkpoint)");
+            stdout.WriteLine($"CLIP: vision {v.NumHiddenLayers} layers x {v.HiddenSize} ({Heads(v.NumAttentionHeads)}), {v.ImageSize} px / {v.PatchSize} px patches; " +
+                             $"text {t.NumHiddenLayers} layers x {t.HiddenSize} ({Heads(t.NumAttentionHeads)}), {t.VocabSize} tokens, {t.MaxPositionEmbeddings} positions; {result.Clip.ProjectionDim}-d embeddings");
             stdout.WriteLine(result.Tokenizer ? "tokenizer: vocab.json + merges.txt copied" : "tokenizer: none known for this vocabulary; pass --tokenizer DIR (or give --tokenizer to embed-text/eval)");
             return 0;
         });
         return command;
     }
+
+    private static string Heads(int n) => n == 1 ? "1 head" : $"{n} heads";
 }

@@ -26,8 +26,8 @@ public sealed record ConvertOptions
 /// <summary>What a conversion produced.</summary>
 /// <param name="Kind">"X-Pool dual encoder (H heads)" or "CLIP".</param>
 /// <param name="Tensors">How many tensors the folder holds.</param>
-/// <param name="StoragesRead">How many of the archive's tensor storages were read.</param>
-public sealed record ConvertResult(string Folder, string Kind, ClipConfig Clip, int Tensors, int StoragesRead, bool Tokenizer);
+/// <param name="StoragesRead">The keys of the archive's tensor storages that were read (only those of the state dict's tensors).</param>
+public sealed record ConvertResult(string Folder, string Kind, ClipConfig Clip, int Tensors, IReadOnlyCollection<string> StoragesRead, bool Tokenizer);
 
 /// <summary>
 /// Turns a PyTorch checkpoint into a VidSeek model folder (<c>config.json</c> + <c>model.safetensors</c>, written
@@ -138,7 +138,7 @@ public static class PyTorchConverter
         bool tokenizer = CopyTokenizer(options.Tokenizer, sourceFolder, config, folder);
         int count = model.state_dict().Count;
         model.Dispose();
-        return new ConvertResult(folder, kind, config, count, archive.StoragesRead.Count, tokenizer);
+        return new ConvertResult(folder, kind, config, count, archive.StoragesRead.ToArray(), tokenizer);
     }
 
     /// <summary>A planned step: one source tensor, the operation, our key(s) (without the <c>clip.</c> of a dual encoder).</summary>
