@@ -67,6 +67,9 @@ public sealed class TorchArchive : IDisposable
                           ?? throw new VidSeekException($"{path} is a zip file but not a PyTorch checkpoint (no data.pkl)");
                 string prefix = pkl.FullName[..^"data.pkl".Length];
                 bool torchScript = zip.Entries.Any(e => e.FullName.StartsWith(prefix + "code/", StringComparison.Ordinal));
+                // PyTorch >= 2.1 records the byte order of the storages; older files are little-endian.
+                if (zip.GetEntry(prefix + "byteorder") is { } order && System.Text.Encoding.ASCII.GetString(ReadEntry(path, order)).Trim() != "little")
+                    throw new VidSeekException($"{path} stores its tensors big-endian, which VidSeek does not read; re-save it on a little-endian machine");
                 byte[] pickle = ReadEntry(path, pkl);
                 var root = RestrictedUnpickler.Load(pickle, path, allowScriptObjects: torchScript);
                 return new TorchArchive(path, stream, zip, prefix, torchScript, root);
