@@ -117,9 +117,14 @@ public static class CheckpointLayouts
             "layer_norm1.weight", "layer_norm1.bias", "layer_norm2.weight", "layer_norm2.bias", "layer_norm3.weight", "layer_norm3.bias",
         }.Select(k => new KeyRule($"pool_frames.{k}", [$"pool.{k}"], KeyOp.Copy)).ToArray();
 
-    /// <summary>Keys that are accepted and dropped: HF's <c>position_ids</c> buffers (always <c>arange</c>) and the ints openai's JIT models carry.</summary>
+    /// <summary>
+    /// Keys that are accepted and dropped, all derived from the architecture: HF's <c>position_ids</c> buffers (always
+    /// <c>arange</c>), the sizes openai's TorchScript models carry (<c>input_resolution</c>, <c>context_length</c>,
+    /// <c>vocab_size</c>, which its <c>build_model</c> deletes too) and the causal <c>attn_mask</c> a scripted text block holds.
+    /// </summary>
     public static bool Ignored(string key) =>
-        key.EndsWith("embeddings.position_ids", StringComparison.Ordinal) || key is "input_resolution" or "context_length" or "vocab_size";
+        key.EndsWith("embeddings.position_ids", StringComparison.Ordinal) || key.EndsWith(".attn_mask", StringComparison.Ordinal) ||
+        key is "input_resolution" or "context_length" or "vocab_size" or "visual.input_resolution";
 
     /// <summary>The shape(s) an operation produces from a source shape, so the architecture can be checked before any data is read.</summary>
     public static long[][] TargetShapes(KeyOp op, long[] shape, int targets) => op switch

@@ -42,7 +42,7 @@ public static class ConvertedModelCache
         {
             return PyTorchConverter.Convert(source, folder, options).Folder;
         }
-        catch (IOException) when (File.Exists(Path.Combine(folder, "model.safetensors")))
+        catch (Exception e) when (e is IOException or VidSeekException && File.Exists(Path.Combine(folder, "model.safetensors")))
         {
             return folder; // another process finished the same conversion first
         }
