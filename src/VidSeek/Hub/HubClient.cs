@@ -124,7 +124,9 @@ public sealed class HubClient : IDisposable
 
     // ---- metadata -------------------------------------------------------------------------------------------------
 
-    private sealed record FileMetadata(string? Commit, string? ETag, long? Size, Uri Location, bool Missing);
+    /// <param name="Location">Where the bytes are: the resolve URL, or the CDN URL a large file redirects to.</param>
+    /// <param name="OnHub">Whether <paramref name="Location"/> is the hub itself (the token goes there, never to a CDN).</param>
+    private sealed record FileMetadata(string? Commit, string? ETag, long? Size, Uri Location, bool Missing, bool OnHub = true);
 
     private Uri ResolveUrl(HubRepoId id, string revision, string file) =>
         new($"{endpoint.ToString().TrimEnd('/')}/{id.RepoId}/resolve/{Uri.EscapeDataString(revision)}/{string.Join('/', file.Split('/').Select(Uri.EscapeDataString))}");
@@ -134,7 +136,7 @@ public sealed class HubClient : IDisposable
         Uri url = ResolveUrl(id, revision, file);
         for (int hop = 0; hop <= MaxRedirects; hop++)
         {
-            using var request = NewRequest(HttpMethod.Head, url);
+            using var request = NewRequest(HttpMethod.Head, url, withToken: true);
             request.Headers.AcceptEncoding.ParseAdd("identity"); // the size of the file, not of a compressed answer
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancel);
             timeout.CancelAfter(options.MetadataTimeout);
@@ -147,7 +149,7 @@ public sealed class HubClient : IDisposable
                 // A relative Location is the hub itself (a renamed repository): follow it. An absolute one is the CDN
                 // that serves a large file: its metadata is in this answer's headers.
                 if (!location.IsAbsoluteUri) { url = new Uri(url, location); continue; }
-                return Metadata(response, commit, location, id, file);
+                return Metadata(response, commit, location, id, file) with { OnHub = false };
             }
             if (response.IsSuccessStatusCode) return Metadata(response, commit, url, id, file);
             if (IsEntryNotFound(response)) return new FileMetadata(commit, null, null, url, Missing: true);
@@ -239,7 +241,7 @@ public sealed class HubClient : IDisposable
             if (size is long full && have == full && full > 0) break; // a previous run got every byte and stopped before the rename
             try
             {
-                await DownloadRangeAsync(id, file, meta.Location, incomplete, have, size, cancel);
+                await DownloadRangeAsync(id, file, meta, incomplete, have, size, cancel);
                 break;
             }
             catch (Exception e) when (e is IOException or HttpRequestException or HubUnreachableException or OperationCanceledException && !cancel.IsCancellationRequested)
@@ -273,9 +275,10 @@ public sealed class HubClient : IDisposable
     /// GETs <paramref name="url"/> from byte <paramref name="have"/> on, appending to <paramref name="incomplete"/>.
     /// A server that ignores the Range header answers 200: the file then starts over.
     /// </summary>
-    private async Task DownloadRangeAsync(HubRepoId id, string file, Uri url, string incomplete, long have, long? size, CancellationToken cancel)
+    private async Task DownloadRangeAsync(HubRepoId id, string file, FileMetadata meta, string incomplete, long have, long? size, CancellationToken cancel)
     {
-        using var response = await GetFollowingRedirectsAsync(url, have, cancel);
+        Uri url = meta.Location;
+        using var response = await GetFollowingRedirectsAsync(url, meta.OnHub, have, cancel);
         int status = (int)response.StatusCode;
         bool resumed = false;
         if (status == 206)
@@ -315,11 +318,11 @@ public sealed class HubClient : IDisposable
         if (size is long expected && have < expected) throw new IOException($"the connection closed after {have} of {expected} bytes");
     }
 
-    private async Task<HttpResponseMessage> GetFollowingRedirectsAsync(Uri url, long from, CancellationToken cancel)
+    private async Task<HttpResponseMessage> GetFollowingRedirectsAsync(Uri url, bool withToken, long from, CancellationToken cancel)
     {
         for (int hop = 0; hop <= MaxRedirects; hop++)
         {
-            using var request = NewRequest(HttpMethod.Get, url);
+            using var request = NewRequest(HttpMethod.Get, url, withToken);
             if (from > 0) request.Headers.Range = new RangeHeaderValue(from, null);
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancel);
             timeout.CancelAfter(options.ReadTimeout); // until the headers arrive; the body has its own per-read timeout
@@ -327,6 +330,7 @@ public sealed class HubClient : IDisposable
             if ((int)response.StatusCode is >= 300 and < 400 && response.Headers.Location is { } location)
             {
                 response.Dispose();
+                withToken &= !location.IsAbsoluteUri; // only a relative redirect stays on the hub
                 url = location.IsAbsoluteUri ? location : new Uri(url, location);
                 continue;
             }
@@ -335,11 +339,11 @@ public sealed class HubClient : IDisposable
         throw new IOException($"too many redirects for {url}");
     }
 
-    private HttpRequestMessage NewRequest(HttpMethod method, Uri url)
+    private HttpRequestMessage NewRequest(HttpMethod method, Uri url, bool withToken)
     {
         var request = new HttpRequestMessage(method, url);
         // huggingface_hub drops the token when a large file redirects to the CDN: it is for the hub only.
-        if (options.Token is not null && Uri.Compare(url, endpoint, UriComponents.SchemeAndServer, UriFormat.Unescaped, StringComparison.OrdinalIgnoreCase) == 0)
+        if (withToken && options.Token is not null && Uri.Compare(url, endpoint, UriComponents.SchemeAndServer, UriFormat.Unescaped, StringComparison.OrdinalIgnoreCase) == 0)
             request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", options.Token);
         return request;
     }
