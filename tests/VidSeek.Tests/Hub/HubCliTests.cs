@@ -54,7 +54,7 @@ public class HubCliTests
 
         var hub = await FakeHub.StartAsync();
         var repo = new FakeHub.Repo();
-        repo.Add("main", Directory.GetFiles(local).ToDictionary(Path.GetFileName, f => File.ReadAllBytes(f))!);
+        repo.Add("main", Directory.GetFiles(local).ToDictionary(f => Path.GetFileName(f), f => File.ReadAllBytes(f)));
         hub.Repos["tiny/clip-bpe"] = repo;
         string cache = Path.Combine(tmp.Path, "hf-cache");
         var env = new Dictionary<string, string?> { ["HF_ENDPOINT"] = hub.Url, ["HF_HUB_CACHE"] = cache, ["HF_HOME"] = Path.Combine(tmp.Path, "hf-home") };

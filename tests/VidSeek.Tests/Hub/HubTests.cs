@@ -296,7 +296,7 @@ public class HubTests
         });
         hub.Repos["tiny/clip-bin"] = repo;
         using var client = new HubClient(Options(tmp.Path, hub.Url));
-        string folder = client.Snapshot(HubRepoId.TryParse("tiny/clip-bin", out var id) ? id! : throw new InvalidOperationException(), HubFiles.Model);
+        string folder = client.Snapshot(HubRepoId.TryParse("tiny/clip-bin", out var id) ? id! : throw new InvalidOperationException(), HubFiles.Model, TestContext.Current.CancellationToken);
         Assert.Equal(File.ReadAllBytes(Golden("clip-tiny-bin", "pytorch_model.bin")), File.ReadAllBytes(Path.Combine(folder, "pytorch_model.bin")));
         Assert.False(File.Exists(Path.Combine(folder, "model.safetensors")));
         Assert.True(File.Exists(Path.Combine(tmp.Path, "models--tiny--clip-bin", ".no_exist", commit, "model.safetensors")));
