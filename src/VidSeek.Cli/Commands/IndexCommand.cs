@@ -13,7 +13,7 @@ public static class IndexCommand
     public static Command Create()
     {
         var dir = new Argument<DirectoryInfo?>("DIR") { Description = "Folder of videos, searched recursively (mp4, avi, webm, mkv, mov).", Arity = ArgumentArity.ZeroOrOne };
-        var model = new Option<string>("--model") { Description = "A checkpoint from vidseek train (xpool, meanp, vlt) or a Hugging Face CLIP folder.", Required = true };
+        var model = new Option<string>("--model") { Description = "A checkpoint from vidseek train (xpool, meanp, vlt), a Hugging Face CLIP folder, or a hub id (openai/clip-vit-base-patch32).", Required = true };
         var output = new Option<FileInfo>("--out") { Description = "The index file (created, or brought up to date).", Required = true };
         var frames = new Option<int?>("--frames") { Description = "Frames sampled per video (default: the model's)." };
         var data = new DataOptions();
