@@ -146,6 +146,23 @@ public class VltPretrainedTests
     }
 
     [Fact]
+    public void VindluBAgreesWithBertBaseUncasedAndClipVitB16()
+    {
+        var preset = VideoLanguagePresets.VindluB(FusionKind.T2V2T);
+        Assert.Equal((12, 9, 3, 768, 30522, 512), (preset.Text.NumHiddenLayers, preset.Text.TextLayers, preset.FusionLayers, preset.Text.HiddenSize, preset.Text.VocabSize, preset.Text.MaxPositionEmbeddings));
+        Assert.Equal((224, 16, 768, 12, 12, 256), (preset.Video.ImageSize, preset.Video.PatchSize, preset.Video.HiddenSize, preset.Video.NumHiddenLayers, preset.Video.NumAttentionHeads, preset.EmbedDim));
+        // The fields of bert-base-uncased's config.json and openai/clip-vit-base-patch16's vision_config (HF defaults for the
+        // rest): naming --vlt-config vindlu-b beside them must pass the key-by-key agreement check.
+        var bert = new BertConfig { VocabSize = 30522, HiddenSize = 768, NumHiddenLayers = 12, NumAttentionHeads = 12, IntermediateSize = 3072, HiddenAct = "gelu",
+            MaxPositionEmbeddings = 512, TypeVocabSize = 2, LayerNormEps = 1e-12 };
+        var vit = new VidSeek.Models.Clip.ClipVisionConfig { HiddenSize = 768, IntermediateSize = 3072, NumAttentionHeads = 12, NumHiddenLayers = 12, ImageSize = 224, PatchSize = 16,
+            HiddenAct = "quick_gelu", LayerNormEps = 1e-5 };
+        var config = VltPretrained.Derive(preset, "vindlu-b", new VltPretrained.TextSource("bert", "bert/config.json", "", bert, ""),
+            new VltPretrained.VisionSource("clip", "clip/config.json", "", vit));
+        Assert.Equal(preset with { Text = preset.Text with { InitializerRange = bert.InitializerRange } }, config);
+    }
+
+    [Fact]
     public void MismatchesAndBadKeysAreNamed()
     {
         using var tmp = TestPaths.NewTempDir();
