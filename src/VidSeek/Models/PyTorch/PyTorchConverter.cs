@@ -175,6 +175,8 @@ public static class PyTorchConverter
     /// <summary>
     /// The state dict: the top-level object when it is a dict of tensors, else its <c>state_dict</c> or <c>model</c>
     /// entry; for a TorchScript archive, the module tree's tensors. Nothing else of the file (an optimizer) is touched.
+    /// A TorchScript archive is read as data (its <c>data.pkl</c>, module classes as attribute bags) rather than with
+    /// <c>torch.jit.load</c>, which would parse and compile the archive's code from an untrusted file just to reach the weights.
     /// </summary>
     public static (List<KeyValuePair<string, TensorRef>> StateDict, string Where) FindStateDict(TorchArchive archive)
     {
