@@ -101,6 +101,10 @@ public sealed class HubClient : IDisposable
             // As huggingface_hub does: without a connection, a model that was downloaded before is still usable.
             return FromCache(id, files, $"the hub cannot be reached ({e.Message})");
         }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new VidSeekException($"cannot write the Hugging Face cache {Cache.Root} for {id}: {e.Message}", e);
+        }
         if (commit is null) throw new VidSeekException($"{id}: none of {string.Join(", ", files.SelectMany(g => g.Names))} found at {endpoint.GetLeftPart(UriPartial.Authority)}");
         return Cache.SnapshotDir(id, commit);
     }

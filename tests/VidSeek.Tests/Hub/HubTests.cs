@@ -235,6 +235,18 @@ public class HubTests
     }
 
     [Fact]
+    public async Task ACacheThatCannotBeWrittenIsOneLine()
+    {
+        using var tmp = TestPaths.NewTempDir();
+        var (hub, _) = await StartWithTinyClip();
+        await using var _hub = hub;
+        string notAFolder = Path.Combine(tmp.Path, "file");
+        File.WriteAllText(notAFolder, "x");
+        var e = Fails(() => ModelSource.Resolve("tiny/clip", "--model", Options(Path.Combine(notAFolder, "cache"), hub.Url)));
+        Assert.Contains($"cannot write the Hugging Face cache {Path.Combine(notAFolder, "cache")} for tiny/clip", e.Message);
+    }
+
+    [Fact]
     public async Task NotFoundPrivateGatedAndWrongRevisionEachSayWhich()
     {
         using var tmp = TestPaths.NewTempDir();
