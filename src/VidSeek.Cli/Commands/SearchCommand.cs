@@ -55,8 +55,8 @@ public static class SearchCommand
     public static string Render(IReadOnlyList<SearchHit> hits, string kind, int width = 80)
     {
         bool xpool = kind == "xpool", vlt = kind == "vlt";
-        var table = new Table().Border(TableBorder.Simple).AddColumns("#", vlt ? "ITC" : "score");
-        if (vlt) table.AddColumn("ITM");
+        var table = new Table().Border(TableBorder.Simple).AddColumns("#", vlt ? "ITC score" : "score");
+        if (vlt) table.AddColumn("ITM score");
         table.AddColumns("path", "moment", "best");
         if (xpool) table.AddColumn("attention per frame");
         foreach (var h in hits)

@@ -198,4 +198,45 @@ public class SegmentTests(IndexFixture fixture) : IClassFixture<IndexFixture>
         var top = searcher.Search(ShapesCaptioner.Captions(pieces[0]).First(c => c.Type == ShapesCaption.Full).Text, 1).Single();
         Assert.Equal((0.0, pieceSeconds), (Math.Round(top.Segment.Start, 3), Math.Round(top.Segment.End, 3)));
     }
+
+    [Fact]
+    public void AnIndexRefusesAnotherSegmentingChoiceAndDatasetSplitsStayWholeClips()
+    {
+        string videos = fixture.NewVideoFolder("bars_h264.mp4", "numbered_h264.mp4");
+        string index = Path.Combine(videos, "i.vsi");
+        var first = CliRunner.Run("index", videos, "--model", fixture.Model, "--out", index, "--segment", "1s");
+        Assert.True(first.Code == 0, first.Err);
+        Assert.Contains("encoded 4 segments (window 1s/1s)", first.Out); // bars (3 s): 3 windows; numbered (1 s): one
+
+        var other = CliRunner.Run("index", videos, "--model", fixture.Model, "--out", index, "--segments", "shots", "--segment", "1s");
+        Assert.Equal(1, other.Code);
+        Assert.Contains("segments 'window 1s/1s', not 'shots", other.Err);
+        var again = CliRunner.Run("index", videos, "--model", fixture.Model, "--out", index, "--segment", "1000ms");
+        Assert.True(again.Code == 0, again.Err);
+        Assert.Contains("0 added, 0 updated, 2 unchanged", again.Out);
+
+        var data = CliRunner.Run("index", "--data", videos, "--segments", "window", "--model", fixture.Model, "--out", Path.Combine(videos, "d.vsi"));
+        Assert.Equal(1, data.Code);
+        Assert.Contains("--data indexes every clip as one segment", data.Err);
+        Assert.False(File.Exists(Path.Combine(videos, "d.vsi")));
+    }
+
+    [Fact]
+    public void ProgressCountsSecondsOfVideoUpToTheCollectionsDuration()
+    {
+        string videos = fixture.NewVideoFolder("bars_h264.mp4", "numbered_h264.mp4");
+        using var model = IndexModel.Open(fixture.Model, 4);
+        using var store = IndexStore.OpenOrCreate(Path.Combine(videos, "p.vsi"),
+            model.Manifest(fixture.Model, 4, videos, segmenting: new SegmentingOptions { Window = 1, Stride = 1 }));
+        var seen = new List<IndexProgress>();
+        var report = IndexBuilder.Update(store, model, IndexBuilder.ScanFolder(videos), seen.Add);
+        Assert.Equal(4, report.Segments);
+        Assert.Equal(4.0, report.VideoSeconds, 6);                 // 3 s + 1 s
+        Assert.All(seen, p => Assert.Equal(4.0, p.SecondsTotal, 6));
+        Assert.Equal(seen.Select(p => p.SecondsDone).Order(), seen.Select(p => p.SecondsDone)); // never goes back
+        Assert.Equal(4.0, seen[^1].SecondsDone, 6);
+        Assert.Equal(2, seen[^1].FilesDone);
+        Assert.Contains(seen, p => p.FilesDone == 0 && p.SecondsDone == 3.0); // bars' segments encoded before it is written
+        Assert.True(report.DecodeSeconds > 0 && report.EncodeSeconds > 0);
+    }
 }
