@@ -15,7 +15,7 @@ public static class IndexCommand
         var dir = new Argument<DirectoryInfo?>("DIR") { Description = "Folder of videos, searched recursively (mp4, avi, webm, mkv, mov).", Arity = ArgumentArity.ZeroOrOne };
         var model = new Option<string>("--model") { Description = "A checkpoint from vidseek train (xpool, meanp, vlt) or a Hugging Face CLIP folder.", Required = true };
         var output = new Option<FileInfo>("--out") { Description = "The index file (created, or brought up to date).", Required = true };
-        var frames = new Option<int?>("--frames") { Description = "Frames sampled per video (default: the model's)." };
+        var frames = new Option<int?>("--frames") { Description = "Frames sampled per segment (default: the model's)." };
         var data = new DataOptions();
         data.Data.Required = false;
         data.Data.Description = "Index the videos of an annotated dataset split instead of DIR; their captions become the ground truth the web page outlines.";

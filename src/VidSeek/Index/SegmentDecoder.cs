@@ -39,17 +39,18 @@ public static class SegmentDecoder
         {
             double fps = 0;
             ShotDetector? live = null;
-            var scan = FrameScan.Pass(path, _ => true, (i, _, bgr) => live!.Push(i, bgr), probe =>
+            try
             {
-                fps = probe.Fps;
-                live = new ShotDetector(options.ShotThreshold, options.MinShotFrames(probe.Fps));
-            }, cancel);
-            using (live)
-            {
+                var scan = FrameScan.Pass(path, _ => true, (i, _, bgr) => live!.Push(i, bgr), probe =>
+                {
+                    fps = probe.Fps;
+                    live = new ShotDetector(options.ShotThreshold, options.MinShotFrames(probe.Fps));
+                }, cancel);
                 if (scan.FrameCount == 0) throw NoFrames(path);
                 var plan = options.Plan(scan.FrameCount, fps, live!.Cuts);
                 return Take(path, plan, frames, preprocessor, emit, scan.FrameCount, passes: 2, cancel);
             }
+            finally { live?.Dispose(); }
         }
 
         // Windows or whole video: plan from the container's count and take the frames in the same pass.
