@@ -17,6 +17,9 @@ const string Usage = """
       vlt-cost          joint encoder cost per (text, video) pair, the four fusions: FLOPs, time, fraction of GEMM peak
                         --out FILE (.md)  --frames 4,8,16  --tokens 17,50,197  --text-tokens 32  --pairs 4  --reps 3  --warmup 1
                         --config base|shapes-small  --gemm-sizes 1024,2048,3072  --threads N  --max-others 5 (%)  --quiet-wait 120
+      index-throughput  indexing a generated H.264 collection (Debian's ffmpeg): s of video/s, decode vs encode, peak RSS
+                        --work DIR  --durations 10,30,60,120,300  --heights 720,1080  --long 3600  --long-height 1080
+                        --models clip,demo  --segment 30s  --out FILE (.md)
     """;
 if (args.Length == 0 || args[0] is "-h" or "--help")
 {
@@ -32,5 +35,7 @@ switch (args[0])
     case "vlt-probe": VltProbe.Run(args[1..]); return 0;
     case "bypass-attention": BypassAttention.Run(args[1..]); return 0;
     case "vlt-cost": return VltCostBench.Run(Options.Parse(args[1..]));
+    case "index-throughput": return IndexThroughput.Run(Options.Parse(args[1..]));
+    case "index-throughput-child": return IndexThroughput.ChildRun(args[1..]);
     default: Console.Error.WriteLine($"unknown benchmark '{args[0]}'\n{Usage}"); return 2;
 }
