@@ -45,15 +45,21 @@ public static partial class VideoReader
         CheckFile(path);
         options ??= VideoReadOptions.Default;
 
-        var (estimate, fps) = Header(path);
-        bool trySeek = options.Access switch
+        int estimate;
+        double fps;
+        using (var capture = Open(path))
         {
-            FrameAccessMode.Sequential => false,
-            FrameAccessMode.Seek => true,
-            // Seeking pays only when the sampled frames are further apart than a forward decode would cover.
-            _ => estimate / numFrames > options.MinSeekDistance,
-        };
-        if (!trySeek) return ReadSequential(path, numFrames, mode, rng, estimate, fps, null);
+            (estimate, fps) = HeaderOf(capture);
+            bool trySeek = options.Access switch
+            {
+                FrameAccessMode.Sequential => false,
+                FrameAccessMode.Seek => true,
+                // Seeking pays only when the sampled frames are further apart than a forward decode would cover.
+                _ => estimate / numFrames > options.MinSeekDistance,
+            };
+            // The capture just opened serves the first pass, as before the seek path existed (one open per short clip).
+            if (!trySeek) return ReadSequential(path, numFrames, mode, rng, estimate, fps, null, capture);
+        }
 
         string? reason = CheckSeekable(path, estimate, fps);
         if (reason is not null) return ReadSequential(path, numFrames, mode, rng, estimate, fps, null) with { FallbackReason = reason };
@@ -187,11 +193,13 @@ public static partial class VideoReader
     /// Today's exact path: one pass with indices from the estimate (or <paramref name="firstIndices"/>, already drawn
     /// from it), and a second with indices from the true count when the estimate was wrong.
     /// </summary>
-    private static DecodedFrames ReadSequential(string path, int numFrames, SamplingMode mode, Random? rng, int estimate, double fps, int[]? firstIndices)
+    private static DecodedFrames ReadSequential(string path, int numFrames, SamplingMode mode, Random? rng, int estimate, double fps,
+        int[]? firstIndices, VideoCapture? opened = null)
     {
         Pass pass;
         int[]? indices = firstIndices ?? (estimate > 0 ? FrameSampler.Sample(mode, estimate, numFrames, rng) : null);
-        using (var capture = Open(path)) pass = ReadPass(capture, indices ?? [], path);
+        if (opened is not null) pass = ReadPass(opened, indices ?? [], path);
+        else using (var capture = Open(path)) pass = ReadPass(capture, indices ?? [], path);
         if (pass.Count == 0)
             throw new VidSeekException($"no frames could be decoded from {path} (the file may be truncated or corrupt)");
 
