@@ -36,10 +36,10 @@ public static partial class VideoReader
     /// <paramref name="estimate"/> is the true frame count and seeking by frame number is exact; else why not.
     /// </summary>
     /// <remarks>
-    /// Checks: (1) a container with a seek index; (2) Matroska has no frame count (OpenCV's is duration × fps, which a
-    /// variable-rate file with gaps still matches), so its video packets are counted in a demux-only pass (OpenCV's raw
-    /// mode: reads the file, decodes nothing) and must equal the estimate — MP4's count is the sample table's, exact
-    /// unless the file is cut; (3) the last frame: seek to frame estimate-1, its timestamp must be (estimate-1) / fps,
+    /// Checks: (1) a container with a seek index; (2) Matroska and fragmented MP4 have no frame count (OpenCV's is
+    /// duration × fps, which a variable-rate file with gaps still matches), so their video packets are counted in a
+    /// demux-only pass (OpenCV's raw mode: reads the file, decodes nothing) and must equal the estimate — a plain MP4's
+    /// count is its sample table's, exact unless the file is cut; (3) the last frame: seek to frame estimate-1, its timestamp must be (estimate-1) / fps,
     /// and no frame may follow. A cut file fails (3); a variable-rate MP4 fails (3) or the per-frame timestamp checks
     /// (its rate is frames / duration, off the frames' grid). What this cannot see: timestamps off the grid only in
     /// stretches never decoded, with exactly as many frames missing as added — then a frame could be misnumbered.
@@ -50,7 +50,7 @@ public static partial class VideoReader
         if (container == Container.Other) return "not an MP4/MOV or Matroska/WebM file, so there is no frame index to seek by";
         if (estimate < 1 || fps <= 0) return "the container gives no frame count or frame rate";
 
-        if (container == Container.Matroska)
+        if (container == Container.Matroska || IsFragmented(path))
         {
             int packets = CountPackets(path);
             if (packets != estimate)
@@ -65,6 +65,43 @@ public static partial class VideoReader
         if (capture.Grab())
             return $"variable frame rate or damaged file: frames follow frame {estimate - 1}, the last the container promises";
         return null;
+    }
+
+    /// <summary>
+    /// Whether an MP4/MOV file is fragmented (top-level 'moof' boxes): then there is no sample table for the whole file,
+    /// OpenCV's frame count is duration × fps as for Matroska, and the packets must be counted.
+    /// </summary>
+    /// <remarks>
+    /// Hand-written because nothing in OpenCV says whether its count came from a sample table: a walk over the top-level
+    /// box headers (ISO/IEC 14496-12 §4.2: a 32-bit big-endian size and a 4-character type; size 1 means a 64-bit size
+    /// follows, size 0 means "to the end of the file"). A few reads for a plain file (ftyp, moov, mdat); stops at the first
+    /// 'moof'. A header it cannot follow counts as fragmented, which only costs the packet count.
+    /// </remarks>
+    internal static bool IsFragmented(string path)
+    {
+        using var f = File.OpenRead(path);
+        Span<byte> header = stackalloc byte[16];
+        long position = 0, length = f.Length;
+        for (int boxes = 0; boxes < 100_000 && position + 8 <= length; boxes++)
+        {
+            f.Position = position;
+            if (f.ReadAtLeast(header[..8], 8, throwOnEndOfStream: false) < 8) return true;
+            long size = System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(header);
+            var type = System.Text.Encoding.ASCII.GetString(header[4..8]);
+            if (type == "moof") return true;
+            if (size == 1)
+            {
+                if (f.ReadAtLeast(header[8..16], 8, throwOnEndOfStream: false) < 8) return true;
+                size = (long)System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(header[8..16]);
+            }
+            else if (size == 0)
+            {
+                return false; // the last box runs to the end of the file
+            }
+            if (size < 8) return true;
+            position += size;
+        }
+        return false;
     }
 
     /// <summary>Video packets in the file, demuxed but not decoded.</summary>

@@ -38,6 +38,9 @@ public sealed class GeneratedVideos : IDisposable
             ("vfr.mkv", $"{src} {vfr} {h264}"),
             // moov before mdat, so a cut file still opens and promises all 1500 frames
             ("faststart.mp4", $"{src} {h264} -movflags +faststart"),
+            // fragmented MP4: no sample table for the whole file, so the frame count is duration × fps, as in Matroska
+            ("frag.mp4", $"{src} {h264} -movflags frag_keyframe+empty_moov"),
+            ("vfr-frag.mp4", $"{src} {vfr} {h264} -movflags frag_keyframe+empty_moov"),
         };
         try
         {

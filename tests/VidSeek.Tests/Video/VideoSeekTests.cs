@@ -73,6 +73,7 @@ public class VideoSeekTests(GeneratedVideos videos) : IClassFixture<GeneratedVid
     [InlineData("cfr.mp4", GeneratedVideos.CfrFrames, 25)]
     [InlineData("cfr.mkv", GeneratedVideos.CfrFrames, 25)]
     [InlineData("faststart.mp4", GeneratedVideos.CfrFrames, 25)]
+    [InlineData("frag.mp4", GeneratedVideos.CfrFrames, 25)]
     [InlineData("vp9.webm", GeneratedVideos.Vp9Frames, 10)]
     public void SeekEqualsSequentialOnLongConstantRateVideos(string name, int frames, double fps)
     {
@@ -90,6 +91,7 @@ public class VideoSeekTests(GeneratedVideos videos) : IClassFixture<GeneratedVid
 
     [Theory]
     [InlineData("vfr.mp4")]
+    [InlineData("vfr-frag.mp4")]
     [InlineData("vfr.mkv")] // duration × fps still says 1500 frames and the last timestamp agrees: only the packet count shows the gaps
     public void VariableFrameRateFallsBackToTheSequentialFrames(string name)
     {
