@@ -39,15 +39,15 @@ public static partial class VideoReader
     /// Checks: (1) a container with a seek index; (2) Matroska and fragmented MP4 have no frame count (OpenCV's is
     /// duration × fps, which a variable-rate file with gaps still matches), so their video packets are counted in a
     /// demux-only pass (OpenCV's raw mode: reads the file, decodes nothing) and must equal the estimate — a plain MP4's
-    /// count is its sample table's, exact unless the file is cut; (3) the last frame: seek to frame estimate-1, its timestamp must be (estimate-1) / fps,
-    /// and no frame may follow. A cut file fails (3); a variable-rate MP4 fails (3) or the per-frame timestamp checks
+    /// count is its sample table's, exact unless the file is cut; (3) the last frame: seek to frame estimate-1, its
+    /// timestamp must be (estimate-1) / fps, and no frame may follow. A cut file fails (3); a variable-rate MP4 fails (3) or the per-frame timestamp checks
     /// (its rate is frames / duration, off the frames' grid). What this cannot see: timestamps off the grid only in
     /// stretches never decoded, with exactly as many frames missing as added — then a frame could be misnumbered.
     /// </remarks>
     private static string? CheckSeekable(string path, int estimate, double fps)
     {
         var container = Sniff(path);
-        if (container == Container.Other) return "not an MP4/MOV or Matroska/WebM file, so there is no frame index to seek by";
+        if (container == Container.Other) return "not an MP4/MOV or Matroska/WebM file (the containers whose frame index VidSeek checks and seeks by)";
         if (estimate < 1 || fps <= 0) return "the container gives no frame count or frame rate";
 
         if (container == Container.Matroska || IsFragmented(path))
