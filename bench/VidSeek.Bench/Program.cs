@@ -14,6 +14,8 @@ const string Usage = """
                         --checkpoint T2V2T_DIR --data SHAPES_DIR [--split test] [--frames 8]
       vlt-probe         diagnostic: VLT loss parts and gradient norms per module for a few steps on Shapes
                         --data DIR --lr 1e-3 --itm-weight 1 --steps 60 --frames 4 --fusion T2V2T
+      frame-seek        12 frames of a 10- and a 60-minute 720p H.264 file: VidSeek's seek path vs ffmpeg -ss vs the sequential path
+                        --minutes 10,60  --frames 12  --reps 3  --seq-reps 1  --dir /tmp/vidseek-bench-videos  --out FILE (.md)
       vlt-cost          joint encoder cost per (text, video) pair, the four fusions: FLOPs, time, fraction of GEMM peak
                         --out FILE (.md)  --frames 4,8,16  --tokens 17,50,197  --text-tokens 32  --pairs 4  --reps 3  --warmup 1
                         --config base|shapes-small  --gemm-sizes 1024,2048,3072  --threads N  --max-others 5 (%)  --quiet-wait 120
@@ -34,6 +36,7 @@ switch (args[0])
     case "shapes-attention": ShapesAttention.Run(args[1..]); return 0;
     case "vlt-probe": VltProbe.Run(args[1..]); return 0;
     case "bypass-attention": BypassAttention.Run(args[1..]); return 0;
+    case "frame-seek": return FrameSeekBench.Run(Options.Parse(args[1..]));
     case "vlt-cost": return VltCostBench.Run(Options.Parse(args[1..]));
     case "index-throughput": return IndexThroughput.Run(Options.Parse(args[1..]));
     case "index-throughput-child": return IndexThroughput.ChildRun(args[1..]);
