@@ -6,7 +6,7 @@ namespace VidSeek.Video;
 /// <summary>What a container says about a video before anything is decoded (estimates: see <see cref="VideoReader"/>).</summary>
 /// <param name="EstimatedFrames">CAP_PROP_FRAME_COUNT, or 0 when the container reports none.</param>
 /// <param name="Fps">The nominal frame rate, or 0 when unknown.</param>
-public sealed record VideoProbe(int EstimatedFrames, double Fps, int Width, int Height)
+public sealed record ContainerInfo(int EstimatedFrames, double Fps, int Width, int Height)
 {
     /// <summary>Estimated duration in seconds (0 when the container gives neither count nor rate).</summary>
     public double EstimatedDuration => Fps > 0 ? EstimatedFrames / Fps : 0;
@@ -37,18 +37,18 @@ public static class FrameScan
 
     /// <summary>Opens the file and reads the container's frame count, rate and size; decodes nothing.</summary>
     /// <exception cref="VidSeekException">The file is missing, empty, a folder or not a video.</exception>
-    public static VideoProbe Probe(string path)
+    public static ContainerInfo Probe(string path)
     {
         using var capture = Open(path);
         return ProbeOpen(capture);
     }
 
-    private static VideoProbe ProbeOpen(VideoCapture capture)
+    private static ContainerInfo ProbeOpen(VideoCapture capture)
     {
         double reported = capture.Get(VideoCaptureProperties.FrameCount);
         int estimate = double.IsFinite(reported) && reported >= 1 && reported < int.MaxValue ? (int)reported : 0;
         double fps = capture.Fps is var f && double.IsFinite(f) && f > 0 ? f : 0;
-        return new VideoProbe(estimate, fps, capture.FrameWidth, capture.FrameHeight);
+        return new ContainerInfo(estimate, fps, capture.FrameWidth, capture.FrameHeight);
     }
 
     /// <summary>
@@ -59,7 +59,7 @@ public static class FrameScan
     /// <param name="onStart">Called once before the first frame with what the container says (e.g. to plan which frames to take).</param>
     /// <param name="onGrab">Called for every frame, retrieved or not, with its index and time, before <paramref name="retrieve"/>.</param>
     /// <exception cref="VidSeekException">The file cannot be opened, or a frame that was grabbed cannot be retrieved.</exception>
-    public static ScanPass Pass(string path, Func<int, bool> retrieve, Action<int, double, Mat> onFrame, Action<VideoProbe>? onStart = null,
+    public static ScanPass Pass(string path, Func<int, bool> retrieve, Action<int, double, Mat> onFrame, Action<ContainerInfo>? onStart = null,
         CancellationToken cancel = default, Action<int, double>? onGrab = null)
     {
         using var capture = Open(path);
