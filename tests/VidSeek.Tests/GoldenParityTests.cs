@@ -133,20 +133,28 @@ public class GoldenParityTests
         TensorAssert.Close(fused, fusionStates[^1], 0, "last fusion hidden state");
     }
 
-    /// <summary>X-Pool pooling; the folder name carries the head count (<c>xpool-pool-h4</c> = 4 heads).</summary>
+    /// <summary>
+    /// X-Pool pooling. The head count comes from <c>weights.safetensors</c>' <c>__metadata__</c> (<c>num_mha_heads</c>),
+    /// never from the folder name. Sims are checked twice: X-Pool's own order and the factored form (the default of
+    /// eval and search), which must also give the same attention weights.
+    /// </summary>
     private static void CheckXPool(string dir)
     {
-        var match = System.Text.RegularExpressions.Regex.Match(Path.GetFileName(dir), @"-h(\d+)$");
-        Assert.True(match.Success, $"{dir}: the folder name must end in -h<heads>");
+        string weightsPath = Path.Combine(dir, "weights.safetensors");
+        var metadata = SafeTensors.ReadHeader(weightsPath).Metadata;
+        int heads = 0;
+        Assert.True(metadata.TryGetValue("num_mha_heads", out var headsText) && int.TryParse(headsText, out heads),
+            $"{weightsPath}: __metadata__ has no integer num_mha_heads");
         using var scope = torch.NewDisposeScope();
         var inputs = SafeTensors.Load(Path.Combine(dir, "inputs.safetensors"));
         var expected = SafeTensors.Load(Path.Combine(dir, "expected.safetensors"));
         var text = inputs["text_embeds"];
-        using var pooling = new TextConditionedPooling((int)text.shape[1], int.Parse(match.Groups[1].Value));
-        StateDictLoader.Load(pooling, Path.Combine(dir, "weights.safetensors"), "X-Pool pooling");
+        var frames = inputs["video_embeds"];
+        using var pooling = new TextConditionedPooling((int)text.shape[1], heads);
+        StateDictLoader.Load(pooling, weightsPath, "X-Pool pooling");
         pooling.eval();
         using var _ = torch.no_grad();
-        var output = pooling.forward(text, inputs["video_embeds"]);
+        var output = pooling.forward(text, frames);
         var actual = new Dictionary<string, Tensor>
         {
             ["video_embeds_pooled"] = output.Pooled,
@@ -158,6 +166,13 @@ public class GoldenParityTests
             TensorAssert.Close(want, actual[name], 1e-5, name);
         // Attention weights are a distribution over frames for every (video, text, head).
         TensorAssert.Close(torch.ones(output.Weights.shape[..^1]), output.Weights.sum(-1), 1e-5, "attention weights sum");
+
+        using var factored = new XPoolFactored(pooling);
+        using var videos = factored.PrepareVideos(frames);
+        using var texts = factored.PrepareTexts(text);
+        var (sims, weights) = factored.Score(texts, videos, 0, texts.Count, 0, videos.Count);
+        TensorAssert.Close(expected["sims"], sims, 1e-5, "sims (factored)");
+        TensorAssert.Close(output.Weights, weights.permute(1, 0, 2, 3), 1e-6, "attention weights (factored)");
     }
 
     private static void CheckMetrics(string dir)
