@@ -25,6 +25,9 @@ public sealed class DualEncoderModel : nn.Module
     public DualEncoderConfig Config { get; }
     public ClipModel Clip => clip;
 
+    /// <summary>The X-Pool head (keys <c>pool.*</c>); null for mean pooling.</summary>
+    public TextConditionedPooling? Pool => pool;
+
     /// <summary>Fresh weights for the head; the CLIP backbone from <paramref name="backbone"/> (or fresh when null).</summary>
     public DualEncoderModel(DualEncoderConfig config, ClipModel? backbone = null) : base(nameof(DualEncoderModel))
     {
@@ -121,8 +124,8 @@ public sealed class DualEncoderModel : nn.Module
     /// <paramref name="textChunk"/> texts x <paramref name="videoChunk"/> videos, so peak memory depends on the
     /// block size and the output, not on T x V x E (X-Pool's reference materialises <c>[V, V, captions, D]</c>).
     /// The factored X-Pool form prepares every video once (and keeps it for the next call with the same tensor) and
-    /// by default uses blocks of 1024 texts x 128 videos, where its two GEMMs run near the machine's peak (the direct
-    /// form: 512 x 32).
+    /// by default uses blocks of 512 texts x 1024 videos: large blocks keep the number of tensor operations small, and
+    /// each [512, 1024, F] intermediate is 24 MiB at F = 12 (the direct form: 512 x 32).
     /// </summary>
     public float[] SimilarityMatrix(Tensor text, Tensor frames, int? textChunk = null, int? videoChunk = null)
     {
@@ -133,7 +136,7 @@ public sealed class DualEncoderModel : nn.Module
         {
             var (model, videos) = FactoredVideos(frames);
             using var texts = model.PrepareTexts(text);
-            int tc = textChunk ?? 1024, vc = videoChunk ?? 128;
+            int tc = textChunk ?? 512, vc = videoChunk ?? 1024;
             for (long t0 = 0; t0 < t; t0 += tc)
             {
                 long tn = Math.Min(tc, t - t0);
