@@ -20,9 +20,10 @@ public static class IndexCommand
         data.Data.Required = false;
         data.Data.Description = "Index the videos of an annotated dataset split instead of DIR; their captions become the ground truth the web page outlines.";
         var split = new Option<string>("--split") { Description = "With --data: the split to index.", DefaultValueFactory = _ => "test" };
+        var precision = CommonOptions.Precision();
         var command = new Command("index", "Encode a folder of videos (or a dataset split) into a search index; re-running adds new and changed files and drops deleted ones.")
         {
-            dir, model, output, frames, split,
+            dir, model, output, frames, split, precision,
         };
         data.AddTo(command);
         command.Validators.Add(r =>
@@ -51,6 +52,7 @@ public static class IndexCommand
                 dataset = $"{format}:{dataRoot}:{splitName}";
             }
 
+            CommonOptions.ApplyPrecision(parse, precision);
             using var indexModel = IndexModel.Open(modelDir, parse.GetValue(frames));
             using var index = VideoIndex.OpenOrCreate(indexFile, indexModel.Manifest(modelDir, parse.GetValue(frames), root, dataset));
 

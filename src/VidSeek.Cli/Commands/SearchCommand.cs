@@ -16,10 +16,12 @@ public static class SearchCommand
         var json = new Option<bool>("--json") { Description = "Print the results as JSON." };
         var model = new Option<string?>("--model") { Description = "The model folder, if it moved since indexing (it must hold the same weights)." };
         var rerankK = new Option<int>("--rerank-k") { Description = "VLT models: videos re-scored by ITM after the ITC ranking.", DefaultValueFactory = _ => 128 };
-        var command = new Command("search", "Find the videos of an index that a sentence describes.") { index, query, k, json, model, rerankK };
+        var precision = CommonOptions.Precision();
+        var command = new Command("search", "Find the videos of an index that a sentence describes.") { index, query, k, json, model, rerankK, precision };
         command.SetAction((parse, stdout) =>
         {
             if (parse.GetValue(k) < 1) throw new VidSeekException("-k must be at least 1");
+            CommonOptions.ApplyPrecision(parse, precision);
             if (parse.GetValue(rerankK) < 1) throw new VidSeekException("--rerank-k must be at least 1");
             using var searcher = VideoSearcher.Open(parse.GetValue(index)!.FullName, parse.GetValue(model) is { } m ? CommonOptions.ResolveModel(m) : null, parse.GetValue(rerankK));
             var hits = searcher.Search(parse.GetValue(query)!, parse.GetValue(k));
