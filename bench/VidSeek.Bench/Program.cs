@@ -6,6 +6,8 @@ const string Usage = """
       clip              CLIP ViT-B/32 (random weights): GEMM peak, image and text towers, micro-batch sweep
                         --out FILE (.json or .md)  --reps 5  --warmup 2  --threads N  --image-batch 32  --text-batch 64
                         --micro-batches 1,4,8,16,32  --gemm-sizes 1024,2048,3072  --config PATH  --max-others 5 (%)  --quiet-wait 120
+      clip-bf16         CLIP ViT-B/32 bf16 vs fp32: image and text tower speed, cosine of the embeddings on real frames and captions
+                        --reps 3  --warmup 1  --image-batch 16  --text-batch 16  --frames 4  --threads N  --videos DIR  --demo-model DIR
       clip-layer        one ViT-B/32 encoder layer, op by op  --out FILE (.md)  --reps 7  --batches 1,8,16,32
       xpool-eval        X-Pool all-pairs similarity at 1k-A and MSVD size: factored form (time, FLOPs, fraction of GEMM peak,
                         peak RSS) against the direct form (timed on a subset, extrapolated)
@@ -29,6 +31,7 @@ if (args.Length == 0 || args[0] is "-h" or "--help")
 switch (args[0])
 {
     case "clip": return ClipBench.Run(Options.Parse(args[1..]));
+    case "clip-bf16": return ClipBf16Bench.Run(Options.Parse(args[1..]));
     case "clip-layer": return LayerBench.Run(Options.Parse(args[1..]));
     case "xpool-eval": return XPoolEvalBench.Run(Options.Parse(args[1..]));
     case "shapes-attention": ShapesAttention.Run(args[1..]); return 0;
