@@ -45,7 +45,7 @@ public static class BypassAttention
         using var model = VideoLanguageModel.Load(folder);
         if (model.Joint is not T2V2TJointEncoder { Kind: FusionKind.T2V2T } joint) throw new ArgumentException($"{folder} is a {model.Config.Fusion} model; bypass-attention needs T2V2T");
         var layer = joint.Layers[0];
-        var tok = new VltTextTokenizer(ClipTokenizer.FromFolder(folder), model.Config.Text.MaxPositionEmbeddings);
+        var tok = VltTextTokenizer.ForModel(folder, model.Config);
         var (loaded, _) = DatasetLoaders.Load("msrvtt", data, split);
 
         // Segment boundaries, frame counts and the segment each caption describes, from the generator's annotations.

@@ -24,6 +24,7 @@ public static class Cli
         root.Subcommands.Add(Commands.SearchCommand.Create());
         root.Subcommands.Add(Commands.ServeCommand.Create());
         root.Subcommands.Add(Commands.DemoCommand.Create());
+        root.Subcommands.Add(Commands.ConvertCommand.Create());
         return root;
     }
 

@@ -29,7 +29,7 @@ public sealed record ServeOptions
 /// <item><c>GET /api/search?q=TEXT&amp;k=5</c>: the results as JSON; a missing or empty <c>q</c>, or a bad <c>k</c>, is a 400 with
 /// <c>{"error": ...}</c>.</item>
 /// <item><c>GET /api/examples</c>: a few ground-truth captions to try (empty for a folder index).</item>
-/// <item><c>GET /api/thumbnail/{video}/{frame}</c>, <c>GET /api/video/{video}</c> (the file, with range requests) and
+/// <item><c>GET /api/thumbnail/{segment}/{frame}</c>, <c>GET /api/video/{video}</c> (the file, with range requests) and
 /// <c>GET /api/preview/{video}</c> (the clip as an MJPEG stream, for codecs browsers do not play): by the index's numeric video
 /// id only, so no request path ever becomes a file path: only files inside the index can be served.</item>
 /// </list>
@@ -38,7 +38,6 @@ public sealed class SearchServer : IAsyncDisposable
 {
     private readonly WebApplication app;
     private readonly VideoSearcher searcher;
-    private readonly Dictionary<long, IndexedVideo> videosById;
     // One search at a time: the SQLite connection is not thread-safe, and two CPU-bound searches gain nothing on 2 cores.
     private readonly SemaphoreSlim gate = new(1, 1);
 
@@ -49,7 +48,6 @@ public sealed class SearchServer : IAsyncDisposable
     private SearchServer(VideoSearcher searcher, ServeOptions options)
     {
         this.searcher = searcher;
-        videosById = searcher.Videos.ToDictionary(v => v.Id);
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.SetMinimumLevel(options.LogLevel);
         builder.WebHost.UseUrls($"http://{(options.Host.Contains(':') ? $"[{options.Host}]" : options.Host)}:{options.Port}");
@@ -96,11 +94,12 @@ public sealed class SearchServer : IAsyncDisposable
                     results = hits.Select(h => new
                     {
                         rank = h.Rank, score = h.Score, path = h.Video.Path, video_id = h.Video.Id, duration = h.Video.Duration,
+                        segment_id = h.Segment.Id, start = h.Segment.Start, end = h.Segment.End,
                         best_frame = h.BestFrame, best_frame_time = h.BestFrameTime, ground_truth = h.IsGroundTruth, itm_score = h.MatchScore,
                         video_url = $"/api/video/{h.Video.Id}", preview_url = $"/api/preview/{h.Video.Id}",
-                        frames = h.Video.FrameTimes.Select((t, f) => new
+                        frames = h.Segment.FrameTimes.Select((t, f) => new
                         {
-                            time = t, attention = h.FrameWeights?[f], score = h.FrameScores[f], thumbnail_url = $"/api/thumbnail/{h.Video.Id}/{f}",
+                            time = t, attention = h.FrameWeights?[f], score = h.FrameScores[f], thumbnail_url = $"/api/thumbnail/{h.Segment.Id}/{f}",
                         }),
                     }),
                 });
@@ -111,15 +110,14 @@ public sealed class SearchServer : IAsyncDisposable
 
         app.MapGet("/api/examples", () => Results.Json(new { examples = searcher.ExampleCaptions(8) }));
 
-        app.MapGet("/api/thumbnail/{video}/{frame}", async (string video, string frame) =>
+        app.MapGet("/api/thumbnail/{segment}/{frame}", async (string segment, string frame) =>
         {
-            if (!long.TryParse(video, out long id) || !int.TryParse(frame, out int f)) return Error("video and frame must be integers");
-            if (!videosById.ContainsKey(id)) return Error($"no video {id} in the index", StatusCodes.Status404NotFound);
+            if (!long.TryParse(segment, out long id) || !int.TryParse(frame, out int f)) return Error("segment and frame must be integers");
             await gate.WaitAsync();
             byte[]? jpeg;
             try { jpeg = searcher.Index.Thumbnail(id, f); }
             finally { gate.Release(); }
-            return jpeg is null ? Error($"no frame {f} of video {id}", StatusCodes.Status404NotFound) : Results.Bytes(jpeg, "image/jpeg");
+            return jpeg is null ? Error($"no frame {f} of segment {id} in the index", StatusCodes.Status404NotFound) : Results.Bytes(jpeg, "image/jpeg");
         });
 
         app.MapGet("/api/video/{video}", (string video) =>
@@ -165,7 +163,7 @@ public sealed class SearchServer : IAsyncDisposable
     private (string? Path, IResult? Error) VideoFile(string video)
     {
         if (!long.TryParse(video, out long id)) return (null, Error("video must be an integer id"));
-        if (!videosById.TryGetValue(id, out var v)) return (null, Error($"no video {id} in the index", StatusCodes.Status404NotFound));
+        if (searcher.Video(id) is not { } v) return (null, Error($"no video {id} in the index", StatusCodes.Status404NotFound));
         string full = Path.GetFullPath(Path.Combine(searcher.Index.Manifest.Root, v.Path));
         string root = Path.TrimEndingDirectorySeparator(searcher.Index.Manifest.Root) + Path.DirectorySeparatorChar;
         if (!full.StartsWith(root, StringComparison.Ordinal)) return (null, Error("forbidden", StatusCodes.Status403Forbidden));

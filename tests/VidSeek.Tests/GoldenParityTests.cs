@@ -2,6 +2,8 @@ using System.Text.Json;
 using TorchSharp;
 using VidSeek.Models;
 using VidSeek.Models.Clip;
+using VidSeek.Models.DualEncoder;
+using VidSeek.Models.PyTorch;
 using VidSeek.Models.Vlt;
 using VidSeek.Models.XPool;
 using VidSeek.Retrieval;
@@ -25,18 +27,28 @@ public class GoldenParityTests
         return data;
     }
 
-    public enum GoldenKind { ClipModel, Tokenizer, XPoolPooling, Metrics, BertFusion, Unknown }
+    public enum GoldenKind { ClipModel, Tokenizer, XPoolPooling, Metrics, BertFusion, XPoolCheckpoint, ClipPyTorch, Unknown }
+
+    /// <summary>The PyTorch checkpoint files of a folder (zip archives written by torch.save / torch.jit.save), found by content.</summary>
+    public static string[] PyTorchFiles(string dir) =>
+        Directory.GetFiles(dir).Where(f => !f.EndsWith(".safetensors", StringComparison.Ordinal) && !f.EndsWith(".json", StringComparison.Ordinal) && TorchArchive.LooksLikeZip(f))
+            .OrderBy(f => f, StringComparer.Ordinal).ToArray();
 
     public static GoldenKind Detect(string dir)
     {
         bool Has(string f) => File.Exists(Path.Combine(dir, f));
         if (Has("vocab.json") && Has("merges.txt") && Has("cases.json")) return GoldenKind.Tokenizer;
         if (Has("sims.safetensors") && Has("expected.json")) return GoldenKind.Metrics;
+        // An X-Pool checkpoint as its trainer saves it: the head count is not in the checkpoint, so the folder records it in expected's metadata.
+        if (Has("expected.safetensors") && PyTorchFiles(dir).Length == 1 &&
+            SafeTensors.ReadHeader(Path.Combine(dir, "expected.safetensors")).Metadata.ContainsKey("num_mha_heads"))
+            return GoldenKind.XPoolCheckpoint;
         if (Has("config.json"))
         {
             using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "config.json")));
             string? type = doc.RootElement.TryGetProperty("model_type", out var t) ? t.GetString() : null;
             if (type == "clip" && Has("model.safetensors")) return GoldenKind.ClipModel;
+            if (type == "clip" && PyTorchFiles(dir).Length == 1) return GoldenKind.ClipPyTorch; // pytorch_model.bin, or a TorchScript archive
             if (type == "bert") return GoldenKind.BertFusion;
         }
         if (Has("weights.safetensors") && SafeTensors.ReadHeader(Path.Combine(dir, "weights.safetensors")).Entries.Any(e => e.Name.StartsWith("cross_attn.", StringComparison.Ordinal)))
@@ -56,14 +68,19 @@ public class GoldenParityTests
             case GoldenKind.Tokenizer: ClipTokenizerTests.CheckGoldenFolder(dir); break;
             case GoldenKind.XPoolPooling: CheckXPool(dir); break;
             case GoldenKind.BertFusion: CheckBert(dir); break;
+            case GoldenKind.XPoolCheckpoint: CheckXPoolCheckpoint(dir); break;
+            case GoldenKind.ClipPyTorch: CheckClipPyTorch(dir); break;
             default: Assert.Fail($"golden folder '{folder}' is of a kind this test does not know; teach GoldenParityTests.Detect how to check it."); break;
         }
     }
 
-    private static void CheckClip(string dir)
+    /// <summary>The CLIP model of <paramref name="modelDir"/> against the inputs and expected outputs of <paramref name="dir"/>.</summary>
+    private static void CheckClip(string dir) => CheckClip(dir, dir);
+
+    private static void CheckClip(string dir, string modelDir)
     {
         using var scope = torch.NewDisposeScope();
-        using var model = ClipModel.FromPretrained(dir);
+        using var model = ClipModel.FromPretrained(modelDir);
         var inputs = SafeTensors.Load(Path.Combine(dir, "inputs.safetensors"));
         var expected = SafeTensors.Load(Path.Combine(dir, "expected.safetensors"));
         using var _ = torch.no_grad();
@@ -133,18 +150,22 @@ public class GoldenParityTests
         TensorAssert.Close(fused, fusionStates[^1], 0, "last fusion hidden state");
     }
 
+    /// <summary>The head count a golden file records in its <c>__metadata__</c> (<c>num_mha_heads</c>); never taken from the folder's name.</summary>
+    private static int HeadsOf(string safetensorsFile)
+    {
+        var meta = SafeTensors.ReadHeader(safetensorsFile).Metadata;
+        Assert.True(meta.TryGetValue("num_mha_heads", out var heads), $"{safetensorsFile}: __metadata__ has no num_mha_heads");
+        return int.Parse(heads!, System.Globalization.CultureInfo.InvariantCulture);
+    }
+
     /// <summary>
-    /// X-Pool pooling. The head count comes from <c>weights.safetensors</c>' <c>__metadata__</c> (<c>num_mha_heads</c>),
-    /// never from the folder name. Sims are checked twice: X-Pool's own order and the factored form (the default of
-    /// eval and search), which must also give the same attention weights.
+    /// X-Pool pooling; the head count is in <c>weights.safetensors</c>' metadata. Sims are checked twice: X-Pool's own
+    /// order and the factored form (the default of eval and search), which must also give the same attention weights.
     /// </summary>
     private static void CheckXPool(string dir)
     {
         string weightsPath = Path.Combine(dir, "weights.safetensors");
-        var metadata = SafeTensors.ReadHeader(weightsPath).Metadata;
-        int heads = 0;
-        Assert.True(metadata.TryGetValue("num_mha_heads", out var headsText) && int.TryParse(headsText, out heads),
-            $"{weightsPath}: __metadata__ has no integer num_mha_heads");
+        int heads = HeadsOf(weightsPath);
         using var scope = torch.NewDisposeScope();
         var inputs = SafeTensors.Load(Path.Combine(dir, "inputs.safetensors"));
         var expected = SafeTensors.Load(Path.Combine(dir, "expected.safetensors"));
@@ -173,6 +194,79 @@ public class GoldenParityTests
         var (sims, weights) = factored.Score(texts, videos, 0, texts.Count, 0, videos.Count);
         TensorAssert.Close(expected["sims"], sims, 1e-5, "sims (factored)");
         TensorAssert.Close(output.Weights, weights.permute(1, 0, 2, 3), 1e-6, "attention weights (factored)");
+    }
+
+    /// <summary>
+    /// An X-Pool <c>model_best.pth</c> (HF or openai CLIP keys + <c>pool_frames.*</c>, with optimizer state) checked twice:
+    /// converted as <c>vidseek convert</c> does, and given directly where a model folder is expected (ModelSource, with a
+    /// <c>.vidseek.json</c> sidecar carrying the head count and the CLIP config, since the checkpoint stores neither).
+    /// </summary>
+    private static void CheckXPoolCheckpoint(string dir)
+    {
+        string checkpoint = PyTorchFiles(dir).Single();
+        int heads = HeadsOf(Path.Combine(dir, "expected.safetensors"));
+        // The CLIP architecture: the folder's clip_config.json, else inferred from the shapes (heads = width / 64).
+        string? clipConfig = File.Exists(Path.Combine(dir, "clip_config.json")) ? Path.Combine(dir, "clip_config.json") : null;
+        using var tmp = TestPaths.NewTempDir();
+
+        string converted = Path.Combine(tmp.Path, "converted");
+        PyTorchConverter.Convert(checkpoint, converted, new ConvertOptions { ClipConfig = clipConfig, XPoolHeads = heads });
+        CheckXPoolModel(dir, converted, heads);
+
+        string direct = Path.Combine(tmp.Path, "direct");
+        Directory.CreateDirectory(direct);
+        string copy = Path.Combine(direct, Path.GetFileName(checkpoint));
+        File.Copy(checkpoint, copy);
+        File.WriteAllText(copy + ConvertedModelCache.SidecarSuffix, JsonSerializer.Serialize(new Dictionary<string, object?> { ["clip_config"] = clipConfig, ["xpool_heads"] = heads }));
+        string resolved = ModelSource.Resolve(copy, "--checkpoint");
+        Assert.StartsWith(ConvertedModelCache.Root, resolved);
+        CheckXPoolModel(dir, resolved, heads);
+        Assert.Equal(resolved, ModelSource.Resolve(copy, "--checkpoint")); // converted once, then reused
+    }
+
+    private static void CheckXPoolModel(string dir, string modelDir, int heads)
+    {
+        using var scope = torch.NewDisposeScope();
+        using var model = DualEncoderModel.Load(modelDir);
+        Assert.Equal(heads, model.Config.XPoolHeads);
+        var inputs = SafeTensors.Load(Path.Combine(dir, "inputs.safetensors"));
+        var expected = SafeTensors.Load(Path.Combine(dir, "expected.safetensors"));
+        using var _ = torch.no_grad();
+        var text = model.EncodeText(inputs["input_ids"]);                       // [T, E]
+        var frames = model.EncodeVideo(inputs["pixel_values"]);                 // [V, F, E]
+
+        // The pooled embeddings through a pooling module filled from the converted folder's pool.* tensors.
+        var weights = SafeTensors.Load(Path.Combine(modelDir, "model.safetensors"));
+        using var pooling = new TextConditionedPooling((int)text.shape[1], heads);
+        StateDictLoader.Load(pooling, weights.Where(kv => kv.Key.StartsWith("pool.", StringComparison.Ordinal)).ToDictionary(kv => kv.Key["pool.".Length..], kv => kv.Value), modelDir, "X-Pool pooling");
+        pooling.eval();
+        var actual = new Dictionary<string, Tensor>
+        {
+            ["text_embeds"] = text,
+            ["frame_embeds"] = frames,
+            ["video_embeds_pooled"] = pooling.forward(text, frames).Pooled,
+            ["sims"] = model.Similarity(text, frames).Sims,                      // the model's own head, [T, V]
+        };
+        Assert.Equal(actual.Keys.Order(), expected.Keys.Order());
+        foreach (var (name, want) in expected)
+            TensorAssert.Close(want, actual[name], 1e-5, $"{modelDir}: {name}");
+    }
+
+    /// <summary>
+    /// CLIP weights that only a PyTorch file holds (<c>pytorch_model.bin</c>, or an openai TorchScript archive) next to the
+    /// folder's config.json: converted, then clip-tiny's expected outputs. A HF folder is also given directly (ModelSource).
+    /// </summary>
+    private static void CheckClipPyTorch(string dir)
+    {
+        string checkpoint = PyTorchFiles(dir).Single();
+        using var tmp = TestPaths.NewTempDir();
+        string converted = Path.Combine(tmp.Path, "converted");
+        bool hfFolder = Path.GetFileName(checkpoint) == PyTorchConverter.PyTorchBin;
+        // A HF folder carries its config.json; for a TorchScript archive the architecture comes from the folder's config
+        // (openai's width / 64 rule does not hold for the tiny text tower).
+        PyTorchConverter.Convert(hfFolder ? dir : checkpoint, converted, new ConvertOptions { ClipConfig = hfFolder ? null : dir });
+        CheckClip(dir, converted);
+        if (hfFolder) CheckClip(dir, ModelSource.Resolve(dir));
     }
 
     private static void CheckMetrics(string dir)

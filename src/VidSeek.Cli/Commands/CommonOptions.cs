@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
+using Spectre.Console;
 
 namespace VidSeek.Cli.Commands;
 
@@ -10,12 +11,38 @@ public static class CommonOptions
 
     public static Option<string> Model() => new("--model")
     {
-        Description = "A Hugging Face CLIPModel folder (config.json + model.safetensors), e.g. openai/clip-vit-base-patch32.",
+        Description = "A Hugging Face CLIPModel folder (config.json + model.safetensors), or a hub id such as openai/clip-vit-base-patch32[@revision] (from the Hugging Face cache, downloaded if missing).",
         Required = true,
     };
 
-    /// <summary>The local model folder an option's value names (<see cref="Models.ModelSource.Resolve"/>).</summary>
-    public static string ResolveModel(string spec, string option = "--model") => Models.ModelSource.Resolve(spec, option);
+    /// <summary>
+    /// The local model folder an option's value names (<see cref="Models.ModelSource.Resolve"/>). A Hugging Face hub id
+    /// resolves with a progress bar per downloaded file on stderr.
+    /// </summary>
+    public static string ResolveModel(string spec, string option = "--model")
+    {
+        if (Directory.Exists(spec) || File.Exists(spec) || !Hub.HubRepoId.TryParse(spec, out _)) return Models.ModelSource.Resolve(spec, option);
+        var hub = Hub.HubOptions.FromEnvironment();
+        if (hub.Offline) return Models.ModelSource.Resolve(spec, option, hub);
+        string folder = "";
+        Cli.Err.Progress().AutoClear(true)
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new DownloadedColumn(), new TransferSpeedColumn(), new RemainingTimeColumn())
+            .Start(ctx =>
+            {
+                var tasks = new Dictionary<string, ProgressTask>();
+                folder = Models.ModelSource.Resolve(spec, option, hub with
+                {
+                    Progress = p =>
+                    {
+                        if (!tasks.TryGetValue(p.File, out var task)) tasks[p.File] = task = ctx.AddTask($"{spec} {p.File}", maxValue: Math.Max(1, p.Total ?? 1));
+                        if (p.Total is long total) task.MaxValue = Math.Max(1, total);
+                        task.Value = p.Done ? task.MaxValue : p.Downloaded;
+                        if (p.Done) task.StopTask();
+                    },
+                });
+            });
+        return folder;
+    }
 
     /// <summary><c>--precision fp32|bf16</c>: the CLIP towers' matmuls (see <see cref="Models.Precision"/>).</summary>
     public static Option<string> Precision()

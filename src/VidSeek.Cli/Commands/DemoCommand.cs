@@ -55,7 +55,7 @@ public static class DemoCommand
                 var (videos, root) = IndexBuilder.FromSplit(test);
                 var manifest = indexModel.Manifest(ModelFolder, null, root, $"msrvtt:{data}:test");
                 if (File.Exists(indexFile) && !SameIndex(indexFile, manifest)) File.Delete(indexFile); // from another build of the demo model
-                using var index = VideoIndex.OpenOrCreate(indexFile, manifest);
+                using var index = IndexStore.OpenOrCreate(indexFile, manifest);
                 IndexUpdateReport report = null!;
                 Cli.Err.Progress().AutoClear(true).Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RateColumn("files"), new RemainingTimeColumn())
                     .Start(ctx =>
@@ -64,7 +64,7 @@ public static class DemoCommand
                         report = IndexBuilder.Update(index, indexModel, videos, (done, _, _) => task.Value = done);
                     });
                 if (report.Failed.Count > 0) throw new VidSeekException($"{report.Failed.Count} demo videos failed to decode, e.g. {report.Failed[0].Path}: {report.Failed[0].Error}");
-                stdout.WriteLine($"2/4 index: {index.Count} test videos in {indexFile} ({report.Added} encoded now; {clock.Elapsed.TotalSeconds:F0} s)");
+                stdout.WriteLine($"2/4 index: {index.VideoCount} test videos in {indexFile} ({report.Added} encoded now; {clock.Elapsed.TotalSeconds:F0} s)");
             }
 
             // 3. Example queries: ground-truth captions of the test split, one of each kind first.
@@ -147,7 +147,7 @@ public static class DemoCommand
     {
         try
         {
-            using var index = VideoIndex.Open(file);
+            using var index = IndexStore.Open(file);
             return index.Manifest.ModelSha256 == manifest.ModelSha256 && index.Manifest.Root == manifest.Root && index.Manifest.Frames == manifest.Frames;
         }
         catch (VidSeekException) { return false; }

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text.Json;
 using TorchSharp;
 using VidSeek.Models.Clip;
+using VidSeek.Models.DualEncoder;
 using VidSeek.Tensors;
 
 namespace VidSeek.Cli.Commands;
@@ -26,7 +27,7 @@ public static class EmbedTextCommand
         {
             string modelDir = CommonOptions.ResolveModel(parse.GetValue(model)!);
             var items = parse.GetValue(texts)!;
-            using var clip = ClipModel.FromPretrained(modelDir).SetPrecision(CommonOptions.ApplyPrecision(parse, precision));
+            using var clip = RetrievalCheckpoint.OpenBackbone(modelDir).SetPrecision(CommonOptions.ApplyPrecision(parse, precision)); // a CLIP folder, or the backbone of a VidSeek (e.g. converted X-Pool) checkpoint
             var (tok, tokDir) = ClipTextEmbedder.ResolveTokenizer(modelDir, parse.GetValue(tokenizer)?.FullName);
             var embedder = new ClipTextEmbedder(clip, tok, tokDir);
             using var scope = torch.NewDisposeScope();

@@ -3,6 +3,7 @@ using System.Text.Json;
 using Spectre.Console;
 using TorchSharp;
 using VidSeek.Models.Clip;
+using VidSeek.Models.DualEncoder;
 using VidSeek.Tensors;
 using VidSeek.Video;
 using static TorchSharp.torch;
@@ -33,7 +34,7 @@ public static class EmbedVideoCommand
             var files = parse.GetValue(videos)!;
             int numFrames = parse.GetValue(frames);
             bool norm = parse.GetValue(normalize);
-            using var clip = ClipModel.FromPretrained(modelDir).SetPrecision(CommonOptions.ApplyPrecision(parse, precision));
+            using var clip = RetrievalCheckpoint.OpenBackbone(modelDir).SetPrecision(CommonOptions.ApplyPrecision(parse, precision)); // a CLIP folder, or the backbone of a VidSeek (e.g. converted X-Pool) checkpoint
             using var scope = torch.NewDisposeScope();
             using var _ = torch.no_grad();
 

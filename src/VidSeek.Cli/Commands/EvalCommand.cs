@@ -32,7 +32,7 @@ public static class EvalCommand
         var split = new Option<string>("--split") { Description = "Split to evaluate.", DefaultValueFactory = _ => "test" };
         var dsl = new Option<bool>("--dsl") { Description = "Dual softmax at inference (DSL)." };
         var json = new Option<bool>("--json") { Description = "Print the metrics as JSON." };
-        var tokenizer = new Option<DirectoryInfo?>("--tokenizer") { Description = "vocab.json + merges.txt (default: the checkpoint's)." };
+        var tokenizer = new Option<DirectoryInfo?>("--tokenizer") { Description = "vocab.json + merges.txt, or a VLT's vocab.txt + tokenizer_config.json if its config.json says wordpiece (default: the checkpoint's)." };
         var frames = new Option<int?>("--frames") { Description = $"Frames per video (default: the dual encoder's own; vlt: {VltTrainer.DefaultEvalFrames})." };
         var rerankK = new Option<int>("--rerank-k") { Description = "vlt: videos per caption re-scored by ITM after the ITC ranking.", DefaultValueFactory = _ => 128 };
         var precision = CommonOptions.Precision();
@@ -129,7 +129,7 @@ public static class EvalCommand
         EvalOptions options, Action<string, int, int> progress)
     {
         using var model = VideoLanguageModel.Load(folder);
-        var tok = new VltTextTokenizer(ClipTokenizer.FromFolder(tokenizerDir ?? folder), model.Config.Text.MaxPositionEmbeddings);
+        var tok = VltTextTokenizer.ForModel(folder, model.Config, tokenizerDir); // the kind the checkpoint's config.json records
         var source = new VideoFrameSource(split.Videos, frames ?? VltTrainer.DefaultEvalFrames, model.Config.Video.ImageSize, cacheBudgetBytes: 0);
         var (itc, reranked, _) = TwoStageRetrieval.Evaluate(model, split, source, tok.Tokenize, new TwoStageOptions { TopK = k }, options, progress);
         return (itc, reranked);

@@ -13,7 +13,7 @@ public static class IndexCommand
     public static Command Create()
     {
         var dir = new Argument<DirectoryInfo?>("DIR") { Description = "Folder of videos, searched recursively (mp4, avi, webm, mkv, mov).", Arity = ArgumentArity.ZeroOrOne };
-        var model = new Option<string>("--model") { Description = "A checkpoint from vidseek train (xpool, meanp, vlt) or a Hugging Face CLIP folder.", Required = true };
+        var model = new Option<string>("--model") { Description = "A checkpoint from vidseek train (xpool, meanp, vlt), a Hugging Face CLIP folder, or a hub id (openai/clip-vit-base-patch32).", Required = true };
         var output = new Option<FileInfo>("--out") { Description = "The index file (created, or brought up to date).", Required = true };
         var frames = new Option<int?>("--frames") { Description = "Frames sampled per video (default: the model's)." };
         var data = new DataOptions();
@@ -54,7 +54,7 @@ public static class IndexCommand
 
             CommonOptions.ApplyPrecision(parse, precision);
             using var indexModel = IndexModel.Open(modelDir, parse.GetValue(frames));
-            using var index = VideoIndex.OpenOrCreate(indexFile, indexModel.Manifest(modelDir, parse.GetValue(frames), root, dataset));
+            using var index = IndexStore.OpenOrCreate(indexFile, indexModel.Manifest(modelDir, parse.GetValue(frames), root, dataset));
 
             Action<int>? abort = int.TryParse(Environment.GetEnvironmentVariable(AbortAfterVariable), out int n)
                 ? done => { if (done >= n) Environment.Exit(86); } : null;
@@ -83,7 +83,7 @@ public static class IndexCommand
             var stderr = parse.InvocationConfiguration.Error;
             foreach (var (path, error) in report.Failed)
                 stderr.WriteLine($"skipped {path}: {error}");
-            stdout.WriteLine($"{index.Count} videos in {indexFile}: {report.Added} added, {report.Updated} updated, {report.Unchanged} unchanged, {report.Removed} removed, {report.Failed.Count} failed to decode");
+            stdout.WriteLine($"{index.VideoCount} videos in {indexFile}: {report.Added} added, {report.Updated} updated, {report.Unchanged} unchanged, {report.Removed} removed, {report.Failed.Count} failed to decode");
             if (cancel.IsCancellationRequested) stdout.WriteLine("interrupted: run the same command again to finish");
             return 0;
         });

@@ -41,7 +41,8 @@ public static class SearchCommand
     public static object ToJson(SearchHit h, string root) => new
     {
         rank = h.Rank, score = h.Score, path = h.Video.Path, full_path = Path.Combine(root, h.Video.Path), video_id = h.Video.Id,
-        best_frame = h.BestFrame, best_frame_time = h.BestFrameTime, frame_times = h.Video.FrameTimes,
+        segment_id = h.Segment.Id, start = h.Segment.Start, end = h.Segment.End,
+        best_frame = h.BestFrame, best_frame_time = h.BestFrameTime, frame_times = h.Segment.FrameTimes,
         frame_weights = h.FrameWeights, frame_scores = h.FrameScores, ground_truth = h.IsGroundTruth, duration = h.Video.Duration,
         itm_score = h.MatchScore,
     };

@@ -21,7 +21,7 @@ public static class ServeCommand
             CommonOptions.ApplyPrecision(parse, precision);
             var searcher = VideoSearcher.Open(parse.GetValue(index)!.FullName, parse.GetValue(model) is { } m ? CommonOptions.ResolveModel(m) : null);
             var server = SearchServer.StartAsync(searcher, new ServeOptions { Host = parse.GetValue(host)!, Port = parse.GetValue(port) }).GetAwaiter().GetResult();
-            stdout.WriteLine($"serving {searcher.Videos.Count} videos of {searcher.Index.File} on {server.Url} (Ctrl+C stops)");
+            stdout.WriteLine($"serving {searcher.Videos.Count} videos of {searcher.Index.Location} on {server.Url} (Ctrl+C stops)");
             server.WaitForShutdownAsync().GetAwaiter().GetResult();
             server.DisposeAsync().AsTask().GetAwaiter().GetResult();
             return 0;

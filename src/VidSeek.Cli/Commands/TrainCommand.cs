@@ -22,7 +22,9 @@ public static class TrainCommand
         model.AcceptOnlyFromAmong("xpool", "meanp", "vlt");
         var fusion = new Option<string>("--fusion") { Description = "vlt: the joint encoder: t2v2t (Bypass cross-attention), naive-t2v2t, v2t or self-attention.", DefaultValueFactory = _ => "t2v2t" };
         fusion.AcceptOnlyFromAmong(FusionNames.Keys.ToArray());
-        var vltConfig = new Option<string>("--vlt-config") { Description = "vlt: architecture, trained from scratch: shapes-small, base (ViT-B/16 + BERT-base sizes), or a config.json.", DefaultValueFactory = _ => "shapes-small" };
+        var vltConfig = new Option<string>("--vlt-config") { Description = "vlt: architecture: shapes-small, vindlu-b (ViT-B/16 + BERT-base, 3 fusion layers; also 'base'), or a config.json. Default: shapes-small; with --init-text/--init-vision, vindlu-b's with the encoders' sizes from their checkpoints.", DefaultValueFactory = _ => "shapes-small" };
+        var initText = new Option<string?>("--init-text") { Description = "vlt: start the text encoder and fusion layers from a Hugging Face BERT folder (BertModel or BertForMaskedLM, e.g. bert-base-uncased); its vocab.txt becomes the tokenizer." };
+        var initVision = new Option<string?>("--init-vision") { Description = "vlt: start the video encoder's ViT from a Hugging Face CLIP folder (CLIPModel or CLIPVisionModel, e.g. openai/clip-vit-base-patch16)." };
         var evalFrames = new Option<int>("--eval-frames") { Description = "vlt: frames per video at validation.", DefaultValueFactory = _ => VltTrainer.DefaultEvalFrames };
         var rerankK = new Option<int>("--rerank-k") { Description = "vlt: videos per caption re-ranked by ITM at validation.", DefaultValueFactory = _ => 128 };
         var data = new DataOptions();
@@ -32,12 +34,12 @@ public static class TrainCommand
         var resume = new Option<DirectoryInfo?>("--resume") { Description = "Continue the run in this folder from its last checkpoint (all other options come from the run)." };
         var init = new Option<string?>("--init") { Description = "Start the CLIP backbone from a Hugging Face CLIP folder (e.g. openai/clip-vit-base-patch32), or from the CLIP of a VidSeek checkpoint." };
         var clipConfig = new Option<string?>("--clip-config") { Description = $"Train CLIP from scratch with this architecture: {string.Join(", ", ClipPresets.All.Keys)}, or a config.json." };
-        var tokenizer = new Option<DirectoryInfo?>("--tokenizer") { Description = "vocab.json + merges.txt (default: the --init folder's, else the bundled CLIP vocabulary)." };
+        var tokenizer = new Option<DirectoryInfo?>("--tokenizer") { Description = "vocab.json + merges.txt (CLIP BPE), or for vlt also a BERT vocab.txt folder (WordPiece) (default: the --init/--init-text folder's, else the bundled CLIP vocabulary)." };
         var epochs = new Option<int>("--epochs") { DefaultValueFactory = _ => 10 };
         var batch = new Option<int>("--batch-size") { DefaultValueFactory = _ => 32 };
         var frames = new Option<int?>("--frames") { Description = $"Frames per video (default 12; vlt: {VltTrainer.DefaultTrainFrames} per training clip)." };
-        var clipLr = new Option<double?>("--clip-lr") { Description = "Backbone learning rate (default 1e-6 with --init, 1e-3 from scratch)." };
-        var headLr = new Option<double?>("--head-lr") { Description = "X-Pool head learning rate (default 1e-5 with --init, 1e-3 from scratch)." };
+        var clipLr = new Option<double?>("--clip-lr") { Description = "Backbone (vlt: both encoders) learning rate (default 1e-6 with --init, vlt 1e-5 with --init-text/--init-vision, 1e-3 from scratch)." };
+        var headLr = new Option<double?>("--head-lr") { Description = "X-Pool head (vlt: projections, joint encoder, ITM head) learning rate (default 1e-5 with --init, vlt 1e-4 with --init-text/--init-vision, 1e-3 from scratch)." };
         var weightDecay = new Option<double>("--weight-decay") { DefaultValueFactory = _ => 0.2 };
         var seed = new Option<int>("--seed") { DefaultValueFactory = _ => 0 };
         var sampling = new Option<SamplingMode>("--sampling") { Description = "Training frame sampling: Uniform (interval midpoints) or Random (one per interval).", DefaultValueFactory = _ => SamplingMode.Uniform };
@@ -48,7 +50,7 @@ public static class TrainCommand
 
         var command = new Command("train", "Train a CLIP dual encoder (X-Pool or mean pooling) with InfoNCE, or a video-language transformer with ITC + ITM.")
         {
-            model, fusion, vltConfig, evalFrames, rerankK, trainSplit, valSplit, output, resume, init, clipConfig, tokenizer, epochs, batch, frames, clipLr, headLr, weightDecay, seed, sampling, noCrop, heads, saveEvery, maxSteps,
+            model, fusion, vltConfig, initText, initVision, evalFrames, rerankK, trainSplit, valSplit, output, resume, init, clipConfig, tokenizer, epochs, batch, frames, clipLr, headLr, weightDecay, seed, sampling, noCrop, heads, saveEvery, maxSteps,
         };
         data.AddTo(command);
         command.Validators.Add(r =>
@@ -60,6 +62,7 @@ public static class TrainCommand
             if (vlt && r.GetValue(init) is not null) r.AddError("--init is not supported with --model vlt: VLT models train from scratch (--vlt-config)");
             if (vlt && r.GetValue(clipConfig) is not null) r.AddError("--clip-config is for xpool and meanp; give --vlt-config for --model vlt");
             if (r.GetValue(init) is not null && r.GetValue(clipConfig) is not null) r.AddError("--init and --clip-config exclude each other");
+            if (!vlt && (r.GetValue(initText) is not null || r.GetValue(initVision) is not null)) r.AddError("--init-text and --init-vision are for --model vlt; xpool and meanp take --init");
         });
         // --data is required for a new run only.
         data.Data.Required = false;
@@ -84,7 +87,8 @@ public static class TrainCommand
             }
 
             bool isVlt = checkpoint is not null ? PretrainedFolder.ModelType(checkpoint) == VltModelType : parse.GetValue(model) == "vlt";
-            bool fromScratch = saved is null && parse.GetValue(init) is null;
+            bool vltInit = parse.GetValue(initText) is not null || parse.GetValue(initVision) is not null;
+            bool fromScratch = saved is null && parse.GetValue(init) is null && !vltInit;
             var trainData = saved?.Data ?? new TrainData
             {
                 Format = parse.GetValue(data.Format)!, Root = parse.GetValue(data.Data)!.FullName, TrainSplit = parse.GetValue(trainSplit)!,
@@ -93,7 +97,7 @@ public static class TrainCommand
             var options = saved is not null ? saved.Options with { MaxSteps = parse.GetValue(maxSteps), SaveEvery = parse.GetValue(saveEvery) } : new TrainOptions
             {
                 Epochs = parse.GetValue(epochs), BatchSize = parse.GetValue(batch), Seed = parse.GetValue(seed),
-                ClipLr = parse.GetValue(clipLr) ?? (fromScratch ? 1e-3 : 1e-6), HeadLr = parse.GetValue(headLr) ?? (fromScratch ? 1e-3 : 1e-5),
+                ClipLr = parse.GetValue(clipLr) ?? (fromScratch ? 1e-3 : vltInit ? 1e-5 : 1e-6), HeadLr = parse.GetValue(headLr) ?? (fromScratch ? 1e-3 : vltInit ? 1e-4 : 1e-5),
                 WeightDecay = parse.GetValue(weightDecay), Sampling = parse.GetValue(sampling), RandomResizedCrop = !parse.GetValue(noCrop),
                 SaveEvery = parse.GetValue(saveEvery), MaxSteps = parse.GetValue(maxSteps),
                 TrainFrames = isVlt ? parse.GetValue(frames) ?? VltTrainer.DefaultTrainFrames : null,
@@ -110,19 +114,45 @@ public static class TrainCommand
             if (isVlt)
             {
                 VideoLanguageModel vlt;
-                if (checkpoint is not null) vlt = VideoLanguageModel.Load(checkpoint);
+                VltTextTokenizer tok;
+                string initNote = "";
+                if (checkpoint is not null)
+                {
+                    vlt = VideoLanguageModel.Load(checkpoint);
+                    tok = VltTextTokenizer.ForModel(checkpoint, vlt.Config);
+                }
                 else
                 {
+                    var fusionKind = FusionNames[parse.GetValue(fusion)!];
+                    string? textSpec = parse.GetValue(initText), visionSpec = parse.GetValue(initVision);
+                    var textSource = textSpec is null ? null : VltPretrained.OpenText(CommonOptions.ResolveModel(textSpec, "--init-text"));
+                    var visionSource = visionSpec is null ? null : VltPretrained.OpenVision(CommonOptions.ResolveModel(visionSpec, "--init-vision"));
+                    // With pretrained encoders the architecture comes from their configs, on vindlu-b's unless --vlt-config is named.
+                    bool named = parse.GetResult(vltConfig) is { Implicit: false };
+                    string baseName = named || !vltInit ? parse.GetValue(vltConfig)! : "vindlu-b";
+                    var config = VideoLanguagePresets.Resolve(baseName, fusionKind);
+                    if (vltInit) config = VltPretrained.Derive(config, named ? baseName : null, textSource, visionSource);
+
+                    // The tokenizer: --tokenizer, else the BERT folder's WordPiece vocabulary, else the bundled CLIP BPE.
+                    string tokDir = parse.GetValue(tokenizer)?.FullName ?? textSource?.Folder ?? BundledTokenizer.Folder;
+                    if (parse.GetValue(tokenizer) is null && textSource is not null && !WordPieceTokenizer.IsIn(textSource.Folder))
+                        throw new VidSeekException($"--init-text {textSource.Folder} has no {WordPieceTokenizer.VocabFile}: give --tokenizer DIR with the model's WordPiece vocabulary");
+                    tok = VltTextTokenizer.FromFolder(tokDir, config.Text.MaxPositionEmbeddings);
+                    tok.CheckFits(config, tokDir);
+                    config = config with { Tokenizer = tok.Kind };
+
                     torch.manual_seed(options.Seed);
-                    vlt = new VideoLanguageModel(ResolveVltConfig(parse.GetValue(vltConfig)!, FusionNames[parse.GetValue(fusion)!]));
+                    vlt = new VideoLanguageModel(config);
+                    if (vltInit)
+                    {
+                        var report = VltPretrained.Load(vlt, textSource, visionSource);
+                        if (textSource is not null) initNote += $"; text encoder + fusion layers from {textSource.Folder} ({report.FromText.Count} tensors, cross-attention new)";
+                        if (visionSource is not null) initNote += $"; video encoder from {visionSource.Folder} ({report.FromVision.Count} tensors, temporal attention new)";
+                    }
                 }
                 net = vlt;
-                string tokDir = checkpoint ?? parse.GetValue(tokenizer)?.FullName ?? BundledTokenizer.Folder;
-                var tok = new VltTextTokenizer(ClipTokenizer.FromFolder(tokDir), vlt.Config.Text.MaxPositionEmbeddings);
-                if (tok.Clip.VocabSize > vlt.Config.Text.VocabSize)
-                    throw new VidSeekException($"the tokenizer in {tokDir} has {tok.Clip.VocabSize} tokens but the text encoder's vocab_size is {vlt.Config.Text.VocabSize}");
-                trainer = new VltTrainer(vlt, train, val, tok.Tokenize, tokDir, options, outDir, trainData, resumeFrom: checkpoint);
-                what = $"VLT ({vlt.Config.Fusion} fusion, ITC + ITM)";
+                trainer = new VltTrainer(vlt, train, val, tok.Tokenize, tok.Files, options, outDir, trainData, resumeFrom: checkpoint);
+                what = $"VLT ({vlt.Config.Fusion} fusion, ITC + ITM, {tok.Kind} tokenizer{initNote})";
             }
             else
             {
@@ -185,20 +215,6 @@ public static class TrainCommand
     {
         ["t2v2t"] = FusionKind.T2V2T, ["naive-t2v2t"] = FusionKind.NaiveT2V2T, ["v2t"] = FusionKind.V2T, ["self-attention"] = FusionKind.SelfAttention,
     };
-
-    /// <summary>A preset name (<c>shapes-small</c>, <c>base</c>) with the chosen fusion, or a VLT config.json (whose fusion <c>--fusion</c> replaces).</summary>
-    private static VideoLanguageConfig ResolveVltConfig(string name, FusionKind fusion)
-    {
-        var config = name switch
-        {
-            "shapes-small" => VideoLanguagePresets.ShapesSmall(fusion),
-            "base" => VideoLanguagePresets.Base(fusion),
-            _ when File.Exists(name) => VideoLanguageConfig.Load(name) with { Fusion = fusion },
-            _ => throw new VidSeekException($"--vlt-config '{name}' is neither a preset (shapes-small, base) nor a config.json file"),
-        };
-        config.Validate(name);
-        return config;
-    }
 
     private static TrainingState RunWithProgress(TrainingLoop trainer, CancellationToken cancel)
     {

@@ -15,8 +15,8 @@ public sealed record IndexSourceVideo(string FullPath, IReadOnlyList<string> Cap
 public sealed record IndexUpdateReport(int Added, int Updated, int Unchanged, int Removed, IReadOnlyList<(string Path, string Error)> Failed, int Total);
 
 /// <summary>
-/// Brings a <see cref="VideoIndex"/> up to date with a folder or a dataset split: encodes new and changed files, drops
-/// deleted ones, leaves the rest alone. Each video is committed on its own (see <see cref="VideoIndex"/>), so an interrupted
+/// Brings an <see cref="IIndexStore"/> up to date with a folder or a dataset split: encodes new and changed files, drops
+/// deleted ones, leaves the rest alone. Each video is committed on its own (see <see cref="IIndexStore.Put"/>), so an interrupted
 /// run loses at most the video it was encoding, and the next run carries on from there.
 /// </summary>
 public static class IndexBuilder
@@ -76,8 +76,8 @@ public static class IndexBuilder
 
     /// <summary>Updates <paramref name="index"/> to hold exactly <paramref name="videos"/> (those that decode).</summary>
     /// <param name="progress">(done, total, path) after each file.</param>
-    /// <param name="beforeCommit">Test hook passed to <see cref="VideoIndex.Put"/> with the number of videos encoded so far.</param>
-    public static IndexUpdateReport Update(VideoIndex index, IndexModel model, IReadOnlyList<IndexSourceVideo> videos,
+    /// <param name="beforeCommit">Test hook passed to <see cref="IIndexStore.Put"/> with the number of videos encoded so far.</param>
+    public static IndexUpdateReport Update(IIndexStore index, IndexModel model, IReadOnlyList<IndexSourceVideo> videos,
         Action<int, int, string>? progress = null, CancellationToken cancel = default, Action<int>? beforeCommit = null)
     {
         string root = index.Manifest.Root;
@@ -115,9 +115,9 @@ public static class IndexBuilder
                     unchanged++;
                     continue;
                 }
-                var (video, thumbs) = Encode(model, preprocessor, index.Manifest.Frames, source, path, info.Length, mtime, sha);
+                var (video, segments) = Encode(model, preprocessor, index.Manifest.Frames, source, path, info.Length, mtime, sha);
                 int n = ++encoded;
-                index.Put(video, thumbs, beforeCommit is null ? null : () => beforeCommit(n));
+                index.Put(video, segments, beforeCommit is null ? null : () => beforeCommit(n));
                 if (old.Sha256 is null) added++; else updated++;
             }
             catch (VidSeekException e)
@@ -132,8 +132,10 @@ public static class IndexBuilder
         return new IndexUpdateReport(added, updated, unchanged, removed, failed, wanted.Count);
     }
 
-    /// <summary>Decodes the F uniformly sampled frames, encodes them, and makes their thumbnails.</summary>
-    public static (IndexedVideo Video, List<byte[]> Thumbnails) Encode(IndexModel model, ClipImagePreprocessor preprocessor, int frames,
+    /// <summary>
+    /// Decodes the F uniformly sampled frames, encodes them, and makes their thumbnails: one segment covering the whole video.
+    /// </summary>
+    public static (IndexedVideo Video, List<SegmentToStore> Segments) Encode(IndexModel model, ClipImagePreprocessor preprocessor, int frames,
         IndexSourceVideo source, string path, long size, long mtime, string sha)
     {
         var decoded = VideoReader.Read(source.FullPath, frames, SamplingMode.Uniform);
@@ -141,9 +143,10 @@ public static class IndexBuilder
         using (var scope = torch.NewDisposeScope())
             encoded = model.Encode(preprocessor.Process(decoded).unsqueeze(0));                          // [1, F, 3, S, S]
         double duration = decoded.Fps > 0 ? decoded.FrameCount / decoded.Fps : 0;
-        var video = new IndexedVideo(path, size, mtime, sha, duration, decoded.Fps, decoded.FrameCount, decoded.Width, decoded.Height,
-            decoded.Times, encoded.Frames, encoded.Coarse, source.Captions, encoded.Tokens);
-        return (video, decoded.Frames.Select(f => Thumbnail(f, decoded.Width, decoded.Height)).ToList());
+        var video = new IndexedVideo(path, size, mtime, sha, duration, decoded.Fps, decoded.FrameCount, decoded.Width, decoded.Height, source.Captions);
+        var segment = new IndexedSegment(0, 0, duration, decoded.Times, encoded.Frames, encoded.Coarse, encoded.Tokens);
+        var thumbnails = decoded.Frames.Select(f => Thumbnail(f, decoded.Width, decoded.Height)).ToList();
+        return (video, [new SegmentToStore(segment, thumbnails)]);
     }
 
     /// <summary>An RGB frame as a JPEG <see cref="ThumbnailHeight"/> pixels high.</summary>

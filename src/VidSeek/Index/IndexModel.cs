@@ -118,7 +118,7 @@ public abstract class IndexModel : IDisposable
         public Vlt(string folder, int rerankK)
         {
             Model = VideoLanguageModel.Load(folder);
-            tokenizer = new VltTextTokenizer(ClipTokenizer.FromFolder(folder), Model.Config.Text.MaxPositionEmbeddings);
+            tokenizer = VltTextTokenizer.ForModel(folder, Model.Config); // CLIP BPE or WordPiece, as the checkpoint's config.json records
             this.rerankK = rerankK;
         }
 

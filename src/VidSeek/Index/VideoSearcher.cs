@@ -3,89 +3,102 @@ using static TorchSharp.torch;
 
 namespace VidSeek.Index;
 
-/// <summary>One search result.</summary>
+/// <summary>One search result: a segment (a moment) of a video.</summary>
 /// <param name="Rank">1-based.</param>
+/// <param name="Video">The file the moment is in.</param>
+/// <param name="Segment">The moment: its time range, frame times and embeddings.</param>
 /// <param name="Score">The ranking score: the dual encoder's text-video cosine (as in <c>eval</c>), or for a VLT model its ITC similarity.</param>
 /// <param name="FrameWeights">X-Pool: the attention the query gave each sampled frame (mean over heads, sums to 1); null for other models.</param>
 /// <param name="FrameScores">Cosine of the query with each frame (the VLT's per-frame ITC cosine).</param>
 /// <param name="BestFrame">The frame with the most attention (X-Pool) or the highest cosine (others).</param>
 /// <param name="IsGroundTruth">The query is one of this video's ground-truth captions (indexes built from a dataset).</param>
-/// <param name="MatchScore">VLT: the ITM match score when this video was among the re-ranked top k; null otherwise.</param>
-public sealed record SearchHit(int Rank, IndexedVideo Video, float Score, float[]? FrameWeights, float[] FrameScores, int BestFrame, bool IsGroundTruth,
-    float? MatchScore = null)
+/// <param name="MatchScore">VLT: the ITM match score when this segment was among the re-ranked top k; null otherwise.</param>
+public sealed record SearchHit(int Rank, IndexedVideo Video, IndexedSegment Segment, float Score, float[]? FrameWeights, float[] FrameScores, int BestFrame,
+    bool IsGroundTruth, float? MatchScore = null)
 {
-    public double BestFrameTime => Video.FrameTimes[BestFrame];
+    public double BestFrameTime => Segment.FrameTimes[BestFrame];
 }
 
 /// <summary>
-/// Text-to-video search over a <see cref="VideoIndex"/> with the model that built it: every video is scored (brute force,
+/// Text-to-video search over an <see cref="IIndexStore"/> with the model that built it: every segment is scored (brute force,
 /// in blocks) exactly as <c>eval</c> scores a split, so the ranking is eval's ranking (for a VLT model, the re-ranked one).
-/// The per-video coarse vectors in the index are there for a first, approximate stage on large collections; this
-/// searcher does not need them yet.
+/// The per-segment coarse vectors in the index are there for a first, approximate stage on large collections.
 /// </summary>
 public sealed class VideoSearcher : IDisposable
 {
     private readonly IndexModel model;
-    private readonly Tensor frames;  // [V, F, E]
-    private readonly Tensor? tokens; // VLT: [V, F, L, D]
-    private readonly Dictionary<string, List<int>> byCaption;
+    private readonly Tensor frames;  // [S, F, E]
+    private readonly Tensor? tokens; // VLT: [S, F, L, D]
+    private readonly Dictionary<string, List<long>> videosByCaption;
+    private readonly Dictionary<long, IndexedVideo> videosById;
 
-    public VideoIndex Index { get; }
+    public IIndexStore Index { get; }
+    /// <summary>Every indexed video, in path order.</summary>
     public IReadOnlyList<IndexedVideo> Videos { get; }
+    /// <summary>Every segment, in index order (the ranking's tie-break).</summary>
+    public IReadOnlyList<IndexedSegment> Segments { get; }
     public IndexModel Model => model;
+    /// <summary>The index's <see cref="IIndexStore.Generation"/> when this searcher read it.</summary>
+    public long Generation { get; }
     /// <summary>Whether the index came from an annotated dataset (ground truth is known).</summary>
-    public bool HasCaptions => byCaption.Count > 0;
+    public bool HasCaptions => videosByCaption.Count > 0;
     /// <summary>"xpool", "meanp" or "vlt": what the per-frame numbers of a hit mean.</summary>
     public string Kind => model is IndexModel.Dual d ? (d.Model.Config.Pooling == Models.DualEncoder.VideoPooling.XPool ? "xpool" : "meanp") : "vlt";
 
-    private VideoSearcher(VideoIndex index, IndexModel model, List<IndexedVideo> videos)
+    private VideoSearcher(IIndexStore index, IndexModel model)
     {
         Index = index;
         this.model = model;
-        Videos = videos;
+        Generation = index.Generation;
+        Videos = index.Videos();
+        videosById = Videos.ToDictionary(v => v.Id);
         var m = index.Manifest;
-        frames = Stack(videos, v => v.FrameEmbeddings, [m.Frames, m.EmbedDim], index.File);
-        if (m.ModelType == IndexModel.VltType) tokens = Stack(videos, v => v.Tokens, [m.Frames, m.TokensPerFrame, m.TokenDim], index.File);
-        byCaption = new Dictionary<string, List<int>>(StringComparer.Ordinal);
-        for (int i = 0; i < videos.Count; i++)
-            foreach (var c in videos[i].Captions)
+        bool vlt = m.ModelType == IndexModel.VltType;
+        var segments = index.Segments(withTokens: vlt).ToList();
+        frames = Stack(segments, s => s.FrameEmbeddings, [m.Frames, m.EmbedDim], index.Location);
+        if (vlt) tokens = Stack(segments, s => s.Tokens, [m.Frames, m.TokensPerFrame, m.TokenDim], index.Location);
+        // The tensors hold the embeddings; the segment records keep only what a hit shows.
+        Segments = segments.Select(s => s with { FrameEmbeddings = [], Tokens = null }).ToList();
+        videosByCaption = new Dictionary<string, List<long>>(StringComparer.Ordinal);
+        foreach (var v in Videos)
+            foreach (var c in v.Captions)
             {
-                if (!byCaption.TryGetValue(Normalize(c), out var list)) byCaption[Normalize(c)] = list = [];
-                if (!list.Contains(i)) list.Add(i);
+                if (!videosByCaption.TryGetValue(Normalize(c), out var list)) videosByCaption[Normalize(c)] = list = [];
+                if (!list.Contains(v.Id)) list.Add(v.Id);
             }
     }
 
-    /// <summary>One <c>[V, ...shape]</c> tensor of a per-video array, each checked against the shape.</summary>
-    private static Tensor Stack(List<IndexedVideo> videos, Func<IndexedVideo, float[]?> field, long[] shape, string file)
+    /// <summary>One <c>[S, ...shape]</c> tensor of a per-segment array, each checked against the shape.</summary>
+    private static Tensor Stack(List<IndexedSegment> segments, Func<IndexedSegment, float[]?> field, long[] shape, string location)
     {
         long per = shape.Aggregate(1L, (a, b) => a * b);
-        var flat = new float[videos.Count * per];
-        for (int i = 0; i < videos.Count; i++)
+        var flat = new float[segments.Count * per];
+        for (int i = 0; i < segments.Count; i++)
         {
-            var values = field(videos[i]);
+            var values = field(segments[i]);
             if (values is null || values.Length != per)
-                throw new VidSeekException($"{file}: {videos[i].Path} holds {values?.Length ?? 0} values where [{string.Join(", ", shape)}] = {per} were expected; build the index again");
+                throw new VidSeekException($"{location}: segment {segments[i].Id} holds {values?.Length ?? 0} values where [{string.Join(", ", shape)}] = {per} were expected; build the index again");
             values.CopyTo(flat, i * per);
         }
-        return torch.tensor(flat, [videos.Count, .. shape]);
+        return torch.tensor(flat, [segments.Count, .. shape]);
     }
 
     /// <summary>Opens an index and the model it was built with (or <paramref name="modelOverride"/>, which must hold the same weights).</summary>
-    /// <param name="rerankK">VLT: videos per query re-scored by ITM.</param>
-    public static VideoSearcher Open(string indexFile, string? modelOverride = null, int rerankK = 128)
+    /// <param name="rerankK">VLT: segments per query re-scored by ITM.</param>
+    public static VideoSearcher Open(string location, string? modelOverride = null, int rerankK = 128)
     {
-        var index = VideoIndex.Open(indexFile);
+        var index = IndexStore.Open(location);
         try
         {
             string folder = modelOverride is null ? index.Manifest.Model : Path.GetFullPath(modelOverride);
             string weights = Path.Combine(folder, "model.safetensors");
             if (!File.Exists(weights))
-                throw new VidSeekException($"{indexFile} was built with the model in {folder}, which is not there any more (model.safetensors missing); give --model FOLDER with the same weights");
+                throw new VidSeekException($"{location} was built with the model in {folder}, which is not there any more (model.safetensors missing); give --model FOLDER with the same weights");
             string sha = IndexBuilder.Sha256(weights);
             if (sha != index.Manifest.ModelSha256)
-                throw new VidSeekException($"{weights} is not the model {indexFile} was built with (sha256 {sha[..12]}, expected {index.Manifest.ModelSha256[..12]}); index again with this model");
+                throw new VidSeekException($"{weights} is not the model {location} was built with (sha256 {sha[..12]}, expected {index.Manifest.ModelSha256[..Math.Min(12, index.Manifest.ModelSha256.Length)]}); index again with this model");
             var model = IndexModel.Open(folder, index.Manifest.Frames, rerankK);
-            try { return new VideoSearcher(index, model, index.LoadAll()); }
+            try { return new VideoSearcher(index, model); }
             catch { model.Dispose(); throw; }
         }
         catch
@@ -95,15 +108,18 @@ public sealed class VideoSearcher : IDisposable
         }
     }
 
-    /// <summary>The top <paramref name="k"/> videos for <paramref name="query"/>, best first (ties: index order, as eval's stable policy).</summary>
+    /// <summary>The video with this id, or null.</summary>
+    public IndexedVideo? Video(long id) => videosById.GetValueOrDefault(id);
+
+    /// <summary>The top <paramref name="k"/> segments for <paramref name="query"/>, best first (ties: index order, as eval's stable policy).</summary>
     public List<SearchHit> Search(string query, int k = 5)
     {
         if (string.IsNullOrWhiteSpace(query)) throw new VidSeekException("the query is empty");
         if (k < 1) throw new VidSeekException($"k must be at least 1, got {k}");
-        if (Videos.Count == 0) return [];
+        if (Segments.Count == 0) return [];
         var scores = model.Score(query, frames, tokens);
-        var order = Enumerable.Range(0, Videos.Count).OrderByDescending(i => scores.Scores[i]).ThenBy(i => i).Take(k).ToList();
-        var truth = byCaption.GetValueOrDefault(Normalize(query)) ?? [];
+        var order = Enumerable.Range(0, Segments.Count).OrderByDescending(i => scores.Scores[i]).ThenBy(i => i).Take(k).ToList();
+        var truth = videosByCaption.GetValueOrDefault(Normalize(query)) ?? [];
 
         using var top = torch.tensor(order.Select(i => (long)i).ToArray());
         using var topFrames = frames.index_select(0, top);                                        // [k, F, E]
@@ -111,11 +127,12 @@ public sealed class VideoSearcher : IDisposable
         var hits = new List<SearchHit>();
         for (int r = 0; r < order.Count; r++)
         {
-            int v = order[r];
+            int s = order[r];
+            var segment = Segments[s];
             var best = weights?[r] ?? frameScores[r];
-            float? itm = scores.Itm is { } m && float.IsFinite(m[v]) ? m[v] : null;
-            hits.Add(new SearchHit(r + 1, Videos[v], scores.Itc?[v] ?? scores.Scores[v], weights?[r], frameScores[r], Array.IndexOf(best, best.Max()),
-                truth.Contains(v), itm));
+            float? itm = scores.Itm is { } m && float.IsFinite(m[s]) ? m[s] : null;
+            hits.Add(new SearchHit(r + 1, videosById[segment.VideoId], segment, scores.Itc?[s] ?? scores.Scores[s], weights?[r], frameScores[r],
+                Array.IndexOf(best, best.Max()), truth.Contains(segment.VideoId), itm));
         }
         return hits;
     }

@@ -20,9 +20,38 @@ public static class StateDictLoader
     public static void Load(nn.Module module, string path, string what, Func<string, bool>? ignorable = null)
     {
         var header = SafeTensors.ReadHeader(path);
-        var fileShapes = header.Entries.ToDictionary(e => e.Name, e => e.Shape);
-        var expected = module.state_dict();
+        Check(module, header.Entries.ToDictionary(e => e.Name, e => e.Shape), path, what, ignorable);
 
+        var loaded = SafeTensors.Load(path);
+        try
+        {
+            using var _ = torch.no_grad();
+            foreach (var (key, target) in module.state_dict())
+                target.copy_(loaded[key]); // copy_ converts F16/BF16 checkpoints to the module's dtype
+        }
+        finally
+        {
+            foreach (var t in loaded.Values) t.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Fills <paramref name="module"/> from tensors already in memory (a converted PyTorch checkpoint), with the same
+    /// checks as the file overload: every missing, unexpected or misshapen key is named in one error.
+    /// </summary>
+    /// <param name="source">What the tensors came from, for messages (the checkpoint file).</param>
+    public static void Load(nn.Module module, IReadOnlyDictionary<string, Tensor> tensors, string source, string what, Func<string, bool>? ignorable = null)
+    {
+        Check(module, tensors.ToDictionary(kv => kv.Key, kv => kv.Value.shape), source, what, ignorable);
+        using var _ = torch.no_grad();
+        foreach (var (key, target) in module.state_dict())
+            target.copy_(tensors[key]); // copy_ converts F16/BF16 checkpoints to the module's dtype
+    }
+
+    /// <summary>Throws one error naming every missing, unexpected and misshapen key of <paramref name="fileShapes"/>.</summary>
+    public static void Check(nn.Module module, IReadOnlyDictionary<string, long[]> fileShapes, string source, string what, Func<string, bool>? ignorable = null)
+    {
+        var expected = module.state_dict();
         var missing = expected.Keys.Where(k => !fileShapes.ContainsKey(k)).ToList();
         var unexpected = fileShapes.Keys.Where(k => !expected.ContainsKey(k) && !(ignorable?.Invoke(k) ?? false)).ToList();
         var mismatched = expected.Where(kv => fileShapes.TryGetValue(kv.Key, out var s) && !s.SequenceEqual(kv.Value.shape))
@@ -34,19 +63,7 @@ public static class StateDictLoader
             if (missing.Count > 0) parts.Add($"{missing.Count} missing key(s): {List(missing)}");
             if (unexpected.Count > 0) parts.Add($"{unexpected.Count} unexpected key(s): {List(unexpected)}");
             if (mismatched.Count > 0) parts.Add($"{mismatched.Count} shape mismatch(es): {List(mismatched)}");
-            throw new VidSeekException($"{path} does not fit {what}: {string.Join("; ", parts)}");
-        }
-
-        var loaded = SafeTensors.Load(path);
-        try
-        {
-            using var _ = torch.no_grad();
-            foreach (var (key, target) in expected)
-                target.copy_(loaded[key]); // copy_ converts F16/BF16 checkpoints to the module's dtype
-        }
-        finally
-        {
-            foreach (var t in loaded.Values) t.Dispose();
+            throw new VidSeekException($"{source} does not fit {what}: {string.Join("; ", parts)}");
         }
     }
 

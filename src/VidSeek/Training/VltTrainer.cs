@@ -33,7 +33,7 @@ public sealed class VltTrainer : TrainingLoop
     private readonly VideoFrameSource trainFrames;
     private readonly VideoFrameSource? valFrames;
     private readonly VltTokenize tokenize;
-    private readonly string? tokenizerDir;
+    private readonly IReadOnlyList<string>? tokenizerFiles;
     private readonly string outputDir;
     private readonly TwoStageOptions valOptions;
     private readonly OptimizerHelper optimizer;
@@ -46,10 +46,10 @@ public sealed class VltTrainer : TrainingLoop
     public const int DefaultTrainFrames = 4, DefaultEvalFrames = 12;
 
     /// <param name="tokenize">Captions to BERT ids and mask.</param>
-    /// <param name="tokenizerDir">A folder whose files are copied into every saved model folder (the tokenizer's), or null.</param>
+    /// <param name="tokenizerFiles">The tokenizer's files (<see cref="Text.VltTextTokenizer.Files"/>), copied into every saved model folder, or null.</param>
     /// <param name="valOptions">Two-stage validation settings (batch sizes; the top k comes from <see cref="TrainOptions.RerankK"/> where set).</param>
     /// <param name="resumeFrom">A checkpoint folder to continue from, or null.</param>
-    public VltTrainer(VideoLanguageModel model, RetrievalSplit train, RetrievalSplit? val, VltTokenize tokenize, string? tokenizerDir,
+    public VltTrainer(VideoLanguageModel model, RetrievalSplit train, RetrievalSplit? val, VltTokenize tokenize, IReadOnlyList<string>? tokenizerFiles,
         TrainOptions options, string outputDir, TrainData data, TwoStageOptions? valOptions = null, string? resumeFrom = null)
     {
         if (train.Videos.Count < 2) throw new VidSeekException($"the training split has {train.Videos.Count} video(s); contrastive training needs at least 2");
@@ -57,7 +57,7 @@ public sealed class VltTrainer : TrainingLoop
         this.train = train;
         this.val = val;
         this.tokenize = tokenize;
-        this.tokenizerDir = tokenizerDir;
+        this.tokenizerFiles = tokenizerFiles;
         this.outputDir = outputDir;
         this.valOptions = valOptions ?? new TwoStageOptions();
         if (options.RerankK is int k) this.valOptions = this.valOptions with { TopK = k };
@@ -150,13 +150,12 @@ public sealed class VltTrainer : TrainingLoop
     private void WriteModelFolder(string target, bool withOptimizer) => CheckpointFolder.Write(target, tmp =>
     {
         model.Save(tmp);
-        if (tokenizerDir is not null)
-            foreach (var f in Directory.GetFiles(tokenizerDir))
-            {
-                // An HF tokenizer folder may carry its own config.json: the model's, written above, wins.
-                string to = Path.Combine(tmp, Path.GetFileName(f));
-                if (!File.Exists(to)) File.Copy(f, to);
-            }
+        // Only the tokenizer's own files: its folder may be a whole BERT checkpoint (--init-text), weights and config.json included.
+        foreach (var f in tokenizerFiles ?? [])
+        {
+            string to = Path.Combine(tmp, Path.GetFileName(f));
+            if (!File.Exists(to)) File.Copy(f, to);
+        }
         if (withOptimizer)
         {
             optimizer.save_state_dict(Path.Combine(tmp, "optimizer.bin"));

@@ -64,13 +64,16 @@ public class IndexTests(IndexFixture fixture) : IClassFixture<IndexFixture>
         Assert.Contains($"{IndexFixture.GoodVideos.Length} videos in", stdout);
         Assert.Contains($"{IndexFixture.GoodVideos.Length} added", stdout);
 
-        using (var store = VideoIndex.Open(index))
+        using (var store = SqliteIndexStore.Open(index))
         {
-            var all = store.LoadAll();
+            var all = store.Videos();
             Assert.Contains(all, v => v.Path == "sub/oneframe_h264.mov"); // the subfolder, '/'-separated
-            Assert.All(all, v => Assert.Equal(4 * 32, v.FrameEmbeddings.Length));
-            Assert.All(all, v => Assert.Equal(4, v.FrameTimes.Length));
-            Assert.All(all, v => Assert.NotNull(store.Thumbnail(v.Id, 3)));
+            var segments = store.Segments().ToList();
+            Assert.Equal(all.Count, segments.Count);                   // short clips: one segment each
+            Assert.All(segments, s => Assert.Equal(4 * 32, s.FrameEmbeddings.Length));
+            Assert.All(segments, s => Assert.Equal(4, s.FrameTimes.Length));
+            Assert.All(segments, s => Assert.NotNull(store.Thumbnail(s.Id, 3)));
+            Assert.All(segments, s => Assert.Equal(all.Single(v => v.Id == s.VideoId).Duration, s.End, 6));
             Assert.Equal("ok", store.IntegrityCheck());
         }
 
@@ -102,10 +105,14 @@ public class IndexTests(IndexFixture fixture) : IClassFixture<IndexFixture>
 
         var after = Load(index);
         Assert.DoesNotContain("bars_h264.mp4", after.Keys);
-        Assert.Equal(before["sub/moving_vp8.webm"].FrameEmbeddings, after["sub/moving_vp8.webm"].FrameEmbeddings); // untouched: kept as it was
-        Assert.Equal(before["counter_mpeg4.mp4"].Id, after["counter_mpeg4.mp4"].Id);                             // touched: not re-encoded
-        Assert.NotEqual(before["numbered_h264.mp4"].Sha256, after["numbered_h264.mp4"].Sha256);                   // changed: encoded again
-        Assert.NotEqual(before["numbered_h264.mp4"].FrameEmbeddings, after["numbered_h264.mp4"].FrameEmbeddings);
+        Assert.Equal(before["sub/moving_vp8.webm"].Segment.FrameEmbeddings, after["sub/moving_vp8.webm"].Segment.FrameEmbeddings); // untouched: kept as it was
+        Assert.Equal(before["counter_mpeg4.mp4"].Video.Id, after["counter_mpeg4.mp4"].Video.Id);                             // touched: not re-encoded
+        Assert.NotEqual(before["numbered_h264.mp4"].Video.Sha256, after["numbered_h264.mp4"].Video.Sha256);                   // changed: encoded again
+        Assert.NotEqual(before["numbered_h264.mp4"].Segment.FrameEmbeddings, after["numbered_h264.mp4"].Segment.FrameEmbeddings);
+        // A replaced video gets a new id, and no id is ever reused: a stale id finds nothing rather than another video.
+        Assert.NotEqual(before["numbered_h264.mp4"].Video.Id, after["numbered_h264.mp4"].Video.Id);
+        var oldIds = before.Values.Select(e => e.Video.Id).ToHashSet();
+        Assert.Single(after.Values, e => !oldIds.Contains(e.Video.Id) && e.Video.Path == "new.avi");
     }
 
     [Fact]
@@ -140,17 +147,17 @@ public class IndexTests(IndexFixture fixture) : IClassFixture<IndexFixture>
         Assert.True(rerun.Code == 0, rerun.Err);
         Assert.Contains("5 videos in", rerun.Out);
         Assert.Contains("3 added", rerun.Out); // 2 survived the crash, the 3rd was rolled back
-        using var store = VideoIndex.Open(index);
+        using var store = SqliteIndexStore.Open(index);
         Assert.Equal("ok", store.IntegrityCheck());
-        var all = store.LoadAll();
-        Assert.Equal(all.Count, all.Select(v => v.Path).Distinct().Count());
+        var all = Load(index).Values.ToList();
+        Assert.Equal(all.Count, all.Select(v => v.Video.Path).Distinct().Count());
 
         // Same content as an index built in one go.
         string fresh = IndexFile(fixture.Tmp + "/" + Guid.NewGuid().ToString("N"));
         Assert.Equal(0, Index(videos, fresh).Code);
         var expected = Load(fresh);
-        Assert.Equal(expected.Keys.Order(), all.Select(v => v.Path).Order());
-        foreach (var v in all) Assert.Equal(expected[v.Path].FrameEmbeddings, v.FrameEmbeddings);
+        Assert.Equal(expected.Keys.Order(), all.Select(v => v.Video.Path).Order());
+        foreach (var v in all) Assert.Equal(expected[v.Video.Path].Segment.FrameEmbeddings, v.Segment.FrameEmbeddings);
     }
 
     [Fact]
@@ -170,7 +177,7 @@ public class IndexTests(IndexFixture fixture) : IClassFixture<IndexFixture>
         if (!child.HasExited) child.Kill();
         child.WaitForExit();
         if (File.Exists(index))
-            using (var store = VideoIndex.Open(index, writable: true)) Assert.Equal("ok", store.IntegrityCheck());
+            using (var store = SqliteIndexStore.Open(index, writable: true)) Assert.Equal("ok", store.IntegrityCheck());
         var rerun = Index(videos, index);
         Assert.True(rerun.Code == 0, rerun.Err);
         Assert.Contains($"{IndexFixture.GoodVideos.Length} videos in", rerun.Out);
@@ -277,20 +284,22 @@ public class IndexTests(IndexFixture fixture) : IClassFixture<IndexFixture>
     {
         using var model = IndexModel.Open(folder, frames);
         var (videos, root) = IndexBuilder.FromSplit(split);
-        using var store = VideoIndex.OpenOrCreate(index, model.Manifest(folder, frames, root));
+        using var store = IndexStore.OpenOrCreate(index, model.Manifest(folder, frames, root));
         var report = IndexBuilder.Update(store, model, videos);
         Assert.Equal(split.Videos.Count, report.Added);
     }
 
-    private static Dictionary<string, IndexedVideo> Load(string index)
+    /// <summary>Each video of the index with its one segment (these fixtures are short clips), by path.</summary>
+    private static Dictionary<string, (IndexedVideo Video, IndexedSegment Segment)> Load(string index)
     {
-        using var store = VideoIndex.Open(index);
-        return store.LoadAll().ToDictionary(v => v.Path);
+        using var store = IndexStore.Open(index);
+        var segments = store.Segments().ToDictionary(s => s.VideoId);
+        return store.Videos().ToDictionary(v => v.Path, v => (v, segments[v.Id]));
     }
 
     private static int CountOrZero(string index)
     {
-        try { using var store = VideoIndex.Open(index); return store.Count; }
+        try { using var store = IndexStore.Open(index); return store.VideoCount; }
         catch (Exception) { return 0; }
     }
 

@@ -8,7 +8,7 @@ namespace VidSeek.Tests.Training;
 public class TrainEvalCliTests
 {
     /// <summary>Writes MSRVTT_data.json with 6 train and the same 6 as val videos (symlinked fixture files).</summary>
-    private static void WriteCorpus(string root)
+    internal static void WriteCorpus(string root)
     {
         var split = TinySetup.Split();
         Directory.CreateDirectory(Path.Combine(root, "videos"));

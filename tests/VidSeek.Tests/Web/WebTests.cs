@@ -25,7 +25,7 @@ public sealed class ServerFixture : IAsyncLifetime
         {
             var (videos, root) = IndexBuilder.FromSplit(split);
             Root = root;
-            using var store = VideoIndex.OpenOrCreate(index, model.Manifest(models.Model, 4, root));
+            using var store = IndexStore.OpenOrCreate(index, model.Manifest(models.Model, 4, root));
             IndexBuilder.Update(store, model, videos);
         }
         Server = await SearchServer.StartAsync(VideoSearcher.Open(index), new ServeOptions { Port = 0 });

@@ -20,6 +20,13 @@ public sealed record VideoLanguageConfig
     [JsonPropertyName("t2v_layers")] public int T2VLayers { get; init; } = 1;
     /// <summary>Initial ITC temperature (ALBEF/VindLU's 0.07); it is learned and clamped to [0.001, 0.5].</summary>
     [JsonPropertyName("temperature")] public double Temperature { get; init; } = 0.07;
+    /// <summary>
+    /// The text encoder's tokenizer, whose files sit beside the weights: <c>clip-bpe</c> (<c>vocab.json</c> + <c>merges.txt</c>)
+    /// or <c>wordpiece</c> (BERT's <c>vocab.txt</c> + <c>tokenizer_config.json</c>). Absent in checkpoints written before it
+    /// existed, which all used the CLIP BPE.
+    /// </summary>
+    [JsonPropertyName("tokenizer"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Tokenizer { get; init; }
 
     /// <summary>n_fusion: the BERT layers from <c>fusion_layer</c> on (self-attention layers instead, in that variant).</summary>
     [JsonIgnore] public int FusionLayers => Text.NumHiddenLayers - Text.TextLayers;
@@ -55,6 +62,7 @@ public sealed record VideoLanguageConfig
         Video.Validate($"{source} (video)");
         Text.Validate($"{source} (text)");
         Check(EmbedDim > 0, "embed_dim must be positive");
+        Check(Tokenizer is null or "clip-bpe" or "wordpiece", $"tokenizer '{Tokenizer}' is not supported (clip-bpe, wordpiece)");
         Check(Temperature is >= 0.001 and <= 0.5, "temperature must lie in [0.001, 0.5]");
         Check(FusionLayers > 0, "the text config needs fusion layers (fusion_layer < num_hidden_layers)");
         Check(Fusion != FusionKind.SelfAttention || Text.TextLayers > 0, "self-attention fusion needs at least one text-only layer");
@@ -76,9 +84,33 @@ public static class VideoLanguagePresets
         Video = VideoEncoderPresets.ShapesSmall, Text = BertPresets.ShapesSmall, Fusion = fusion, EmbedDim = 128,
     };
 
-    /// <summary>VindLU-B sizes: ViT-B/16 video encoder, BERT-base (9 text + 3 fusion layers), E = 256.</summary>
-    public static VideoLanguageConfig Base(FusionKind fusion) => new()
+    /// <summary>
+    /// VindLU-B sizes (VindLU's <c>configs/model.py</c>: <c>bert-base-uncased</c> with <c>fusion_layer=9</c>, a ViT-B/16 at 224 px,
+    /// <c>embed_dim=256</c>, temperature 0.07): ViT-B/16 video encoder with CLIP's activation and LayerNorm epsilon (so
+    /// <c>openai/clip-vit-base-patch16</c> initialises it), BERT-base (9 text + 3 fusion layers, WordPiece vocabulary of 30522), E = 256.
+    /// </summary>
+    public static VideoLanguageConfig VindluB(FusionKind fusion) => new()
     {
         Video = VideoEncoderPresets.VitB16, Text = BertPresets.Base, Fusion = fusion, EmbedDim = 256,
     };
+
+    /// <summary>The same as <see cref="VindluB"/> (its earlier name).</summary>
+    public static VideoLanguageConfig Base(FusionKind fusion) => VindluB(fusion);
+
+    public static IReadOnlyDictionary<string, Func<FusionKind, VideoLanguageConfig>> All { get; } = new Dictionary<string, Func<FusionKind, VideoLanguageConfig>>
+    {
+        ["shapes-small"] = ShapesSmall,
+        ["vindlu-b"] = VindluB,
+        ["base"] = Base,
+    };
+
+    /// <summary>A preset name with the chosen fusion, or a VLT <c>config.json</c> (whose fusion <paramref name="fusion"/> replaces).</summary>
+    public static VideoLanguageConfig Resolve(string nameOrFile, FusionKind fusion)
+    {
+        var config = All.TryGetValue(nameOrFile, out var make) ? make(fusion)
+            : File.Exists(nameOrFile) ? VideoLanguageConfig.Load(nameOrFile) with { Fusion = fusion }
+            : throw new VidSeekException($"--vlt-config '{nameOrFile}' is neither a preset ({string.Join(", ", All.Keys)}) nor a config.json file");
+        config.Validate(nameOrFile);
+        return config;
+    }
 }
