@@ -6,8 +6,13 @@ const string Usage = """
       clip              CLIP ViT-B/32 (random weights): GEMM peak, image and text towers, micro-batch sweep
                         --out FILE (.json or .md)  --reps 5  --warmup 2  --threads N  --image-batch 32  --text-batch 64
                         --micro-batches 1,4,8,16,32  --gemm-sizes 1024,2048,3072  --config PATH  --max-others 5 (%)  --quiet-wait 120
+      clip-bf16         CLIP ViT-B/32 bf16 vs fp32: image and text tower speed, cosine of the embeddings on real frames and captions
+                        --reps 3  --warmup 1  --image-batch 16  --text-batch 16  --frames 4  --threads N  --videos DIR  --demo-model DIR
       clip-layer        one ViT-B/32 encoder layer, op by op  --out FILE (.md)  --reps 7  --batches 1,8,16,32
-      xpool-eval        X-Pool all-pairs evaluation at MSVD size: time and peak RSS of the blocked similarity
+      xpool-eval        X-Pool all-pairs similarity at 1k-A and MSVD size: factored form (time, FLOPs, fraction of GEMM peak,
+                        peak RSS) against the direct form (timed on a subset, extrapolated)
+                        --sizes 1ka,msvd  --reps 3  --warmup 1  --direct-texts 512  --direct-videos 64  --frames 12  --dim 512
+                        --heads 1  --threads N  --gemm-n 2048  --max-others 100 (%)  --quiet-wait 30
       shapes-attention  where X-Pool's attention falls for Shapes segment captions
                         --checkpoint DIR --data SHAPES_DIR [--split test]
       bypass-attention  how much Bypass CA's video tokens attend their own frame vs the words, per caption type
@@ -31,8 +36,9 @@ if (args.Length == 0 || args[0] is "-h" or "--help")
 switch (args[0])
 {
     case "clip": return ClipBench.Run(Options.Parse(args[1..]));
+    case "clip-bf16": return ClipBf16Bench.Run(Options.Parse(args[1..]));
     case "clip-layer": return LayerBench.Run(Options.Parse(args[1..]));
-    case "xpool-eval": XPoolEvalBench.Run(args[1..]); return 0;
+    case "xpool-eval": return XPoolEvalBench.Run(Options.Parse(args[1..]));
     case "shapes-attention": ShapesAttention.Run(args[1..]); return 0;
     case "vlt-probe": VltProbe.Run(args[1..]); return 0;
     case "bypass-attention": BypassAttention.Run(args[1..]); return 0;

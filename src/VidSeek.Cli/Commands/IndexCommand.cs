@@ -20,6 +20,7 @@ public static class IndexCommand
         data.Data.Required = false;
         data.Data.Description = "Index the videos of an annotated dataset split instead of DIR; their captions become the ground truth the web page outlines.";
         var split = new Option<string>("--split") { Description = "With --data: the split to index.", DefaultValueFactory = _ => "test" };
+        var precision = CommonOptions.Precision();
         var segments = new Option<SegmentMode?>("--segments")
         {
             Description = "How a video is cut into the moments search ranks: window (fixed windows, for videos longer than 2 windows), shots (at cuts), none (whole video). Default: window; --data: none.",
@@ -30,7 +31,7 @@ public static class IndexCommand
         var minShot = new Option<string>("--min-shot") { Description = "Shots: the shortest shot.", DefaultValueFactory = _ => "1s" };
         var command = new Command("index", "Encode a folder of videos (or a dataset split) into a search index; re-running adds new and changed files and drops deleted ones.")
         {
-            dir, model, output, frames, split, segments, window, stride, threshold, minShot,
+            dir, model, output, frames, split, precision, segments, window, stride, threshold, minShot,
         };
         data.AddTo(command);
         command.Validators.Add(r =>
@@ -72,6 +73,7 @@ public static class IndexCommand
                 dataset = $"{format}:{dataRoot}:{splitName}";
             }
 
+            CommonOptions.ApplyPrecision(parse, precision);
             using var indexModel = IndexModel.Open(modelDir, parse.GetValue(frames));
             using var index = IndexStore.OpenOrCreate(indexFile, indexModel.Manifest(modelDir, parse.GetValue(frames), root, dataset, segmenting));
 

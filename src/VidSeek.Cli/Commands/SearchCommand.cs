@@ -17,10 +17,12 @@ public static class SearchCommand
         var model = new Option<string?>("--model") { Description = "The model folder, if it moved since indexing (it must hold the same weights)." };
         var rerankK = new Option<int>("--rerank-k") { Description = "VLT models: segments re-scored by ITM after the ITC ranking.", DefaultValueFactory = _ => 128 };
         var perVideo = new Option<bool>("--per-video") { Description = "At most one moment per video (its best)." };
-        var command = new Command("search", "Find the moments of the indexed videos that a sentence describes.") { index, query, k, json, model, rerankK, perVideo };
+        var precision = CommonOptions.Precision();
+        var command = new Command("search", "Find the moments of the indexed videos that a sentence describes.") { index, query, k, json, model, rerankK, perVideo, precision };
         command.SetAction((parse, stdout) =>
         {
             if (parse.GetValue(k) < 1) throw new VidSeekException("-k must be at least 1");
+            CommonOptions.ApplyPrecision(parse, precision);
             if (parse.GetValue(rerankK) < 1) throw new VidSeekException("--rerank-k must be at least 1");
             using var searcher = VideoSearcher.Open(parse.GetValue(index)!.FullName, parse.GetValue(model) is { } m ? CommonOptions.ResolveModel(m) : null, parse.GetValue(rerankK));
             var hits = searcher.Search(parse.GetValue(query)!, parse.GetValue(k), parse.GetValue(perVideo));
