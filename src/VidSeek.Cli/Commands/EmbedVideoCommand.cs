@@ -16,7 +16,7 @@ public static class EmbedVideoCommand
     {
         var model = CommonOptions.Model();
         var frames = new Option<int>("--frames") { Description = "Frames sampled per video (midpoints of equal intervals).", DefaultValueFactory = _ => 12 };
-        frames.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 1) r.AddError("--frames must be at least 1"); });
+        frames.Bound(1, CommonOptions.MaxFrames);
         var normalize = CommonOptions.Normalize();
         var output = CommonOptions.Out();
         var videos = new Argument<FileInfo[]>("video") { Description = "Video files (mp4, mkv, mov, webm, avi).", Arity = ArgumentArity.OneOrMore };

@@ -33,8 +33,8 @@ public static class EvalCommand
         var dsl = new Option<bool>("--dsl") { Description = "Dual softmax at inference (DSL)." };
         var json = new Option<bool>("--json") { Description = "Print the metrics as JSON." };
         var tokenizer = new Option<DirectoryInfo?>("--tokenizer") { Description = "vocab.json + merges.txt (default: the checkpoint's)." };
-        var frames = new Option<int?>("--frames") { Description = $"Frames per video (default: the dual encoder's own; vlt: {VltTrainer.DefaultEvalFrames})." };
-        var rerankK = new Option<int>("--rerank-k") { Description = "vlt: videos per caption re-scored by ITM after the ITC ranking.", DefaultValueFactory = _ => 128 };
+        var frames = new Option<int?>("--frames") { Description = $"Frames per video (default: the dual encoder's own; vlt: {VltTrainer.DefaultEvalFrames})." }.Bound(1, CommonOptions.MaxFrames);
+        var rerankK = new Option<int>("--rerank-k") { Description = "vlt: videos per caption re-scored by ITM after the ITC ranking.", DefaultValueFactory = _ => 128 }.Bound(1, CommonOptions.MaxRerankK);
         var command = new Command("eval", "Evaluate retrieval (R@1/5/10/50, MdR, MnR; text-to-video and video-to-text; overall and per caption type).")
         {
             checkpoint, split, dsl, json, tokenizer, frames, rerankK,
@@ -42,8 +42,6 @@ public static class EvalCommand
         data.AddTo(command);
         command.SetAction((parse, stdout) =>
         {
-            if (parse.GetValue(rerankK) < 1) throw new VidSeekException("--rerank-k must be at least 1");
-            if (parse.GetValue(frames) is < 1) throw new VidSeekException("--frames must be at least 1");
             var splitName = parse.GetValue(split)!;
             var loaded = DataOptions.Load(parse.GetValue(data.Format)!, parse.GetValue(data.Data)!.FullName, splitName, parse.GetValue(data.Videos)?.FullName, parse.GetValue(data.SkipMissing));
             var options = new EvalOptions { DualSoftmax = parse.GetValue(dsl) };

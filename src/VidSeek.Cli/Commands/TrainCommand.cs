@@ -23,8 +23,8 @@ public static class TrainCommand
         var fusion = new Option<string>("--fusion") { Description = "vlt: the joint encoder: t2v2t (Bypass cross-attention), naive-t2v2t, v2t or self-attention.", DefaultValueFactory = _ => "t2v2t" };
         fusion.AcceptOnlyFromAmong(FusionNames.Keys.ToArray());
         var vltConfig = new Option<string>("--vlt-config") { Description = "vlt: architecture, trained from scratch: shapes-small, base (ViT-B/16 + BERT-base sizes), or a config.json.", DefaultValueFactory = _ => "shapes-small" };
-        var evalFrames = new Option<int>("--eval-frames") { Description = "vlt: frames per video at validation.", DefaultValueFactory = _ => VltTrainer.DefaultEvalFrames };
-        var rerankK = new Option<int>("--rerank-k") { Description = "vlt: videos per caption re-ranked by ITM at validation.", DefaultValueFactory = _ => 128 };
+        var evalFrames = new Option<int>("--eval-frames") { Description = "vlt: frames per video at validation.", DefaultValueFactory = _ => VltTrainer.DefaultEvalFrames }.Bound(1, CommonOptions.MaxFrames);
+        var rerankK = new Option<int>("--rerank-k") { Description = "vlt: videos per caption re-ranked by ITM at validation.", DefaultValueFactory = _ => 128 }.Bound(1, CommonOptions.MaxRerankK);
         var data = new DataOptions();
         var trainSplit = new Option<string>("--train-split") { Description = "Split to train on.", DefaultValueFactory = _ => "train" };
         var valSplit = new Option<string?>("--val-split") { Description = "Split to report R@1 on after every epoch (and keep the best checkpoint by)." };
@@ -33,25 +33,25 @@ public static class TrainCommand
         var init = new Option<string?>("--init") { Description = "Start the CLIP backbone from a Hugging Face CLIP folder (e.g. openai/clip-vit-base-patch32), or from the CLIP of a VidSeek checkpoint." };
         var clipConfig = new Option<string?>("--clip-config") { Description = $"Train CLIP from scratch with this architecture: {string.Join(", ", ClipPresets.All.Keys)}, or a config.json." };
         var tokenizer = new Option<DirectoryInfo?>("--tokenizer") { Description = "vocab.json + merges.txt (default: the --init folder's, else the bundled CLIP vocabulary)." };
-        var epochs = new Option<int>("--epochs") { DefaultValueFactory = _ => 10 };
-        var batch = new Option<int>("--batch-size") { DefaultValueFactory = _ => 32 };
-        var frames = new Option<int?>("--frames") { Description = $"Frames per video (default 12; vlt: {VltTrainer.DefaultTrainFrames} per training clip)." };
+        var epochs = new Option<int>("--epochs") { DefaultValueFactory = _ => 10 }.Bound(1, 100_000);
+        var batch = new Option<int>("--batch-size") { DefaultValueFactory = _ => 32 }.Bound(1, CommonOptions.MaxBatch);
+        var frames = new Option<int?>("--frames") { Description = $"Frames per video (default 12; vlt: {VltTrainer.DefaultTrainFrames} per training clip)." }.Bound(1, CommonOptions.MaxFrames);
         var clipLr = new Option<double?>("--clip-lr") { Description = "Backbone learning rate (default 1e-6 with --init, 1e-3 from scratch)." };
         var headLr = new Option<double?>("--head-lr") { Description = "X-Pool head learning rate (default 1e-5 with --init, 1e-3 from scratch)." };
         var weightDecay = new Option<double>("--weight-decay") { DefaultValueFactory = _ => 0.2 };
         var seed = new Option<int>("--seed") { DefaultValueFactory = _ => 0 };
         var sampling = new Option<SamplingMode>("--sampling") { Description = "Training frame sampling: Uniform (interval midpoints) or Random (one per interval).", DefaultValueFactory = _ => SamplingMode.Uniform };
         var noCrop = new Option<bool>("--no-crop-augment") { Description = "Turn off the per-clip random-resized-crop augmentation." };
-        var heads = new Option<int>("--xpool-heads") { DefaultValueFactory = _ => 1 };
-        var saveEvery = new Option<int>("--save-every") { Description = "Also checkpoint every N steps (default: every epoch).", DefaultValueFactory = _ => 0 };
-        var maxSteps = new Option<long>("--max-steps") { Description = "Stop after N steps in all (the schedule still spans --epochs).", DefaultValueFactory = _ => 0 };
+        var heads = new Option<int>("--xpool-heads") { DefaultValueFactory = _ => 1 }.Bound(1, 64);
+        var saveEvery = new Option<int>("--save-every") { Description = "Also checkpoint every N steps (default: every epoch).", DefaultValueFactory = _ => 0 }.Bound(0, int.MaxValue);
+        var maxSteps = new Option<long>("--max-steps") { Description = "Stop after N steps in all (the schedule still spans --epochs).", DefaultValueFactory = _ => 0 }.Bound(0, long.MaxValue);
 
         var command = new Command("train", "Train a CLIP dual encoder (X-Pool or mean pooling) with InfoNCE, or a video-language transformer with ITC + ITM.")
         {
             model, fusion, vltConfig, evalFrames, rerankK, trainSplit, valSplit, output, resume, init, clipConfig, tokenizer, epochs, batch, frames, clipLr, headLr, weightDecay, seed, sampling, noCrop, heads, saveEvery, maxSteps,
         };
         data.AddTo(command);
-        command.Validators.Add(r =>
+        command.AddValidator(r =>
         {
             bool resuming = r.GetValue(resume) is not null;
             if (!resuming && r.GetValue(output) is null) r.AddError("--out is required (or --resume OUT)");
@@ -63,7 +63,7 @@ public static class TrainCommand
         });
         // --data is required for a new run only.
         data.Data.Required = false;
-        command.Validators.Add(r => { if (r.GetValue(resume) is null && r.GetValue(data.Data) is null) r.AddError("--data is required"); });
+        command.AddValidator(r => { if (r.GetValue(resume) is null && r.GetValue(data.Data) is null) r.AddError("--data is required"); });
 
         command.SetAction((parse, stdout) =>
         {
