@@ -56,7 +56,12 @@ public sealed class SearchServer : IAsyncDisposable
         builder.Logging.AddFilter("Microsoft.Extensions.Hosting", LogLevel.None);
         // Exactly one address (ListenAddress): a URL with a host name would make Kestrel listen on every interface.
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(address, options.Port));
-        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower);
+        builder.Services.ConfigureHttpJsonOptions(o =>
+        {
+            o.SerializerOptions.PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower;
+            // A non-finite score is written as "NaN"/"Infinity" rather than failing the response halfway.
+            o.SerializerOptions.NumberHandling |= System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals;
+        });
         app = builder.Build();
         Map(options);
     }

@@ -6,7 +6,15 @@ namespace VidSeek.Cli.Commands;
 /// <summary>Options that several commands share, so they are spelled and described the same everywhere.</summary>
 public static class CommonOptions
 {
-    public static readonly JsonSerializerOptions Json = new() { WriteIndented = false }; // one line: embeddings are long, and tools like jq pretty-print
+    /// <summary>
+    /// One line (embeddings are long, and tools like jq pretty-print). A non-finite number (an overflowing score) is written
+    /// as the string "NaN", "Infinity" or "-Infinity" (System.Text.Json's named literals), where the default would throw
+    /// in the middle of the output.
+    /// </summary>
+    public static readonly JsonSerializerOptions Json = new() { WriteIndented = false, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
+
+    /// <summary><see cref="Json"/>, indented (search and eval results, read by people too).</summary>
+    public static readonly JsonSerializerOptions JsonIndented = new(Json) { WriteIndented = true };
 
     public static Option<string> Model() => new("--model")
     {

@@ -7,7 +7,10 @@ namespace VidSeek.Models;
 /// <summary>
 /// Loads a safetensors file into a module whose parameter names are the checkpoint's key names.
 /// Every key and shape is checked before any weight is touched: a missing key, an unexpected key or a
-/// shape mismatch is an error that names the offending keys, never a silently half-loaded model.
+/// shape mismatch is an error that names the offending keys, never a silently half-loaded model. Weights must also be of a
+/// floating-point dtype where the module holds floats (a same-size dtype swap, F32 read as I32, changes no byte count, only
+/// the dtype can tell), and finite: a NaN or infinite weight turns every score into NaN, so it is refused with its name
+/// rather than discovered in the output.
 /// </summary>
 public static class StateDictLoader
 {
@@ -21,6 +24,7 @@ public static class StateDictLoader
     {
         var header = SafeTensors.ReadHeader(path);
         var fileShapes = header.Entries.ToDictionary(e => e.Name, e => e.Shape);
+        var fileEntries = header.Entries.ToDictionary(e => e.Name);
         var expected = module.state_dict();
 
         var missing = expected.Keys.Where(k => !fileShapes.ContainsKey(k)).ToList();
@@ -28,6 +32,10 @@ public static class StateDictLoader
         var mismatched = expected.Where(kv => fileShapes.TryGetValue(kv.Key, out var s) && !s.SequenceEqual(kv.Value.shape))
             .Select(kv => $"{kv.Key} is [{string.Join(", ", fileShapes[kv.Key])}] in the file but [{string.Join(", ", kv.Value.shape)}] in the model")
             .ToList();
+        var wrongType = expected.Where(kv => fileEntries.TryGetValue(kv.Key, out var e) && kv.Value.is_floating_point() != e.IsFloat)
+            .Select(kv => $"{kv.Key} is {fileEntries[kv.Key].DType} in the file but {(kv.Value.is_floating_point() ? "floating point (F32, F16, BF16 or F64)" : "an integer")} in the model")
+            .ToList();
+        if (wrongType.Count > 0) mismatched.AddRange(wrongType);
         if (missing.Count + unexpected.Count + mismatched.Count > 0)
         {
             var parts = new List<string>();
@@ -42,7 +50,12 @@ public static class StateDictLoader
         {
             using var _ = torch.no_grad();
             foreach (var (key, target) in expected)
-                target.copy_(loaded[key]); // copy_ converts F16/BF16 checkpoints to the module's dtype
+            {
+                var source = loaded[key];
+                if (source.is_floating_point() && !torch.isfinite(source).all().item<bool>())
+                    throw new VidSeekException($"{path}: tensor '{key}' has non-finite values (NaN or infinity); the file is damaged");
+                target.copy_(source); // copy_ converts F16/BF16 checkpoints to the module's dtype
+            }
         }
         finally
         {
