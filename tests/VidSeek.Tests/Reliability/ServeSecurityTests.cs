@@ -262,4 +262,35 @@ public sealed class ServeSecurityTests(WritableServerFixture fixture) : IClassFi
         var e = await Assert.ThrowsAsync<VidSeekException>(() => SearchServer.StartAsync(VideoSearcher.Open(fixture.IndexPath), new ServeOptions { Host = "203.0.113.7", Port = 0 }));
         Assert.Contains("cannot listen on 203.0.113.7:0", e.Message);
     }
+
+    private static readonly string[] Paths = ["/", "/api/search", "/api/examples", "/api/thumbnail/1/0", "/api/video/1", "/api/preview/1", "/etc/passwd", "/api/video/..%2f..%2fetc%2fpasswd"];
+    private static readonly string[] Pieces = ["q=", "k=", "&", "%", "%00", "%ff", "..", "/", "\\", "+", " ", "0", "1", "-1", "99999999999999999999", "a", "<script>", "%2e%2e", "?", "#", "\u00e9"];
+
+    /// <summary>
+    /// Malformed paths, queries and methods: every answer is a status below 500 (and a JSON error for the API), within the
+    /// time limit; nothing under /etc is ever in a body.
+    /// </summary>
+    [Fact]
+    public void FuzzedRequestsGetCleanAnswers()
+    {
+        string[] methods = ["GET", "GET", "GET", "POST", "PUT", "DELETE", "OPTIONS", "TRACE"];
+        var outcome = FuzzHarness.Run("http", FuzzHarness.Iterations(120), (r, _) =>
+        {
+            var path = new System.Text.StringBuilder(Paths[r.Next(Paths.Length)]);
+            for (int k = r.Next(0, 4); k > 0; k--) path.Insert(r.Next(path.Length + 1), Pieces[r.Next(Pieces.Length)]);
+            if (r.Next(2) == 0) path.Append("?q=" + Uri.EscapeDataString(new string((char)r.Next(32, 127), r.Next(0, 1200))) + (r.Next(2) == 0 ? "&k=" + Pieces[r.Next(Pieces.Length)] : ""));
+            string method = methods[r.Next(methods.Length)], url = path.ToString();
+            return ($"{method} {url[..Math.Min(url.Length, 120)]}", () =>
+            {
+                if (!Uri.TryCreate(fixture.Http.BaseAddress!, url, out var uri) || uri.Authority != fixture.Http.BaseAddress!.Authority) return; // not sendable to this server ("//host/...")
+                using var request = new HttpRequestMessage(new HttpMethod(method), uri);
+                var response = fixture.Http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead).GetAwaiter().GetResult();
+                Assert.True((int)response.StatusCode < 500, $"{method} {url}: {(int)response.StatusCode}");
+                if (response.Content.Headers.ContentType?.MediaType == "multipart/x-mixed-replace") return; // a preview stream
+                string body = response.Content.ReadAsStringAsync().GetAwaiter().GetResult();
+                Assert.DoesNotContain("root:x:", body);
+            });
+        });
+        Assert.Equal(outcome.Cases, outcome.Succeeded);
+    }
 }
