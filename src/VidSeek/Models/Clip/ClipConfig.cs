@@ -94,7 +94,7 @@ public sealed record ClipConfig
         var problems = new List<string>();
         void Shape(string key, params long[] expected)
         {
-            if (!shapes.TryGetValue(prefix + key, out var actual)) problems.Add($"{prefix + key} is missing");
+            if (!shapes.TryGetValue(prefix + key, out var actual)) return; // StateDictLoader lists missing keys
             else if (!actual.SequenceEqual(expected))
                 problems.Add($"{prefix + key} is [{string.Join(", ", actual)}] in the weights but the config makes it [{string.Join(", ", expected)}]");
         }
@@ -118,7 +118,14 @@ public sealed record ClipConfig
         Layers("vision", v.NumHiddenLayers);
         Shape("text_projection.weight", ProjectionDim, t.HiddenSize);
         Shape("visual_projection.weight", ProjectionDim, v.HiddenSize);
-        if (problems.Count > 0)
+        // Only a config that would build a model much larger than the file is stopped here; smaller disagreements build a
+        // small model and StateDictLoader then names every missing, unexpected and misshapen key.
+        static double Tower(double h, double inter, double layers) => layers * (4 * h * h + 2 * h * inter + 9 * h);
+        double configured = (double)t.VocabSize * t.HiddenSize + (double)t.MaxPositionEmbeddings * t.HiddenSize + Tower(t.HiddenSize, t.IntermediateSize, t.NumHiddenLayers)
+            + (double)v.HiddenSize * v.NumChannels * v.PatchSize * v.PatchSize + ((double)side * side + 1) * v.HiddenSize + Tower(v.HiddenSize, v.IntermediateSize, v.NumHiddenLayers)
+            + (double)ProjectionDim * (t.HiddenSize + v.HiddenSize);
+        double inFile = header.Entries.Sum(e => (double)e.ElementCount);
+        if (problems.Count > 0 && configured > 2 * inFile + 1_000_000)
             throw new VidSeekException($"{configPath} does not match {weightsPath}: {string.Join("; ", problems.Take(4))}{(problems.Count > 4 ? $" ({problems.Count - 4} more)" : "")}");
     }
 }
