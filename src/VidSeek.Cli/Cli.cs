@@ -1,12 +1,18 @@
 using System.CommandLine;
+using System.CommandLine.Invocation;
 using Spectre.Console;
 
 namespace VidSeek.Cli;
 
-/// <summary>Running commands: user errors become one line on stderr and exit code 1, never a stack trace.</summary>
+/// <summary>
+/// Running commands: bad input (a file, a model, data) becomes one line <c>error: ...</c> on stderr and exit code 1; a usage
+/// error (an unknown option, a value that does not parse or is out of range, options that exclude each other) one line
+/// <c>error: ...; see 'vidseek COMMAND --help'</c> and exit code 2. Never a stack trace, never the help text unasked.
+/// </summary>
 public static class Cli
 {
     public const int UserError = 1;
+    public const int UsageError = 2;
 
     /// <summary>Progress bars and messages go to stderr, so stdout stays clean JSON for pipes.</summary>
     public static IAnsiConsole Err { get; } = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
@@ -33,14 +39,46 @@ public static class Cli
         var config = new InvocationConfiguration { Output = stdout ?? Console.Out, Error = stderr ?? Console.Error, EnableDefaultExceptionHandler = false };
         try
         {
-            return root.Parse(args).Invoke(config);
+            var parse = root.Parse(args);
+            // System.CommandLine's own answer to a parse error is the error, then the whole help text (30+ lines) and exit 1;
+            // --help and --version clear parse errors and keep their own actions.
+            if (parse.Action is ParseErrorAction && parse.Errors.Count > 0)
+            {
+                config.Error.WriteLine(UsageLine(parse));
+                return UsageError;
+            }
+            return parse.Invoke(config);
         }
         catch (VidSeekException e)
         {
-            config.Error.WriteLine($"error: {e.Message}");
+            config.Error.WriteLine($"error: {OneLine(e.Message)}");
+            return UserError;
+        }
+        // The environment failing under a command (a read-only folder, a full disk, a file deleted meanwhile): .NET's messages
+        // name the path, which is what the user needs; the stack trace is not.
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            config.Error.WriteLine($"error: {OneLine(e.Message)}");
             return UserError;
         }
     }
+
+    /// <summary>
+    /// The first parse error (an unknown token first: later errors are usually consequences of it) and where to read the command's usage, on one line.
+    /// </summary>
+    public static string UsageLine(ParseResult parse)
+    {
+        var names = new List<string>();
+        for (var result = parse.CommandResult; result is not null; result = result.Parent as System.CommandLine.Parsing.CommandResult)
+            if (result.Command is not RootCommand) names.Insert(0, result.Command.Name);
+        string command = string.Join(" ", ["vidseek", .. names]);
+        // An unknown token explains the rest ("--bogus" may have been meant as the missing argument): name it first.
+        var error = parse.Errors.FirstOrDefault(e => parse.UnmatchedTokens.Any(t => e.Message.Contains($"'{t}'", StringComparison.Ordinal))) ?? parse.Errors[0];
+        string message = OneLine(error.Message).TrimEnd('.');
+        return $"error: {message}; see '{command} --help'";
+    }
+
+    private static string OneLine(string message) => message.ReplaceLineEndings(" ").Trim();
 
     /// <summary>Sets <paramref name="action"/> as the command's action; it writes to the invocation's stdout.</summary>
     public static void SetAction(this Command command, Func<ParseResult, TextWriter, int> action) =>

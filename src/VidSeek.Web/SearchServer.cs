@@ -47,22 +47,50 @@ public sealed class SearchServer : IAsyncDisposable
     public string Url => app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>()
         .Features.Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()!.Addresses.First();
 
-    private SearchServer(VideoSearcher searcher, ServeOptions options)
+    private SearchServer(VideoSearcher searcher, ServeOptions options, IPAddress address)
     {
         this.searcher = searcher;
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.SetMinimumLevel(options.LogLevel);
-        builder.WebHost.UseUrls($"http://{(options.Host.Contains(':') ? $"[{options.Host}]" : options.Host)}:{options.Port}");
-        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower);
+        // A failed start (port in use) is reported by StartAsync in one line; the host's own log of it is 60 lines of stack.
+        builder.Logging.AddFilter("Microsoft.Extensions.Hosting", LogLevel.None);
+        // Exactly one address (ListenAddress): a URL with a host name would make Kestrel listen on every interface.
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(address, options.Port));
+        builder.Services.ConfigureHttpJsonOptions(o =>
+        {
+            o.SerializerOptions.PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower;
+            // A non-finite score is written as "NaN"/"Infinity" rather than failing the response halfway.
+            o.SerializerOptions.NumberHandling |= System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals;
+        });
         app = builder.Build();
         Map(options);
     }
 
-    /// <summary>Starts serving <paramref name="searcher"/> (which the server then owns).</summary>
+    /// <summary>
+    /// Starts serving <paramref name="searcher"/> (which the server then owns, and disposes if it cannot start). A host that is
+    /// not one address (<see cref="ListenAddress"/>), or a port in use, is a <see cref="VidSeekException"/> in one line.
+    /// </summary>
     public static async Task<SearchServer> StartAsync(VideoSearcher searcher, ServeOptions? options = null)
     {
-        var server = new SearchServer(searcher, options ?? new ServeOptions());
-        await server.app.StartAsync();
+        options ??= new ServeOptions();
+        IPAddress address;
+        try { address = ListenAddress.Resolve(options.Host); }
+        catch { searcher.Dispose(); throw; }
+        var server = new SearchServer(searcher, options, address);
+        try
+        {
+            await server.app.StartAsync();
+        }
+        catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException)
+        {
+            await server.app.DisposeAsync();
+            searcher.Dispose();
+            string where = address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{address}]:{options.Port}" : $"{address}:{options.Port}";
+            if (e is Microsoft.AspNetCore.Connections.AddressInUseException || e.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException)
+                throw new VidSeekException($"port {options.Port} on {address} is already in use (another vidseek serve?); choose another --port, or --port 0 for any free one");
+            throw new VidSeekException($"cannot listen on {where}: {(e.InnerException ?? e).Message}" +
+                (ListenAddress.IsWildcard(address) || IPAddress.IsLoopback(address) ? "" : " (is it an address of this machine?)"));
+        }
         return server;
     }
 
@@ -74,6 +102,18 @@ public sealed class SearchServer : IAsyncDisposable
     private void Map(ServeOptions options)
     {
         string page = ReadPage();
+        // Everything here is read-only: any other method than GET is a 405 with a JSON error, before routing (whose
+        // fallback would otherwise answer 404).
+        app.Use(async (context, next) =>
+        {
+            if (!HttpMethods.IsGet(context.Request.Method))
+            {
+                context.Response.Headers.Allow = "GET";
+                await Error($"method {context.Request.Method} not allowed; this server answers GET only", StatusCodes.Status405MethodNotAllowed).ExecuteAsync(context);
+                return;
+            }
+            await next(context);
+        });
         app.MapGet("/", () => Results.Content(page, "text/html; charset=utf-8"));
 
         app.MapGet("/api/search", async (HttpRequest request) =>
@@ -126,7 +166,8 @@ public sealed class SearchServer : IAsyncDisposable
 
         app.MapGet("/api/thumbnail/{segment}/{frame}", async (string segment, string frame) =>
         {
-            if (!long.TryParse(segment, out long id) || !int.TryParse(frame, out int f)) return Error("segment and frame must be integers");
+            if (!TryParseId(segment, out long id) || !TryParseId(frame, out long frameId) || frameId > int.MaxValue) return Error("segment and frame must be integers");
+            int f = (int)frameId;
             await gate.WaitAsync();
             byte[]? jpeg;
             try { jpeg = searcher.Index.Thumbnail(id, f); }
@@ -136,16 +177,18 @@ public sealed class SearchServer : IAsyncDisposable
 
         app.MapGet("/api/video/{video}", (string video) =>
         {
-            var (full, error) = VideoFile(video);
-            return error ?? Results.File(full!, ContentType(full!), enableRangeProcessing: true);
+            var (file, error) = VideoFile(video);
+            return error ?? Results.Stream(file!.Stream!, ContentType(file.RealPath!), enableRangeProcessing: true);
         });
 
         // The clip as an MJPEG stream (multipart/x-mixed-replace, which an <img> plays): browsers cannot decode every
         // codec VidSeek reads (the Shapes videos are MPEG-4 part 2), and no browser-playable encoder ships with OpenCvSharp.
         app.MapGet("/api/preview/{video}", async (HttpContext context, string video) =>
         {
-            var (full, error) = VideoFile(video);
+            var (file, error) = VideoFile(video);
             if (error is not null) { await error.ExecuteAsync(context); return; }
+            string full = file!.RealPath!;
+            await file.Stream!.DisposeAsync(); // checked; the decoder opens it by path
             // ?start=S&end=E plays one moment: frames before S are decoded and skipped, the stream ends after E.
             double start = 0, end = double.PositiveInfinity;
             if ((context.Request.Query.TryGetValue("start", out var st) && (!double.TryParse(st, System.Globalization.CultureInfo.InvariantCulture, out start) || !(start >= 0)))
@@ -160,7 +203,7 @@ public sealed class SearchServer : IAsyncDisposable
             var clock = System.Diagnostics.Stopwatch.StartNew();
             try
             {
-                foreach (var (jpeg, time) in VidSeek.Video.VideoReader.JpegFrames(full!))
+                foreach (var (jpeg, time) in VidSeek.Video.VideoReader.JpegFrames(full))
                 {
                     if (time < start - 1e-6) { clock.Restart(); continue; }
                     if (time >= end) break;
@@ -200,18 +243,38 @@ public sealed class SearchServer : IAsyncDisposable
     }
 
     /// <summary>
-    /// The file of the index video whose id is <paramref name="video"/>, or the error to answer: only ids of the index resolve,
-    /// and the stored path, relative to the root by construction, is checked once more not to leave it.
+    /// The opened file of the index video whose id is <paramref name="video"/>, or the error to answer: only ids of the index
+    /// resolve, and only to the file that was indexed (<see cref="IndexedFile"/>: under the root once every link is
+    /// resolved, same size and modification time). A refusal is also logged, since it means the folder changed under the
+    /// index or someone tried to make it serve another file.
     /// </summary>
-    private (string? Path, IResult? Error) VideoFile(string video)
+    private (IndexedFile.Result? File, IResult? Error) VideoFile(string video)
     {
-        if (!long.TryParse(video, out long id)) return (null, Error("video must be an integer id"));
+        if (!TryParseId(video, out long id)) return (null, Error("video must be an integer id"));
         if (searcher.Video(id) is not { } v) return (null, Error($"no video {id} in the index", StatusCodes.Status404NotFound));
-        string full = Path.GetFullPath(Path.Combine(searcher.Index.Manifest.Root, v.Path));
-        string root = Path.TrimEndingDirectorySeparator(searcher.Index.Manifest.Root) + Path.DirectorySeparatorChar;
-        if (!full.StartsWith(root, StringComparison.Ordinal)) return (null, Error("forbidden", StatusCodes.Status403Forbidden));
-        if (!File.Exists(full)) return (null, Error($"{v.Path} is no longer on disk", StatusCodes.Status404NotFound));
-        return (full, null);
+        var file = IndexedFile.Open(searcher.Index.Manifest.Root, v.Path, v.Size, v.MtimeTicks);
+        if (file.Stream is null)
+        {
+            app.Logger.LogWarning("video {Id} not served: {Reason}", id, file.Error);
+            return (null, Error(file.Error!, file.Status));
+        }
+        return (file, null);
+    }
+
+    /// <summary>
+    /// An id as the server writes them: ASCII digits, no sign, no spaces, no leading zero (<c>long.TryParse</c> would also take
+    /// <c> 1</c>, <c>+1</c> and <c>0001</c>, so several URLs would name one video).
+    /// </summary>
+    public static bool TryParseId(string text, out long id)
+    {
+        id = 0;
+        if (text.Length is 0 or > 18 || (text[0] == '0' && text.Length > 1)) return false;
+        foreach (char c in text)
+        {
+            if (!char.IsAsciiDigit(c)) return false;
+            id = id * 10 + (c - '0');
+        }
+        return true;
     }
 
     private static string ContentType(string path) => Path.GetExtension(path).ToLowerInvariant() switch

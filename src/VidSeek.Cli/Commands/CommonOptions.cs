@@ -7,7 +7,15 @@ namespace VidSeek.Cli.Commands;
 /// <summary>Options that several commands share, so they are spelled and described the same everywhere.</summary>
 public static class CommonOptions
 {
-    public static readonly JsonSerializerOptions Json = new() { WriteIndented = false }; // one line: embeddings are long, and tools like jq pretty-print
+    /// <summary>
+    /// One line (embeddings are long, and tools like jq pretty-print). A non-finite number (an overflowing score) is written
+    /// as the string "NaN", "Infinity" or "-Infinity" (System.Text.Json's named literals), where the default would throw
+    /// in the middle of the output.
+    /// </summary>
+    public static readonly JsonSerializerOptions Json = new() { WriteIndented = false, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
+
+    /// <summary><see cref="Json"/>, indented (search and eval results, read by people too).</summary>
+    public static readonly JsonSerializerOptions JsonIndented = new(Json) { WriteIndented = true };
 
     public static Option<string> Model() => new("--model")
     {
@@ -74,5 +82,69 @@ public static class CommonOptions
             foreach (var token in result.Tokens)
                 if (token.Value.Length > 1 && token.Value[0] == '-' && !char.IsDigit(token.Value[1]))
                     result.AddError($"unknown option '{token.Value}'");
+        });
+
+    /// <summary>Most frames a video is sampled at: far beyond what the models were trained with (4 to 12), and 256 frames at
+    /// 224 px are already 150 MB of pixels per video.</summary>
+    public const int MaxFrames = 256;
+    /// <summary>Most results a search returns.</summary>
+    public const int MaxK = 1000;
+    /// <summary>Most videos ITM re-scores per caption.</summary>
+    public const int MaxRerankK = 10_000;
+    /// <summary>Largest training batch (the InfoNCE similarity matrix is batch x batch x frames).</summary>
+    public const int MaxBatch = 4096;
+
+    /// <summary>
+    /// Bounds a size option, so that a typo such as <c>--frames 100000</c> is a usage error naming the option rather than
+    /// gigabytes of decoded frames.
+    /// </summary>
+    public static Option<int> Bound(this Option<int> option, int min, int max)
+    {
+        option.Validators.Add(r =>
+        {
+            if (!TryValue(r, out int value)) return;
+            if (value < min || value > max) r.AddError($"{option.Name} must lie in {min}..{max} (got {value})");
+        });
+        return option;
+    }
+
+    /// <inheritdoc cref="Bound(Option{int}, int, int)"/>
+    public static Option<int?> Bound(this Option<int?> option, int min, int max)
+    {
+        option.Validators.Add(r =>
+        {
+            if (TryValue(r, out int? v) && v is int value && (value < min || value > max)) r.AddError($"{option.Name} must lie in {min}..{max} (got {value})");
+        });
+        return option;
+    }
+
+    /// <inheritdoc cref="Bound(Option{int}, int, int)"/>
+    public static Option<long> Bound(this Option<long> option, long min, long max)
+    {
+        option.Validators.Add(r =>
+        {
+            if (!TryValue(r, out long value)) return;
+            if (value < min || value > max) r.AddError($"{option.Name} must lie in {min}..{max} (got {value})");
+        });
+        return option;
+    }
+
+    /// <summary>The option's value, or false when it did not convert (that error is reported already; asking again would throw).</summary>
+    private static bool TryValue<T>(System.CommandLine.Parsing.OptionResult result, out T value)
+    {
+        try { value = result.GetValueOrDefault<T>(); return true; }
+        catch (InvalidOperationException) { value = default!; return false; }
+    }
+
+    /// <summary>
+    /// Adds a validator over several options of <paramref name="command"/>. It is skipped when one of the values it reads did
+    /// not convert (<c>--model nope</c>): that error is reported already, and reading the value again would throw out of
+    /// the parser.
+    /// </summary>
+    public static void AddValidator(this Command command, Action<System.CommandLine.Parsing.CommandResult> validate) =>
+        command.Validators.Add(r =>
+        {
+            try { validate(r); }
+            catch (InvalidOperationException) { }
         });
 }

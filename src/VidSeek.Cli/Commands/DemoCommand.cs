@@ -26,7 +26,7 @@ public static class DemoCommand
     public static Command Create()
     {
         var work = new Option<DirectoryInfo>("--work") { Description = "Folder for the corpus and the index (kept, so that serve can use it).", DefaultValueFactory = _ => new DirectoryInfo("vidseek-demo") };
-        var queries = new Option<int>("--queries") { Description = "Example queries to run.", DefaultValueFactory = _ => 3 };
+        var queries = new Option<int>("--queries") { Description = "Example queries to run.", DefaultValueFactory = _ => 3 }.Bound(0, 20);
         var command = new Command("demo", "Quickstart: generate Shapes videos, index them with the bundled model, search them, and evaluate.") { work, queries };
         command.SetAction((parse, stdout) =>
         {

@@ -17,7 +17,7 @@ public static class EmbedVideoCommand
     {
         var model = CommonOptions.Model();
         var frames = new Option<int>("--frames") { Description = "Frames sampled per video (midpoints of equal intervals).", DefaultValueFactory = _ => 12 };
-        frames.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 1) r.AddError("--frames must be at least 1"); });
+        frames.Bound(1, CommonOptions.MaxFrames);
         var normalize = CommonOptions.Normalize();
         var precision = CommonOptions.Precision();
         var output = CommonOptions.Out();

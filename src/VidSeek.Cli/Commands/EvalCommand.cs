@@ -33,8 +33,8 @@ public static class EvalCommand
         var dsl = new Option<bool>("--dsl") { Description = "Dual softmax at inference (DSL)." };
         var json = new Option<bool>("--json") { Description = "Print the metrics as JSON." };
         var tokenizer = new Option<DirectoryInfo?>("--tokenizer") { Description = "vocab.json + merges.txt, or a VLT's vocab.txt + tokenizer_config.json if its config.json says wordpiece (default: the checkpoint's)." };
-        var frames = new Option<int?>("--frames") { Description = $"Frames per video (default: the dual encoder's own; vlt: {VltTrainer.DefaultEvalFrames})." };
-        var rerankK = new Option<int>("--rerank-k") { Description = "vlt: videos per caption re-scored by ITM after the ITC ranking.", DefaultValueFactory = _ => 128 };
+        var frames = new Option<int?>("--frames") { Description = $"Frames per video (default: the dual encoder's own; vlt: {VltTrainer.DefaultEvalFrames})." }.Bound(1, CommonOptions.MaxFrames);
+        var rerankK = new Option<int>("--rerank-k") { Description = "vlt: videos per caption re-scored by ITM after the ITC ranking.", DefaultValueFactory = _ => 128 }.Bound(1, CommonOptions.MaxRerankK);
         var precision = CommonOptions.Precision();
         var command = new Command("eval", "Evaluate retrieval (R@1/5/10/50, MdR, MnR; text-to-video and video-to-text; overall and per caption type).")
         {
@@ -43,9 +43,7 @@ public static class EvalCommand
         data.AddTo(command);
         command.SetAction((parse, stdout) =>
         {
-            if (parse.GetValue(rerankK) < 1) throw new VidSeekException("--rerank-k must be at least 1");
             CommonOptions.ApplyPrecision(parse, precision);
-            if (parse.GetValue(frames) is < 1) throw new VidSeekException("--frames must be at least 1");
             var splitName = parse.GetValue(split)!;
             var loaded = DataOptions.Load(parse.GetValue(data.Format)!, parse.GetValue(data.Data)!.FullName, splitName, parse.GetValue(data.Videos)?.FullName, parse.GetValue(data.SkipMissing));
             var options = new EvalOptions { DualSoftmax = parse.GetValue(dsl) };
@@ -97,7 +95,7 @@ public static class EvalCommand
                     results = vlt ? null : groups.ToDictionary(g => g, g => Metrics(results[""], g)),
                     stages = vlt ? stages.ToDictionary(s => s, s => groups.ToDictionary(g => g, g => Metrics(results[s], g))) : null,
                 };
-                stdout.WriteLine(JsonSerializer.Serialize(doc, new JsonSerializerOptions { WriteIndented = true, DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull }));
+                stdout.WriteLine(JsonSerializer.Serialize(doc, new JsonSerializerOptions(CommonOptions.JsonIndented) { DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull }));
                 return 0;
             }
             string runs = folders.Length > 1 ? $", mean ± std over {folders.Length} checkpoints" : "";

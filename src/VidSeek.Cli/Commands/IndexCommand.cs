@@ -15,7 +15,7 @@ public static class IndexCommand
         var dir = new Argument<DirectoryInfo?>("DIR") { Description = "Folder of videos, searched recursively (mp4, avi, webm, mkv, mov).", Arity = ArgumentArity.ZeroOrOne };
         var model = new Option<string>("--model") { Description = "A checkpoint from vidseek train (xpool, meanp, vlt), a Hugging Face CLIP folder, or a hub id (openai/clip-vit-base-patch32).", Required = true };
         var output = new Option<FileInfo>("--out") { Description = "The index file (created, or brought up to date).", Required = true };
-        var frames = new Option<int?>("--frames") { Description = "Frames sampled per segment (default: the model's)." };
+        var frames = new Option<int?>("--frames") { Description = "Frames sampled per segment (default: the model's)." }.Bound(1, CommonOptions.MaxFrames);
         var data = new DataOptions();
         data.Data.Required = false;
         data.Data.Description = "Index the videos of an annotated dataset split instead of DIR; their captions become the ground truth the web page outlines.";
@@ -34,7 +34,7 @@ public static class IndexCommand
             dir, model, output, frames, split, precision, segments, window, stride, threshold, minShot,
         };
         data.AddTo(command);
-        command.Validators.Add(r =>
+        command.AddValidator(r =>
         {
             bool hasDir = r.GetValue(dir) is not null, hasData = r.GetValue(data.Data) is not null;
             if (hasDir == hasData) r.AddError("give either DIR or --data (not both)");
@@ -43,7 +43,6 @@ public static class IndexCommand
         {
             string modelDir = CommonOptions.ResolveModel(parse.GetValue(model)!);
             string indexFile = parse.GetValue(output)!.FullName;
-            if (parse.GetValue(frames) is < 1) throw new VidSeekException("--frames must be at least 1");
             List<IndexSourceVideo> videos;
             string root;
             string? dataset = null;

@@ -12,24 +12,23 @@ public static class SearchCommand
     {
         var index = new Argument<FileInfo>("INDEX") { Description = "An index built by vidseek index." };
         var query = new Argument<string>("TEXT") { Description = "What to look for, in words." };
-        var k = new Option<int>("-k", "--top") { Description = "Number of results.", DefaultValueFactory = _ => 5 };
+        CommonOptions.RejectOptionLikeValues(index);
+        var k = new Option<int>("-k", "--top") { Description = "Number of results.", DefaultValueFactory = _ => 5 }.Bound(1, CommonOptions.MaxK);
         var json = new Option<bool>("--json") { Description = "Print the results as JSON." };
         var model = new Option<string?>("--model") { Description = "The model folder, if it moved since indexing (it must hold the same weights)." };
-        var rerankK = new Option<int>("--rerank-k") { Description = "VLT models: segments re-scored by ITM after the ITC ranking.", DefaultValueFactory = _ => 128 };
+        var rerankK = new Option<int>("--rerank-k") { Description = "VLT models: segments re-scored by ITM after the ITC ranking.", DefaultValueFactory = _ => 128 }.Bound(1, CommonOptions.MaxRerankK);
         var perVideo = new Option<bool>("--per-video") { Description = "At most one moment per video (its best)." };
         var precision = CommonOptions.Precision();
         var command = new Command("search", "Find the moments of the indexed videos that a sentence describes.") { index, query, k, json, model, rerankK, perVideo, precision };
         command.SetAction((parse, stdout) =>
         {
-            if (parse.GetValue(k) < 1) throw new VidSeekException("-k must be at least 1");
             CommonOptions.ApplyPrecision(parse, precision);
-            if (parse.GetValue(rerankK) < 1) throw new VidSeekException("--rerank-k must be at least 1");
             using var searcher = VideoSearcher.Open(parse.GetValue(index)!.FullName, parse.GetValue(model) is { } m ? CommonOptions.ResolveModel(m) : null, parse.GetValue(rerankK));
             var hits = searcher.Search(parse.GetValue(query)!, parse.GetValue(k), parse.GetValue(perVideo));
             if (parse.GetValue(json))
             {
                 stdout.WriteLine(JsonSerializer.Serialize(new { query = parse.GetValue(query), results = hits.Select(h => ToJson(h, searcher.Index.Manifest.Root)) },
-                    new JsonSerializerOptions { WriteIndented = true }));
+                    CommonOptions.JsonIndented));
                 return 0;
             }
             stdout.WriteLine(Render(hits, searcher.Kind));

@@ -25,8 +25,8 @@ public static class TrainCommand
         var vltConfig = new Option<string>("--vlt-config") { Description = "vlt: architecture: shapes-small, vindlu-b (ViT-B/16 + BERT-base, 3 fusion layers; also 'base'), or a config.json. Default: shapes-small; with --init-text/--init-vision, vindlu-b's with the encoders' sizes from their checkpoints.", DefaultValueFactory = _ => "shapes-small" };
         var initText = new Option<string?>("--init-text") { Description = "vlt: start the text encoder and fusion layers from a Hugging Face BERT folder (BertModel or BertForMaskedLM, e.g. bert-base-uncased); its vocab.txt becomes the tokenizer." };
         var initVision = new Option<string?>("--init-vision") { Description = "vlt: start the video encoder's ViT from a Hugging Face CLIP folder (CLIPModel or CLIPVisionModel, e.g. openai/clip-vit-base-patch16)." };
-        var evalFrames = new Option<int>("--eval-frames") { Description = "vlt: frames per video at validation.", DefaultValueFactory = _ => VltTrainer.DefaultEvalFrames };
-        var rerankK = new Option<int>("--rerank-k") { Description = "vlt: videos per caption re-ranked by ITM at validation.", DefaultValueFactory = _ => 128 };
+        var evalFrames = new Option<int>("--eval-frames") { Description = "vlt: frames per video at validation.", DefaultValueFactory = _ => VltTrainer.DefaultEvalFrames }.Bound(1, CommonOptions.MaxFrames);
+        var rerankK = new Option<int>("--rerank-k") { Description = "vlt: videos per caption re-ranked by ITM at validation.", DefaultValueFactory = _ => 128 }.Bound(1, CommonOptions.MaxRerankK);
         var data = new DataOptions();
         var trainSplit = new Option<string>("--train-split") { Description = "Split to train on.", DefaultValueFactory = _ => "train" };
         var valSplit = new Option<string?>("--val-split") { Description = "Split to report R@1 on after every epoch (and keep the best checkpoint by)." };
@@ -35,25 +35,25 @@ public static class TrainCommand
         var init = new Option<string?>("--init") { Description = "Start the CLIP backbone from a Hugging Face CLIP folder (e.g. openai/clip-vit-base-patch32), or from the CLIP of a VidSeek checkpoint." };
         var clipConfig = new Option<string?>("--clip-config") { Description = $"Train CLIP from scratch with this architecture: {string.Join(", ", ClipPresets.All.Keys)}, or a config.json." };
         var tokenizer = new Option<DirectoryInfo?>("--tokenizer") { Description = "vocab.json + merges.txt (CLIP BPE), or for vlt also a BERT vocab.txt folder (WordPiece) (default: the --init/--init-text folder's, else the bundled CLIP vocabulary)." };
-        var epochs = new Option<int>("--epochs") { DefaultValueFactory = _ => 10 };
-        var batch = new Option<int>("--batch-size") { DefaultValueFactory = _ => 32 };
-        var frames = new Option<int?>("--frames") { Description = $"Frames per video (default 12; vlt: {VltTrainer.DefaultTrainFrames} per training clip)." };
+        var epochs = new Option<int>("--epochs") { DefaultValueFactory = _ => 10 }.Bound(1, 100_000);
+        var batch = new Option<int>("--batch-size") { DefaultValueFactory = _ => 32 }.Bound(1, CommonOptions.MaxBatch);
+        var frames = new Option<int?>("--frames") { Description = $"Frames per video (default 12; vlt: {VltTrainer.DefaultTrainFrames} per training clip)." }.Bound(1, CommonOptions.MaxFrames);
         var clipLr = new Option<double?>("--clip-lr") { Description = "Backbone (vlt: both encoders) learning rate (default 1e-6 with --init, vlt 1e-5 with --init-text/--init-vision, 1e-3 from scratch)." };
         var headLr = new Option<double?>("--head-lr") { Description = "X-Pool head (vlt: projections, joint encoder, ITM head) learning rate (default 1e-5 with --init, vlt 1e-4 with --init-text/--init-vision, 1e-3 from scratch)." };
         var weightDecay = new Option<double>("--weight-decay") { DefaultValueFactory = _ => 0.2 };
         var seed = new Option<int>("--seed") { DefaultValueFactory = _ => 0 };
         var sampling = new Option<SamplingMode>("--sampling") { Description = "Training frame sampling: Uniform (interval midpoints) or Random (one per interval).", DefaultValueFactory = _ => SamplingMode.Uniform };
         var noCrop = new Option<bool>("--no-crop-augment") { Description = "Turn off the per-clip random-resized-crop augmentation." };
-        var heads = new Option<int>("--xpool-heads") { DefaultValueFactory = _ => 1 };
-        var saveEvery = new Option<int>("--save-every") { Description = "Also checkpoint every N steps (default: every epoch).", DefaultValueFactory = _ => 0 };
-        var maxSteps = new Option<long>("--max-steps") { Description = "Stop after N steps in all (the schedule still spans --epochs).", DefaultValueFactory = _ => 0 };
+        var heads = new Option<int>("--xpool-heads") { DefaultValueFactory = _ => 1 }.Bound(1, 64);
+        var saveEvery = new Option<int>("--save-every") { Description = "Also checkpoint every N steps (default: every epoch).", DefaultValueFactory = _ => 0 }.Bound(0, int.MaxValue);
+        var maxSteps = new Option<long>("--max-steps") { Description = "Stop after N steps in all (the schedule still spans --epochs).", DefaultValueFactory = _ => 0 }.Bound(0, long.MaxValue);
 
         var command = new Command("train", "Train a CLIP dual encoder (X-Pool or mean pooling) with InfoNCE, or a video-language transformer with ITC + ITM.")
         {
             model, fusion, vltConfig, initText, initVision, evalFrames, rerankK, trainSplit, valSplit, output, resume, init, clipConfig, tokenizer, epochs, batch, frames, clipLr, headLr, weightDecay, seed, sampling, noCrop, heads, saveEvery, maxSteps,
         };
         data.AddTo(command);
-        command.Validators.Add(r =>
+        command.AddValidator(r =>
         {
             bool resuming = r.GetValue(resume) is not null;
             if (!resuming && r.GetValue(output) is null) r.AddError("--out is required (or --resume OUT)");
@@ -66,7 +66,7 @@ public static class TrainCommand
         });
         // --data is required for a new run only.
         data.Data.Required = false;
-        command.Validators.Add(r => { if (r.GetValue(resume) is null && r.GetValue(data.Data) is null) r.AddError("--data is required"); });
+        command.AddValidator(r => { if (r.GetValue(resume) is null && r.GetValue(data.Data) is null) r.AddError("--data is required"); });
 
         command.SetAction((parse, stdout) =>
         {

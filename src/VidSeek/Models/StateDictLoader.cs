@@ -5,9 +5,12 @@ using static TorchSharp.torch;
 namespace VidSeek.Models;
 
 /// <summary>
-/// Loads a safetensors file into a module whose parameter names are the checkpoint's key names.
-/// Every key and shape is checked before any weight is touched: a missing key, an unexpected key or a
-/// shape mismatch is an error that names the offending keys, never a silently half-loaded model.
+/// Loads a safetensors file (or tensors already in memory) into a module whose parameter names are the checkpoint's key
+/// names. Every key and shape is checked before any weight is touched: a missing key, an unexpected key or a shape mismatch
+/// is an error that names the offending keys, never a silently half-loaded model. Weights must also be of a floating-point
+/// dtype where the module holds floats (a same-size dtype swap, F32 read as I32, changes no byte count, only the dtype can
+/// tell), and finite: a NaN or infinite weight turns every score into NaN, so it is refused with its name rather than
+/// discovered in the output.
 /// </summary>
 public static class StateDictLoader
 {
@@ -20,15 +23,12 @@ public static class StateDictLoader
     public static void Load(nn.Module module, string path, string what, Func<string, bool>? ignorable = null)
     {
         var header = SafeTensors.ReadHeader(path);
-        Check(module, header.Entries.ToDictionary(e => e.Name, e => e.Shape), path, what, ignorable);
+        var entries = header.Entries.ToDictionary(e => e.Name);
+        Check(module, entries.ToDictionary(kv => kv.Key, kv => kv.Value.Shape), path, what, ignorable,
+            entries.ToDictionary(kv => kv.Key, kv => (kv.Value.IsFloat, kv.Value.DType.ToString())));
 
         var loaded = SafeTensors.Load(path);
-        try
-        {
-            using var _ = torch.no_grad();
-            foreach (var (key, target) in module.state_dict())
-                target.copy_(loaded[key]); // copy_ converts F16/BF16 checkpoints to the module's dtype
-        }
+        try { Copy(module, loaded, path); }
         finally
         {
             foreach (var t in loaded.Values) t.Dispose();
@@ -42,14 +42,27 @@ public static class StateDictLoader
     /// <param name="source">What the tensors came from, for messages (the checkpoint file).</param>
     public static void Load(nn.Module module, IReadOnlyDictionary<string, Tensor> tensors, string source, string what, Func<string, bool>? ignorable = null)
     {
-        Check(module, tensors.ToDictionary(kv => kv.Key, kv => kv.Value.shape), source, what, ignorable);
-        using var _ = torch.no_grad();
-        foreach (var (key, target) in module.state_dict())
-            target.copy_(tensors[key]); // copy_ converts F16/BF16 checkpoints to the module's dtype
+        Check(module, tensors.ToDictionary(kv => kv.Key, kv => kv.Value.shape), source, what, ignorable,
+            tensors.ToDictionary(kv => kv.Key, kv => (kv.Value.is_floating_point(), kv.Value.dtype.ToString())));
+        Copy(module, tensors, source);
     }
 
-    /// <summary>Throws one error naming every missing, unexpected and misshapen key of <paramref name="fileShapes"/>.</summary>
-    public static void Check(nn.Module module, IReadOnlyDictionary<string, long[]> fileShapes, string source, string what, Func<string, bool>? ignorable = null)
+    private static void Copy(nn.Module module, IReadOnlyDictionary<string, Tensor> tensors, string source)
+    {
+        using var _ = torch.no_grad();
+        foreach (var (key, target) in module.state_dict())
+        {
+            var tensor = tensors[key];
+            if (tensor.is_floating_point() && !torch.isfinite(tensor).all().item<bool>())
+                throw new VidSeekException($"{source}: tensor '{key}' has non-finite values (NaN or infinity); the file is damaged");
+            target.copy_(tensor); // copy_ converts F16/BF16 checkpoints to the module's dtype
+        }
+    }
+
+    /// <summary>Throws one error naming every missing, unexpected and misshapen (or wrongly typed) key of <paramref name="fileShapes"/>.</summary>
+    /// <param name="fileTypes">Per key: whether the stored dtype is floating point, and its name; null skips the dtype check.</param>
+    public static void Check(nn.Module module, IReadOnlyDictionary<string, long[]> fileShapes, string source, string what, Func<string, bool>? ignorable = null,
+        IReadOnlyDictionary<string, (bool IsFloat, string DType)>? fileTypes = null)
     {
         var expected = module.state_dict();
         var missing = expected.Keys.Where(k => !fileShapes.ContainsKey(k)).ToList();
@@ -57,6 +70,9 @@ public static class StateDictLoader
         var mismatched = expected.Where(kv => fileShapes.TryGetValue(kv.Key, out var s) && !s.SequenceEqual(kv.Value.shape))
             .Select(kv => $"{kv.Key} is [{string.Join(", ", fileShapes[kv.Key])}] in the file but [{string.Join(", ", kv.Value.shape)}] in the model")
             .ToList();
+        if (fileTypes is not null)
+            mismatched.AddRange(expected.Where(kv => fileTypes.TryGetValue(kv.Key, out var t) && kv.Value.is_floating_point() != t.IsFloat)
+                .Select(kv => $"{kv.Key} is {fileTypes[kv.Key].DType} in the file but {(kv.Value.is_floating_point() ? "floating point (F32, F16, BF16 or F64)" : "an integer")} in the model"));
         if (missing.Count + unexpected.Count + mismatched.Count > 0)
         {
             var parts = new List<string>();

@@ -14,7 +14,11 @@ namespace VidSeek.Tensors;
 /// <param name="End">End of the data (exclusive).</param>
 public sealed record SafeTensorsEntry(string Name, string DType, long[] Shape, long Begin, long End)
 {
-    public long ElementCount => Shape.Aggregate(1L, (a, b) => a * b);
+    /// <summary>The product of the shape (checked: an overflowing shape throws <see cref="OverflowException"/>).</summary>
+    public long ElementCount => Shape.Aggregate(1L, (a, b) => checked(a * b));
+
+    /// <summary>F64, F32, F16 or BF16.</summary>
+    public bool IsFloat => DType is "F64" or "F32" or "F16" or "BF16";
 }
 
 /// <summary>
@@ -27,6 +31,7 @@ public static class SafeTensors
 {
     // Larger headers are refused as the reference implementation does (it caps at 100 MB).
     private const long MaxHeaderBytes = 100_000_000;
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     private static readonly Dictionary<string, (ScalarType Type, int Size)> DTypes = new()
     {
@@ -60,6 +65,9 @@ public static class SafeTensors
         var headerBytes = new byte[headerLen];
         fs.ReadExactly(headerBytes);
 
+        // JsonDocument checks UTF-8 only when a string is read (it then throws InvalidOperationException): check it here.
+        try { StrictUtf8.GetCharCount(headerBytes); }
+        catch (DecoderFallbackException) { throw Bad(path, "header is not valid UTF-8"); }
         JsonDocument doc;
         try { doc = JsonDocument.Parse(headerBytes); }
         catch (JsonException e) { throw Bad(path, $"header is not valid JSON ({e.Message})"); }
@@ -68,8 +76,12 @@ public static class SafeTensors
 
         var entries = new List<SafeTensorsEntry>();
         var metadata = new Dictionary<string, string>();
+        // JSON allows a key twice and JsonDocument keeps both; which one a reader takes differs between readers, so a file
+        // that says two things about one tensor is refused.
+        var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var prop in doc.RootElement.EnumerateObject())
         {
+            if (!seen.Add(prop.Name)) throw Bad(path, $"key '{prop.Name}' appears twice in the header");
             if (prop.Name == "__metadata__")
             {
                 if (prop.Value.ValueKind != JsonValueKind.Object) throw Bad(path, "__metadata__ is not an object");
@@ -110,6 +122,7 @@ public static class SafeTensors
             shape[i++] = n;
         }
         if (!v.TryGetProperty("data_offsets", out var off) || off.ValueKind != JsonValueKind.Array || off.GetArrayLength() != 2
+            || off[0].ValueKind != JsonValueKind.Number || off[1].ValueKind != JsonValueKind.Number
             || !off[0].TryGetInt64(out var begin) || !off[1].TryGetInt64(out var end) || begin < 0 || end < begin)
             throw Bad(path, $"entry '{prop.Name}' has bad data_offsets");
         var entry = new SafeTensorsEntry(prop.Name, dtype, shape, begin, end);

@@ -115,7 +115,7 @@ public class TrainEvalCliTests
         Assert.Equal(1, mixed.Code);
         Assert.Contains("mixes", mixed.Err);
         var init = CliRunner.Run("train", "--model", "vlt", "--init", run, "--data", data, "--out", Path.Combine(tmp.Path, "x"));
-        Assert.Equal(1, init.Code);
+        Assert.Equal(2, init.Code);
         Assert.Contains("--init is not supported with --model vlt", init.Err + init.Out);
     }
 }

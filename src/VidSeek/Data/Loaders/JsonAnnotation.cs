@@ -12,10 +12,13 @@ internal static class JsonAnnotation
     /// <exception cref="VidSeekException">Invalid JSON; the message names the file, line and byte.</exception>
     public static JsonDocument Parse(string path)
     {
-        using var stream = File.OpenRead(path);
+        byte[] bytes = File.ReadAllBytes(path);
+        int start = bytes.AsSpan().StartsWith((ReadOnlySpan<byte>)[0xEF, 0xBB, 0xBF]) ? 3 : 0;
+        // JsonDocument checks UTF-8 only when a string is read, and then throws InvalidOperationException: check it here.
+        if (!System.Text.Unicode.Utf8.IsValid(bytes.AsSpan(start))) throw new VidSeekException($"{path}: not valid UTF-8 text");
         try
         {
-            return JsonDocument.Parse(stream);
+            return JsonDocument.Parse(bytes.AsMemory(start));
         }
         catch (JsonException e)
         {

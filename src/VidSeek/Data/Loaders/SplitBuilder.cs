@@ -35,7 +35,11 @@ internal sealed class SplitBuilder(string dataset, string split, VideoLocator vi
     /// <exception cref="VidSeekException">The video file does not exist and missing videos are not skipped.</exception>
     public void AddCaption(string videoId, string text, string? type, string file, string where)
     {
-        if (!pathOf.TryGetValue(videoId, out var path)) pathOf[videoId] = path = videos.Find(videoId);
+        if (!pathOf.TryGetValue(videoId, out var path))
+        {
+            if (videos.Refusal(videoId) is { } why) throw new VidSeekException($"{file}: {where}: {why}");
+            pathOf[videoId] = path = videos.Find(videoId);
+        }
         if (path == null)
         {
             if (!options.SkipMissing)
@@ -47,7 +51,7 @@ internal sealed class SplitBuilder(string dataset, string split, VideoLocator vi
             return;
         }
         DeclareVideo(videoId);
-        captions.Add((text, slotOf[videoId], type));
+        captions.Add((AnnotationLimits.Bound(text), slotOf[videoId], type));
     }
 
     /// <summary>The split: videos with at least one caption, in declaration order, and the captions in the order added.</summary>

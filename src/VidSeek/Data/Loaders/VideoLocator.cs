@@ -8,9 +8,28 @@ internal sealed class VideoLocator
 {
     private readonly Func<string, string?> find;
     private readonly Func<string, string> expected;
+    private readonly bool idIsPath;
 
-    private VideoLocator(string folder, Func<string, string?> find, Func<string, string> expected) =>
-        (Folder, this.find, this.expected) = (folder, find, expected);
+    private VideoLocator(string folder, Func<string, string?> find, Func<string, string> expected, bool idIsPath = true) =>
+        (Folder, this.find, this.expected, this.idIsPath) = (folder, find, expected, idIsPath);
+
+    /// <summary>
+    /// Why the id cannot name a video, or null when it can. An annotation file is untrusted input: an id that is an absolute
+    /// path, climbs out with <c>..</c>, or holds a NUL or another control character would make the loader read a file
+    /// outside the videos folder (the check is on the path as written; links inside the folder are the user's own layout).
+    /// </summary>
+    public string? Refusal(string id)
+    {
+        if (id.Length == 0) return "the video id is empty";
+        if (id.Any(char.IsControl)) return $"video id '{Printable(id)}' contains a control character";
+        if (!idIsPath) return null;
+        if (Path.IsPathRooted(id)) return $"video id '{id}' is an absolute path; ids are paths under the videos folder {Folder}";
+        string full = Path.GetFullPath(expected(id));
+        string root = Path.TrimEndingDirectorySeparator(Path.GetFullPath(Folder)) + Path.DirectorySeparatorChar;
+        return full.StartsWith(root, StringComparison.Ordinal) ? null : $"video id '{id}' leads outside the videos folder {Folder}";
+    }
+
+    private static string Printable(string id) => new(id.Select(c => char.IsControl(c) ? '?' : c).Take(80).ToArray());
 
     /// <summary>The videos folder (absolute).</summary>
     public string Folder { get; }
@@ -28,7 +47,7 @@ internal sealed class VideoLocator
         return new VideoLocator(folder, id => File.Exists(PathOf(id)) ? PathOf(id) : null, PathOf);
     }
 
-    /// <summary>Videos at <c>{folder}/{id}</c> where the id is a relative path (the JSON list formats; an absolute id is used as is).</summary>
+    /// <summary>Videos at <c>{folder}/{id}</c> where the id is a relative path under the folder (the JSON list formats).</summary>
     public static VideoLocator RelativePath(string folder)
     {
         string PathOf(string id) => Path.GetFullPath(Path.Combine(folder, id));
@@ -52,6 +71,6 @@ internal sealed class VideoLocator
             foreach (var file in files) byStem.TryAdd(Path.GetFileNameWithoutExtension(file), file);
             return byStem;
         });
-        return new VideoLocator(folder, id => index.Value.GetValueOrDefault(id), id => $"{id}{extension} anywhere under {folder}");
+        return new VideoLocator(folder, id => index.Value.GetValueOrDefault(id), id => $"{id}{extension} anywhere under {folder}", idIsPath: false);
     }
 }

@@ -101,6 +101,7 @@ public sealed class ClipModel : nn.Module<Tensor, Tensor, ClipOutput>
                 ? " (only pytorch_model.bin is there: VidSeek reads safetensors; download model.safetensors from the same repository)" : "";
             throw new VidSeekException($"model.safetensors not found in {folder}{hint}");
         }
+        config.CheckAgainst(Tensors.SafeTensors.ReadHeader(weights), "", Path.Combine(folder, "config.json"), weights); // before building anything
         var model = new ClipModel(config);
         StateDictLoader.Load(model, weights, $"the CLIP architecture of {Path.Combine(folder, "config.json")}", key => key.EndsWith(".position_ids", StringComparison.Ordinal));
         model.eval();

@@ -35,7 +35,13 @@ public sealed record DualEncoderConfig
         catch (JsonException e) { throw new VidSeekException($"cannot parse {path}: {e.Message}"); }
         if (config is null || config.ModelType != "vidseek-dual-encoder")
             throw new VidSeekException($"{path} is not a VidSeek dual-encoder checkpoint config (model_type '{config?.ModelType}')");
+        if (config.Clip is null) throw new VidSeekException($"{path}: 'clip' (the backbone's config) is missing");
         config.Clip.Validate(path);
+        // num_frames is the default frame count of index and eval: bounded like --frames.
+        if (config.NumFrames is < 1 or > 256) throw new VidSeekException($"{path}: num_frames must lie in 1..256 (got {config.NumFrames})");
+        if (config.XPoolHeads < 1 || config.Clip.ProjectionDim % config.XPoolHeads != 0)
+            throw new VidSeekException($"{path}: xpool_heads must be a positive divisor of clip.projection_dim {config.Clip.ProjectionDim} (got {config.XPoolHeads})");
+        if (!(config.XPoolDropout >= 0 && config.XPoolDropout < 1)) throw new VidSeekException($"{path}: xpool_dropout must lie in [0, 1) (got {config.XPoolDropout})");
         return config;
     }
 }

@@ -188,6 +188,7 @@ public sealed class DualEncoderModel : nn.Module
         var config = DualEncoderConfig.Load(Path.Combine(folder, "config.json"));
         string weights = Path.Combine(folder, "model.safetensors");
         if (!File.Exists(weights)) throw new VidSeekException($"model.safetensors not found in {folder}");
+        config.Clip.CheckAgainst(Tensors.SafeTensors.ReadHeader(weights), "clip.", Path.Combine(folder, "config.json"), weights); // before building anything
         var model = new DualEncoderModel(config);
         StateDictLoader.Load(model, weights, $"the {config.Pooling} dual encoder of {Path.Combine(folder, "config.json")}");
         model.eval();
