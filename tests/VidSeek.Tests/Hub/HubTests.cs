@@ -149,7 +149,10 @@ public class HubTests
         var gets = hub.Log.Where(r => r.Method == "GET" && r.Path == $"/cdn/{sha}").ToArray();
         Assert.Equal(2, gets.Length);
         Assert.Null(gets[0].Range);
-        Assert.Equal("bytes=300000-", gets[1].Range);
+        // The client asks for the rest from what it received; the dying connection may have delivered less than was sent.
+        var range = System.Text.RegularExpressions.Regex.Match(gets[1].Range ?? "", @"^bytes=(\d+)-$");
+        Assert.True(range.Success, $"second GET should ask for a range, got '{gets[1].Range}'");
+        Assert.InRange(long.Parse(range.Groups[1].Value), 1, 300_000);
         Assert.Equal(sha, FakeHub.Sha256Hex(File.ReadAllBytes(Path.Combine(folder, "model.safetensors"))));
         AssertIsTinyClip(folder);
     }
