@@ -84,6 +84,9 @@ public interface IIndexStore : IDisposable
     /// <summary>Every segment in index order (video path, then ordinal), streamed; <paramref name="withTokens"/> reads the VLT tokens too.</summary>
     IEnumerable<IndexedSegment> Segments(bool withTokens = true);
 
+    /// <summary>Every segment id, ascending: what the ANN index (<see cref="AnnIndex"/>) compares its keys with to catch up incrementally.</summary>
+    long[] SegmentIds();
+
     /// <summary>The segments with these ids (in index order; unknown ids are left out): the second stage reads only its candidates.</summary>
     IReadOnlyList<IndexedSegment> Segments(IReadOnlyCollection<long> ids, bool withTokens = true);
 
