@@ -82,10 +82,13 @@ public sealed class SearchServer : IAsyncDisposable
             int k = 5;
             if (request.Query.TryGetValue("k", out var kText) && (!int.TryParse(kText, out k) || k < 1 || k > options.MaxK))
                 return Error($"k must be an integer from 1 to {options.MaxK}");
+            bool exact = false;
+            if (request.Query.TryGetValue("exact", out var exactText) && !bool.TryParse(exactText, out exact))
+                return Error("exact must be true or false");
             await gate.WaitAsync();
             try
             {
-                var hits = searcher.Search(q, k);
+                var hits = searcher.Search(q, k, exact);
                 return Results.Json(new
                 {
                     query = q,

@@ -16,13 +16,17 @@ public static class SearchCommand
         var json = new Option<bool>("--json") { Description = "Print the results as JSON." };
         var model = new Option<string?>("--model") { Description = "The model folder, if it moved since indexing (it must hold the same weights)." };
         var rerankK = new Option<int>("--rerank-k") { Description = "VLT models: videos re-scored by ITM after the ITC ranking.", DefaultValueFactory = _ => 128 };
-        var command = new Command("search", "Find the videos of an index that a sentence describes.") { index, query, k, json, model, rerankK };
+        var exact = new Option<bool>("--exact") { Description = "Score every segment (streamed from the index): the exhaustive ranking, without the approximate first stage." };
+        var candidates = new Option<int>("--candidates") { Description = "Segments the approximate first stage proposes for exact scoring (an index with no more segments is searched exhaustively).", DefaultValueFactory = _ => VideoSearcher.DefaultCandidates };
+        var command = new Command("search", "Find the videos of an index that a sentence describes.") { index, query, k, json, model, rerankK, exact, candidates };
         command.SetAction((parse, stdout) =>
         {
             if (parse.GetValue(k) < 1) throw new VidSeekException("-k must be at least 1");
             if (parse.GetValue(rerankK) < 1) throw new VidSeekException("--rerank-k must be at least 1");
-            using var searcher = VideoSearcher.Open(parse.GetValue(index)!.FullName, parse.GetValue(model) is { } m ? CommonOptions.ResolveModel(m) : null, parse.GetValue(rerankK));
-            var hits = searcher.Search(parse.GetValue(query)!, parse.GetValue(k));
+            if (parse.GetValue(candidates) < 1) throw new VidSeekException("--candidates must be at least 1");
+            using var searcher = VideoSearcher.Open(parse.GetValue(index)!.FullName, parse.GetValue(model) is { } m ? CommonOptions.ResolveModel(m) : null, parse.GetValue(rerankK),
+                parse.GetValue(candidates), w => parse.InvocationConfiguration.Error.WriteLine($"warning: {w}"));
+            var hits = searcher.Search(parse.GetValue(query)!, parse.GetValue(k), parse.GetValue(exact));
             if (parse.GetValue(json))
             {
                 stdout.WriteLine(JsonSerializer.Serialize(new { query = parse.GetValue(query), results = hits.Select(h => ToJson(h, searcher.Index.Manifest.Root)) },

@@ -39,7 +39,7 @@ public sealed class VideoSearcher : IDisposable
     public const int ExactBlock = 2048;
 
     private readonly IndexModel model;
-    private readonly Dictionary<string, List<long>> videosByCaption;
+    private readonly Lazy<bool> hasCaptions;
     private readonly Lazy<IReadOnlyList<IndexedVideo>> videos;
     private readonly Action<string>? warn;
     private readonly object annGate = new();
@@ -57,7 +57,7 @@ public sealed class VideoSearcher : IDisposable
     /// <summary>The first stage, once a search needed it (null for an index no larger than <see cref="Candidates"/>).</summary>
     public AnnIndex? Ann => ann;
     /// <summary>Whether the index came from an annotated dataset (ground truth is known).</summary>
-    public bool HasCaptions => videosByCaption.Count > 0;
+    public bool HasCaptions => hasCaptions.Value;
     /// <summary>"xpool", "meanp" or "vlt": what the per-frame numbers of a hit mean.</summary>
     public string Kind => model is IndexModel.Dual d ? (d.Model.Config.Pooling == Models.DualEncoder.VideoPooling.XPool ? "xpool" : "meanp") : "vlt";
 
@@ -70,14 +70,8 @@ public sealed class VideoSearcher : IDisposable
         Generation = index.Generation;
         segmentCount = index.SegmentCount;
         videos = new Lazy<IReadOnlyList<IndexedVideo>>(() => index.Videos());
-        videosByCaption = new Dictionary<string, List<long>>(StringComparer.Ordinal);
-        if (index.Manifest.Dataset is not null) // only an index of an annotated split has captions
-            foreach (var v in Videos)
-                foreach (var c in v.Captions)
-                {
-                    if (!videosByCaption.TryGetValue(Normalize(c), out var list)) videosByCaption[Normalize(c)] = list = [];
-                    if (!list.Contains(v.Id)) list.Add(v.Id);
-                }
+        // Read once, not kept: a large index's video list is not held for a yes/no.
+        hasCaptions = new Lazy<bool>(() => index.Videos().Any(v => v.Captions.Count > 0));
         if (segmentCount > candidates) OpenAnn(); // keep the first stage open from the start
     }
 
@@ -108,6 +102,19 @@ public sealed class VideoSearcher : IDisposable
             throw;
         }
     }
+
+    /// <summary>
+    /// A searcher over an open store with a model the caller vouches for (its embeddings must be the ones the index holds, e.g.
+    /// the same backbone with another pooling); it owns and disposes both.
+    /// </summary>
+    public static VideoSearcher Create(IIndexStore index, IndexModel model, int candidates = DefaultCandidates, Action<string>? warn = null)
+    {
+        if (candidates < 1) throw new VidSeekException($"the candidate count must be at least 1, got {candidates}");
+        return new VideoSearcher(index, model, candidates, warn ?? (w => Console.Error.WriteLine($"warning: {w}")));
+    }
+
+    /// <summary>Where the last search spent its time, in milliseconds: the first stage (ANN), reading the candidates from the store, and scoring them.</summary>
+    public (double FirstStage, double Read, double Score) LastTimings { get; private set; }
 
     private AnnIndex OpenAnn()
     {
@@ -157,9 +164,13 @@ public sealed class VideoSearcher : IDisposable
     /// <summary>Two stages: the ANN index's top <paramref name="n"/> segments, then the exact score on those only.</summary>
     private List<Ranked> FirstStage(IndexModel.EncodedQuery query, int k, int n)
     {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         var first = OpenAnn();
         var ids = first.Search(model.AnnQuery(query), Math.Max(n, model.Rescored(k)));
-        return Rescore(query, ids, k);
+        double ann = clock.Elapsed.TotalMilliseconds;
+        var ranked = Rescore(query, ids, k);
+        LastTimings = LastTimings with { FirstStage = ann };
+        return ranked;
     }
 
     /// <summary>
@@ -169,6 +180,7 @@ public sealed class VideoSearcher : IDisposable
     /// </summary>
     private List<Ranked> Exhaustive(IndexModel.EncodedQuery query, int k)
     {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         int keep = model.Rescored(k);
         var best = new List<(float Score, long Position, IndexedSegment Segment)>();
         long position = 0;
@@ -183,9 +195,12 @@ public sealed class VideoSearcher : IDisposable
             if (best.Count > 2 * keep + ExactBlock) best = Top(best, keep);
         }
         best = Top(best, keep);
+        LastTimings = (0, 0, clock.Elapsed.TotalMilliseconds);
         if (model is IndexModel.Dual)
             return best.Select(b => new Ranked(b.Segment, b.Score, null, null)).Take(k).ToList();
-        return Rescore(query, best.Select(b => b.Segment.Id).ToList(), k);
+        var ranked = Rescore(query, best.Select(b => b.Segment.Id).ToList(), k);
+        LastTimings = (0, 0, clock.Elapsed.TotalMilliseconds);
+        return ranked;
     }
 
     private static List<(float Score, long Position, IndexedSegment Segment)> Top(List<(float Score, long Position, IndexedSegment Segment)> all, int keep) =>
@@ -196,7 +211,9 @@ public sealed class VideoSearcher : IDisposable
     {
         var m = Index.Manifest;
         bool vlt = m.ModelType == IndexModel.VltType;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         var segments = Index.Segments(ids, withTokens: vlt);                                        // index order
+        double read = clock.Elapsed.TotalMilliseconds;
         if (segments.Count == 0) return [];
         QueryScores scores;
         using (var scope = torch.NewDisposeScope())
@@ -205,6 +222,7 @@ public sealed class VideoSearcher : IDisposable
             var tokens = vlt ? Stack(segments, s => s.Tokens, [m.Frames, m.TokensPerFrame, m.TokenDim]) : null; // [N, F, L, D]
             scores = model.Score(query, frames, tokens);
         }
+        LastTimings = (0, read, clock.Elapsed.TotalMilliseconds - read);
         return Enumerable.Range(0, segments.Count).OrderByDescending(i => scores.Scores[i]).ThenBy(i => i).Take(k)
             .Select(i => new Ranked(segments[i], scores.Scores[i], scores.Itc?[i], scores.Itm is { } itm && float.IsFinite(itm[i]) ? itm[i] : null))
             .ToList();
@@ -221,7 +239,7 @@ public sealed class VideoSearcher : IDisposable
             var byId = Index.Segments(ranked.Select(r => r.Segment.Id).ToList(), withTokens: false).ToDictionary(s => s.Id);
             ranked = ranked.Select(r => r with { Segment = byId[r.Segment.Id] }).ToList();
         }
-        var truth = videosByCaption.GetValueOrDefault(Normalize(query)) ?? [];
+        string normalized = Normalize(query);
         float[][]? weights;
         float[][] frameScores;
         using (var scope = torch.NewDisposeScope())
@@ -239,7 +257,7 @@ public sealed class VideoSearcher : IDisposable
                     ?? throw new VidSeekException($"{Index.Location} changed during the search (video {segment.VideoId} is gone); search again");
             var best = weights?[r] ?? frameScores[r];
             hits.Add(new SearchHit(r + 1, video, segment, ranked[r].Itc ?? ranked[r].Score, weights?[r], frameScores[r],
-                Array.IndexOf(best, best.Max()), truth.Contains(segment.VideoId), ranked[r].Itm));
+                Array.IndexOf(best, best.Max()), video.Captions.Any(c => Normalize(c) == normalized), ranked[r].Itm));
         }
         return hits;
     }
