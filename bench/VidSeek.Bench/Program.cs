@@ -17,6 +17,13 @@ const string Usage = """
       vlt-cost          joint encoder cost per (text, video) pair, the four fusions: FLOPs, time, fraction of GEMM peak
                         --out FILE (.md)  --frames 4,8,16  --tokens 17,50,197  --text-tokens 32  --pairs 4  --reps 3  --warmup 1
                         --config base|shapes-small  --gemm-sizes 1024,2048,3072  --threads N  --max-others 5 (%)  --quiet-wait 120
+      search-source     the source of the search benchmark: Shapes corpus (seed 1, 800 videos), train split indexed with the demo model
+                        --work DIR (/tmp/vidseek-search-bench)  --model DIR (assets/demo-model)
+      search-build      an index of N segments mixed from the source's, and its ANN index: build time, size
+                        --source DIR  --n 10000  --out DIR  --seed 7
+      search-query      two-stage search: RSS, p50/p99 latency, recall@10 vs exhaustive exact per candidate count
+                        --index DIR/index.vsi  --queries DIR/queries.txt  --pooling xpool|meanp  --latency-queries 200
+                        --recall-queries 20  --candidates 100,200,500,1000,2000  --latency-candidates 1000  --out FILE.json
     """;
 if (args.Length == 0 || args[0] is "-h" or "--help")
 {
@@ -32,5 +39,8 @@ switch (args[0])
     case "vlt-probe": VltProbe.Run(args[1..]); return 0;
     case "bypass-attention": BypassAttention.Run(args[1..]); return 0;
     case "vlt-cost": return VltCostBench.Run(Options.Parse(args[1..]));
+    case "search-source": return SearchBench.Source(args[1..]);
+    case "search-build": return SearchBench.Build(args[1..]);
+    case "search-query": return SearchBench.Query(args[1..]);
     default: Console.Error.WriteLine($"unknown benchmark '{args[0]}'\n{Usage}"); return 2;
 }

@@ -114,6 +114,7 @@ public abstract class IndexModel : IDisposable
     public sealed class Dual(RetrievalCheckpoint checkpoint) : IndexModel
     {
         public DualEncoderModel Model => checkpoint.Model;
+        public RetrievalCheckpoint Checkpoint => checkpoint;
         public override string ModelType => DualType;
         public override int DefaultFrames => Model.Config.NumFrames;
         public override int ImageSize => Model.Clip.ImageSize;
