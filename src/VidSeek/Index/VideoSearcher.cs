@@ -30,8 +30,8 @@ public sealed record SearchHit(int Rank, IndexedVideo Video, IndexedSegment Segm
 public sealed class VideoSearcher : IDisposable
 {
     /// <summary>
-    /// Candidates the first stage proposes per query by default: the smallest tested count whose recall@10 of the exact
-    /// X-Pool ranking reached 0.99 at 10^5 segments (docs/PERFORMANCE.md, <c>vidseek-bench search</c>).
+    /// Candidates the first stage proposes per query by default. Provisional: the recall@10 measured so far (10^4 segments,
+    /// docs/PERFORMANCE.md, <c>vidseek-bench search-query</c>) is the evidence; the 10^6 measurement is still to be made.
     /// </summary>
     public const int DefaultCandidates = 1000;
 
