@@ -31,7 +31,7 @@ public sealed class VideoSearcher : IDisposable
 {
     /// <summary>
     /// Candidates the first stage proposes per query by default. Provisional: the recall@10 measured so far (10^4 segments,
-    /// docs/PERFORMANCE.md, <c>vidseek-bench search-query</c>) is the evidence; the 10^6 measurement is still to be made.
+    /// docs/PERFORMANCE.md, <c>vidseek-bench search-query</c>) falls short of 0.99 at 1000; a per-frame first stage recalls X-Pool better there.
     /// </summary>
     public const int DefaultCandidates = 1000;
 
