@@ -27,6 +27,13 @@ const string Usage = """
       index-throughput  indexing a generated H.264 collection (Debian's ffmpeg): s of video/s, decode vs encode, peak RSS
                         --work DIR  --durations 10,30,60,120,300  --heights 720,1080  --long 3600  --long-height 1080
                         --models clip,demo  --segment 30s  --out FILE (.md)
+      search-source     the source of the search benchmark: Shapes corpus (seed 1, 800 videos), train split indexed with the demo model
+                        --work DIR (/tmp/vidseek-search-bench)  --model DIR (assets/demo-model)
+      search-build      an index of N segments mixed from the source's, and its ANN index: build time, size
+                        --source DIR  --n 10000  --out DIR  --seed 7
+      search-query      two-stage search: RSS, p50/p99 latency, recall@10 vs exhaustive exact per candidate count
+                        --index DIR/index.vsi  --queries DIR/queries.txt  --pooling xpool|meanp  --latency-queries 200
+                        --recall-queries 20  --candidates 100,200,500,1000,2000  --latency-candidates 1000  --out FILE.json
     """;
 if (args.Length == 0 || args[0] is "-h" or "--help")
 {
@@ -46,5 +53,8 @@ switch (args[0])
     case "vlt-cost": return VltCostBench.Run(Options.Parse(args[1..]));
     case "index-throughput": return IndexThroughput.Run(Options.Parse(args[1..]));
     case "index-throughput-child": return IndexThroughput.ChildRun(args[1..]);
+    case "search-source": return SearchBench.Source(args[1..]);
+    case "search-build": return SearchBench.Build(args[1..]);
+    case "search-query": return SearchBench.Query(args[1..]);
     default: Console.Error.WriteLine($"unknown benchmark '{args[0]}'\n{Usage}"); return 2;
 }

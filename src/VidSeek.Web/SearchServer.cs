@@ -124,13 +124,15 @@ public sealed class SearchServer : IAsyncDisposable
             int k = 5;
             if (request.Query.TryGetValue("k", out var kText) && (!int.TryParse(kText, out k) || k < 1 || k > options.MaxK))
                 return Error($"k must be an integer from 1 to {options.MaxK}");
-            bool perVideo = false;
+            bool perVideo = false, exact = false;
             if (request.Query.TryGetValue("per_video", out var pv) && !bool.TryParse(pv, out perVideo))
                 return Error("per_video must be true or false");
+            if (request.Query.TryGetValue("exact", out var exactText) && !bool.TryParse(exactText, out exact))
+                return Error("exact must be true or false");
             await gate.WaitAsync();
             try
             {
-                var hits = searcher.Search(q, k, perVideo);
+                var hits = searcher.Search(q, k, perVideo, exact);
                 return Results.Json(new
                 {
                     query = q,

@@ -10,6 +10,9 @@ public static class IndexCommand
     /// <summary>Fault injection for the crash-safety tests: the process exits hard inside the N-th video's transaction.</summary>
     public const string AbortAfterVariable = "VIDSEEK_TEST_INDEX_ABORT_AFTER";
 
+    /// <summary>Fault injection for the ANN crash tests: the process exits hard at this point of saving the ANN index (<see cref="AnnIndex.FaultPoint"/>).</summary>
+    public const string AnnAbortAtVariable = "VIDSEEK_TEST_ANN_ABORT_AT";
+
     public static Command Create()
     {
         var dir = new Argument<DirectoryInfo?>("DIR") { Description = "Folder of videos, searched recursively (mp4, avi, webm, mkv, mov).", Arity = ArgumentArity.ZeroOrOne };
@@ -105,6 +108,14 @@ public static class IndexCommand
             var stderr = parse.InvocationConfiguration.Error;
             foreach (var (path, error) in report.Failed)
                 stderr.WriteLine($"skipped {path}: {error}");
+            // The first stage of search: kept in step with the index once it exists or the index is large enough to need it.
+            if (File.Exists(AnnIndex.PathFor(indexFile)) || index.SegmentCount > VideoSearcher.DefaultCandidates)
+            {
+                if (Environment.GetEnvironmentVariable(AnnAbortAtVariable) is { Length: > 0 } point)
+                    AnnIndex.FaultPoint = p => { if (p == point) Environment.Exit(87); };
+                using var ann = AnnIndex.Open(index, indexModel, w => stderr.WriteLine($"warning: {w}"));
+                stdout.WriteLine($"approximate index {AnnIndex.PathFor(indexFile)}: {ann.Count} segments, {ann.OpenedAs}");
+            }
             stdout.WriteLine($"{index.VideoCount} videos in {indexFile}: {report.Added} added, {report.Updated} updated, {report.Unchanged} unchanged, {report.Removed} removed, {report.Failed.Count} failed to decode");
             if (report.Segments > 0)
                 stdout.WriteLine($"encoded {report.Segments} segments ({index.Manifest.SegmentingOrDefault.Describe()}), {report.VideoSeconds:F0} s of video in {report.WallSeconds:F1} s: "

@@ -18,13 +18,16 @@ public static class SearchCommand
         var model = new Option<string?>("--model") { Description = "The model folder, if it moved since indexing (it must hold the same weights)." };
         var rerankK = new Option<int>("--rerank-k") { Description = "VLT models: segments re-scored by ITM after the ITC ranking.", DefaultValueFactory = _ => 128 }.Bound(1, CommonOptions.MaxRerankK);
         var perVideo = new Option<bool>("--per-video") { Description = "At most one moment per video (its best)." };
+        var exact = new Option<bool>("--exact") { Description = "Score every segment (streamed from the index): the exhaustive ranking, without the approximate first stage." };
+        var candidates = new Option<int>("--candidates") { Description = "Segments the approximate first stage proposes for exact scoring (an index with no more segments is searched exhaustively).", DefaultValueFactory = _ => VideoSearcher.DefaultCandidates }.Bound(1, 1_000_000);
         var precision = CommonOptions.Precision();
-        var command = new Command("search", "Find the moments of the indexed videos that a sentence describes.") { index, query, k, json, model, rerankK, perVideo, precision };
+        var command = new Command("search", "Find the moments of the indexed videos that a sentence describes.") { index, query, k, json, model, rerankK, perVideo, exact, candidates, precision };
         command.SetAction((parse, stdout) =>
         {
             CommonOptions.ApplyPrecision(parse, precision);
-            using var searcher = VideoSearcher.Open(parse.GetValue(index)!.FullName, parse.GetValue(model) is { } m ? CommonOptions.ResolveModel(m) : null, parse.GetValue(rerankK));
-            var hits = searcher.Search(parse.GetValue(query)!, parse.GetValue(k), parse.GetValue(perVideo));
+            using var searcher = VideoSearcher.Open(parse.GetValue(index)!.FullName, parse.GetValue(model) is { } m ? CommonOptions.ResolveModel(m) : null, parse.GetValue(rerankK),
+                parse.GetValue(candidates), w => parse.InvocationConfiguration.Error.WriteLine($"warning: {w}"));
+            var hits = searcher.Search(parse.GetValue(query)!, parse.GetValue(k), parse.GetValue(perVideo), parse.GetValue(exact));
             if (parse.GetValue(json))
             {
                 stdout.WriteLine(JsonSerializer.Serialize(new { query = parse.GetValue(query), results = hits.Select(h => ToJson(h, searcher.Index.Manifest.Root)) },

@@ -14,15 +14,17 @@ public static class ServeCommand
         CommonOptions.RejectOptionLikeValues(index);
         var host = new Option<string>("--host") { Description = "IP address (or host name, resolved once) to listen on; the default answers this machine only. 0.0.0.0 listens on every interface.", DefaultValueFactory = _ => "127.0.0.1" };
         var model = new Option<string?>("--model") { Description = "The model folder, if it moved since indexing (it must hold the same weights)." };
+        var candidates = new Option<int>("--candidates") { Description = "Segments the approximate first stage proposes for exact scoring.", DefaultValueFactory = _ => VideoSearcher.DefaultCandidates }.Bound(1, 1_000_000);
         var precision = CommonOptions.Precision();
-        var command = new Command("serve", "Serve a search page and a JSON API (/api/search?q=...) over an index.") { index, port, host, model, precision };
+        var command = new Command("serve", "Serve a search page and a JSON API (/api/search?q=...) over an index.") { index, port, host, model, candidates, precision };
         command.SetAction((parse, stdout) =>
         {
             CommonOptions.ApplyPrecision(parse, precision);
             ListenAddress.Resolve(parse.GetValue(host)!); // a bad --host fails before the model loads
-            var searcher = VideoSearcher.Open(parse.GetValue(index)!.FullName, parse.GetValue(model) is { } m ? CommonOptions.ResolveModel(m) : null);
+            var searcher = VideoSearcher.Open(parse.GetValue(index)!.FullName, parse.GetValue(model) is { } m ? CommonOptions.ResolveModel(m) : null,
+                candidates: parse.GetValue(candidates), warn: w => parse.InvocationConfiguration.Error.WriteLine($"warning: {w}"));
             var server = SearchServer.StartAsync(searcher, new ServeOptions { Host = parse.GetValue(host)!, Port = parse.GetValue(port) }).GetAwaiter().GetResult();
-            stdout.WriteLine($"serving {searcher.Videos.Count} videos of {searcher.Index.Location} on {server.Url} (Ctrl+C stops)");
+            stdout.WriteLine($"serving {searcher.Index.VideoCount} videos of {searcher.Index.Location} on {server.Url} (Ctrl+C stops)");
             if (System.Net.IPAddress.TryParse(parse.GetValue(host), out var address) && ListenAddress.IsWildcard(address))
                 parse.InvocationConfiguration.Error.WriteLine("warning: listening on every network interface: anyone who can reach this machine can search the index and play its videos");
             server.WaitForShutdownAsync().GetAwaiter().GetResult();

@@ -84,8 +84,14 @@ public interface IIndexStore : IDisposable
     /// <summary>Every segment in index order (video path, then ordinal), streamed; <paramref name="withTokens"/> reads the VLT tokens too.</summary>
     IEnumerable<IndexedSegment> Segments(bool withTokens = true);
 
+    /// <summary>Every segment id, ascending: what the ANN index (<see cref="AnnIndex"/>) compares its keys with to catch up incrementally.</summary>
+    long[] SegmentIds();
+
     /// <summary>The segments with these ids (in index order; unknown ids are left out): the second stage reads only its candidates.</summary>
     IReadOnlyList<IndexedSegment> Segments(IReadOnlyCollection<long> ids, bool withTokens = true);
+
+    /// <summary>The segments of one video, in ordinal order (empty for an unknown id).</summary>
+    IReadOnlyList<IndexedSegment> SegmentsOf(long videoId, bool withTokens = false);
 
     /// <summary>The JPEG thumbnail of frame <paramref name="frame"/> of segment <paramref name="segmentId"/>, or null.</summary>
     byte[]? Thumbnail(long segmentId, int frame);

@@ -60,7 +60,37 @@ public abstract class IndexModel : IDisposable
     public abstract EncodedVideo[] EncodeBatch(Tensor pixels);
 
     /// <summary>Scores one query against all videos. <paramref name="frames"/> <c>[V, F, E]</c>; <paramref name="tokens"/> <c>[V, F, L, D]</c> (VLT).</summary>
-    public abstract QueryScores Score(string query, Tensor frames, Tensor? tokens);
+    public QueryScores Score(string query, Tensor frames, Tensor? tokens)
+    {
+        using var q = EncodeQuery(query);
+        return Score(q, frames, tokens);
+    }
+
+    /// <summary>The query encoded once (text tower), to score against many blocks of segments.</summary>
+    public abstract EncodedQuery EncodeQuery(string query);
+
+    /// <summary>The final scores of candidate segments: <paramref name="frames"/> <c>[V, F, E]</c>; <paramref name="tokens"/> <c>[V, F, L, D]</c> (VLT).</summary>
+    public abstract QueryScores Score(EncodedQuery query, Tensor frames, Tensor? tokens);
+
+    /// <summary>
+    /// The score the exhaustive search ranks a block of segments <c>[V, F, E]</c> by before it keeps the best
+    /// <see cref="Rescored"/>: a dual encoder's final similarity; a VLT's ITC similarity (ITM then re-scores the kept ones).
+    /// </summary>
+    public abstract float[] BlockScores(EncodedQuery query, Tensor frames);
+
+    /// <summary>How many of the best segments by <see cref="BlockScores"/> a top-<paramref name="k"/> search must score with <see cref="Score(EncodedQuery, Tensor, Tensor?)"/>.</summary>
+    public virtual int Rescored(int k) => k;
+
+    /// <summary>
+    /// The first stage's vectors of segments <c>[V, F, E]</c> -> <c>[V, E']</c>, such that their inner product with
+    /// <see cref="AnnQuery"/> is a fast stand-in for the score: the normalised mean of the frames for a dual encoder (mean
+    /// pooling's cosine exactly; X-Pool's approximately), the mean of the normalised ITC-projected frames for a VLT (its ITC
+    /// similarity exactly).
+    /// </summary>
+    public abstract Tensor AnnVectors(Tensor frames);
+
+    /// <summary>The query's first-stage vector <c>[E']</c>, unit length.</summary>
+    public abstract float[] AnnQuery(EncodedQuery query);
 
     /// <summary>Per-video detail for the top hits: X-Pool's attention over the frames <c>[k, F]</c> (null for other models) and each frame's cosine with the query <c>[k, F]</c>.</summary>
     public abstract (float[][]? Weights, float[][] FrameScores) Explain(string query, Tensor topFrames);
@@ -71,6 +101,16 @@ public abstract class IndexModel : IDisposable
 
     public abstract void Dispose();
 
+    /// <summary>An encoded query: the text embedding <c>[1, E]</c> (dual encoder) or the text's hidden states and mask (VLT).</summary>
+    public sealed class EncodedQuery(Tensor text, Tensor? mask = null) : IDisposable
+    {
+        /// <summary><c>[1, E]</c> or VLT <c>F_T</c> <c>[1, N, D]</c>.</summary>
+        public Tensor Text { get; } = text;
+        /// <summary>VLT: the attention mask <c>[1, N]</c>.</summary>
+        public Tensor? Mask { get; } = mask;
+        public void Dispose() { Text.Dispose(); Mask?.Dispose(); }
+    }
+
     private static float[][] Rows(Tensor t) => Enumerable.Range(0, (int)t.shape[0]).Select(i => t[i].to(ScalarType.Float32).data<float>().ToArray()).ToArray();
 
     private static float[] Coarse(Tensor frames) => nn.functional.normalize(frames.mean(new long[] { 0 }), dim: 0).data<float>().ToArray();
@@ -79,6 +119,7 @@ public abstract class IndexModel : IDisposable
     public sealed class Dual(RetrievalCheckpoint checkpoint) : IndexModel
     {
         public DualEncoderModel Model => checkpoint.Model;
+        public RetrievalCheckpoint Checkpoint => checkpoint;
         public override string ModelType => DualType;
         public override int DefaultFrames => Model.Config.NumFrames;
         public override int ImageSize => Model.Clip.ImageSize;
@@ -92,12 +133,32 @@ public abstract class IndexModel : IDisposable
             return Enumerable.Range(0, (int)emb.shape[0]).Select(b => new EncodedVideo(emb[b].data<float>().ToArray(), null, Coarse(emb[b]))).ToArray();
         }
 
-        public override QueryScores Score(string query, Tensor frames, Tensor? tokens)
+        public override EncodedQuery EncodeQuery(string query)
         {
             using var scope = torch.NewDisposeScope();
             using var _ = torch.no_grad();
-            var text = checkpoint.Texts.Embed([query]);                                            // [1, E]
-            return new QueryScores(Model.SimilarityMatrix(text, frames), null, null);             // eval's own blocked similarity
+            return new EncodedQuery(checkpoint.Texts.Embed([query]).MoveToOuterDisposeScope());   // [1, E]
+        }
+
+        public override QueryScores Score(EncodedQuery query, Tensor frames, Tensor? tokens) =>
+            new(BlockScores(query, frames), null, null);
+
+        public override float[] BlockScores(EncodedQuery query, Tensor frames)
+        {
+            using var _ = torch.no_grad();
+            return Model.SimilarityMatrix(query.Text, frames);                                    // eval's own blocked similarity
+        }
+
+        public override Tensor AnnVectors(Tensor frames)
+        {
+            using var _ = torch.no_grad();
+            return nn.functional.normalize(frames.mean(new long[] { 1 }), dim: -1);               // [V, E], as IndexedSegment.Coarse
+        }
+
+        public override float[] AnnQuery(EncodedQuery query)
+        {
+            using var scope = torch.NewDisposeScope();
+            return nn.functional.normalize(query.Text[0], dim: 0).to(ScalarType.Float32).data<float>().ToArray();
         }
 
         public override (float[][]? Weights, float[][] FrameScores) Explain(string query, Tensor topFrames)
@@ -144,14 +205,46 @@ public abstract class IndexModel : IDisposable
                 .Select(b => new EncodedVideo(frames[b].data<float>().ToArray(), tokens[b].data<float>().ToArray(), Coarse(frames[b]))).ToArray();
         }
 
-        public override QueryScores Score(string query, Tensor frames, Tensor? tokens)
+        public override EncodedQuery EncodeQuery(string query)
         {
-            ArgumentNullException.ThrowIfNull(tokens);
             using var scope = torch.NewDisposeScope();
             using var _ = torch.no_grad();
             var (ids, mask) = tokenizer.Tokenize([query]);
-            var hidden = Model.EncodeText(ids, mask);
-            var s = TwoStageRetrieval.Score(Model, hidden, mask, tokens, frames, new TwoStageOptions { TopK = rerankK });
+            var hidden = Model.EncodeText(ids, mask);                                                // [1, N, D]
+            return new EncodedQuery(hidden.MoveToOuterDisposeScope(), mask.MoveToOuterDisposeScope());
+        }
+
+        public override int Rescored(int k) => Math.Max(k, rerankK);
+
+        public override float[] BlockScores(EncodedQuery query, Tensor frames)
+        {
+            using var scope = torch.NewDisposeScope();
+            using var _ = torch.no_grad();
+            return Model.ItcSimilarity(query.Text.select(1, 0), frames)[0].data<float>().ToArray();  // [V]
+        }
+
+        public override Tensor AnnVectors(Tensor frames)
+        {
+            using var _ = torch.no_grad();
+            // ITC is the mean over frames of <t, f_i> with unit vectors, i.e. <t, mean_i f_i>: exact with an inner product.
+            var f = nn.functional.normalize(Model.ProjectFrames(frames), dim: -1);                // [V, F, E']
+            return f.mean(new long[] { 1 });
+        }
+
+        public override float[] AnnQuery(EncodedQuery query)
+        {
+            using var scope = torch.NewDisposeScope();
+            using var _ = torch.no_grad();
+            return nn.functional.normalize(Model.ProjectText(query.Text.select(1, 0)), dim: -1)[0].to(ScalarType.Float32).data<float>().ToArray();
+        }
+
+        public override QueryScores Score(EncodedQuery query, Tensor frames, Tensor? tokens)
+        {
+            ArgumentNullException.ThrowIfNull(tokens);
+            ArgumentNullException.ThrowIfNull(query.Mask);
+            using var scope = torch.NewDisposeScope();
+            using var _ = torch.no_grad();
+            var s = TwoStageRetrieval.Score(Model, query.Text, query.Mask, tokens, frames, new TwoStageOptions { TopK = rerankK });
             var itm = Enumerable.Repeat(float.NaN, s.Videos).ToArray();
             foreach (long v in s.TopVideos) itm[v] = s.Reranked[v] - s.Offset;
             return new QueryScores(s.Reranked, s.Itc, itm);

@@ -20,76 +20,68 @@ public sealed record SearchHit(int Rank, IndexedVideo Video, IndexedSegment Segm
 }
 
 /// <summary>
-/// Text-to-video search over an <see cref="IIndexStore"/> with the model that built it: every segment is scored (brute force,
-/// in blocks) exactly as <c>eval</c> scores a split, so the ranking is eval's ranking (for a VLT model, the re-ranked one).
-/// The per-segment coarse vectors in the index are there for a first, approximate stage on large collections.
+/// Text-to-video search over an <see cref="IIndexStore"/> with the model that built it, in two stages on large indexes:
+/// an approximate nearest-neighbour index (<see cref="AnnIndex"/>, one vector per segment) proposes the top
+/// <see cref="Candidates"/> segments, whose per-frame data is then read from the store and scored exactly as <c>eval</c> scores
+/// (X-Pool, mean pooling, or a VLT's ITC then ITM). The exhaustive search (<c>exact</c>, and any index with no more segments
+/// than candidates) scores every segment, streamed from the store in blocks, so memory stays bounded; its ranking is eval's
+/// ranking. Nothing per segment is held in memory beyond the first stage's index.
 /// </summary>
 public sealed class VideoSearcher : IDisposable
 {
+    /// <summary>
+    /// Candidates the first stage proposes per query by default. Provisional: the recall@10 measured so far (10^4 segments,
+    /// docs/PERFORMANCE.md, <c>vidseek-bench search-query</c>) falls short of 0.99 at 1000; a per-frame first stage recalls X-Pool better there.
+    /// </summary>
+    public const int DefaultCandidates = 1000;
+
+    /// <summary>Segments per block of the exhaustive search (a multiple of the similarity's own block of 32 videos).</summary>
+    public const int ExactBlock = 2048;
+
     private readonly IndexModel model;
-    private readonly Tensor frames;  // [S, F, E]
-    private readonly Tensor? tokens; // VLT: [S, F, L, D]
-    private readonly Dictionary<string, List<long>> videosByCaption;
-    private readonly Dictionary<long, IndexedVideo> videosById;
-    private readonly Dictionary<long, int> positions; // segment id -> position in Segments
+    private readonly Lazy<bool> hasCaptions;
+    private readonly Lazy<IReadOnlyList<IndexedVideo>> videos;
+    private readonly Action<string>? warn;
+    private readonly object annGate = new();
+    private AnnIndex? ann;
+    private int segmentCount;
 
     public IIndexStore Index { get; }
-    /// <summary>Every indexed video, in path order.</summary>
-    public IReadOnlyList<IndexedVideo> Videos { get; }
-    /// <summary>Every segment, in index order (the ranking's tie-break).</summary>
-    public IReadOnlyList<IndexedSegment> Segments { get; }
+    /// <summary>Every indexed video, in path order (read when first asked for).</summary>
+    public IReadOnlyList<IndexedVideo> Videos => videos.Value;
     public IndexModel Model => model;
-    /// <summary>The index's <see cref="IIndexStore.Generation"/> when this searcher read it.</summary>
-    public long Generation { get; }
+    /// <summary>The index's <see cref="IIndexStore.Generation"/> when this searcher last looked.</summary>
+    public long Generation { get; private set; }
+    /// <summary>Segments the first stage proposes per query (unless a search asks for another count).</summary>
+    public int Candidates { get; }
+    /// <summary>The first stage, once a search needed it (null for an index no larger than <see cref="Candidates"/>).</summary>
+    public AnnIndex? Ann => ann;
     /// <summary>Whether the index came from an annotated dataset (ground truth is known).</summary>
-    public bool HasCaptions => videosByCaption.Count > 0;
+    public bool HasCaptions => hasCaptions.Value;
     /// <summary>"xpool", "meanp" or "vlt": what the per-frame numbers of a hit mean.</summary>
     public string Kind => model is IndexModel.Dual d ? (d.Model.Config.Pooling == Models.DualEncoder.VideoPooling.XPool ? "xpool" : "meanp") : "vlt";
 
-    private VideoSearcher(IIndexStore index, IndexModel model)
+    private VideoSearcher(IIndexStore index, IndexModel model, int candidates, Action<string>? warn)
     {
         Index = index;
         this.model = model;
+        this.warn = warn;
+        Candidates = candidates;
         Generation = index.Generation;
-        Videos = index.Videos();
-        videosById = Videos.ToDictionary(v => v.Id);
-        var m = index.Manifest;
-        bool vlt = m.ModelType == IndexModel.VltType;
-        var segments = index.Segments(withTokens: vlt).ToList();
-        frames = Stack(segments, s => s.FrameEmbeddings, [m.Frames, m.EmbedDim], index.Location);
-        if (vlt) tokens = Stack(segments, s => s.Tokens, [m.Frames, m.TokensPerFrame, m.TokenDim], index.Location);
-        // The tensors hold the embeddings; the segment records keep only what a hit shows.
-        Segments = segments.Select(s => s with { FrameEmbeddings = [], Tokens = null }).ToList();
-        positions = new Dictionary<long, int>(Segments.Count);
-        for (int i = 0; i < Segments.Count; i++) positions[Segments[i].Id] = i;
-        videosByCaption = new Dictionary<string, List<long>>(StringComparer.Ordinal);
-        foreach (var v in Videos)
-            foreach (var c in v.Captions)
-            {
-                if (!videosByCaption.TryGetValue(Normalize(c), out var list)) videosByCaption[Normalize(c)] = list = [];
-                if (!list.Contains(v.Id)) list.Add(v.Id);
-            }
-    }
-
-    /// <summary>One <c>[S, ...shape]</c> tensor of a per-segment array, each checked against the shape.</summary>
-    private static Tensor Stack(List<IndexedSegment> segments, Func<IndexedSegment, float[]?> field, long[] shape, string location)
-    {
-        long per = shape.Aggregate(1L, (a, b) => a * b);
-        var flat = new float[segments.Count * per];
-        for (int i = 0; i < segments.Count; i++)
-        {
-            var values = field(segments[i]);
-            if (values is null || values.Length != per)
-                throw new VidSeekException($"{location}: segment {segments[i].Id} holds {values?.Length ?? 0} values where [{string.Join(", ", shape)}] = {per} were expected; build the index again");
-            values.CopyTo(flat, i * per);
-        }
-        return torch.tensor(flat, [segments.Count, .. shape]);
+        segmentCount = index.SegmentCount;
+        videos = new Lazy<IReadOnlyList<IndexedVideo>>(() => index.Videos());
+        // Read once, not kept: a large index's video list is not held for a yes/no.
+        hasCaptions = new Lazy<bool>(() => index.Videos().Any(v => v.Captions.Count > 0));
+        if (segmentCount > candidates) OpenAnn(); // keep the first stage open from the start
     }
 
     /// <summary>Opens an index and the model it was built with (or <paramref name="modelOverride"/>, which must hold the same weights).</summary>
     /// <param name="rerankK">VLT: segments per query re-scored by ITM.</param>
-    public static VideoSearcher Open(string location, string? modelOverride = null, int rerankK = 128)
+    /// <param name="candidates">Segments the first stage proposes per query (<see cref="DefaultCandidates"/>).</param>
+    /// <param name="warn">Where warnings go (a damaged or mismatched ANN file being rebuilt); standard error by default.</param>
+    public static VideoSearcher Open(string location, string? modelOverride = null, int rerankK = 128, int candidates = DefaultCandidates, Action<string>? warn = null)
     {
+        if (candidates < 1) throw new VidSeekException($"the candidate count must be at least 1, got {candidates}");
         var index = IndexStore.Open(location);
         try
         {
@@ -101,7 +93,7 @@ public sealed class VideoSearcher : IDisposable
             if (sha != index.Manifest.ModelSha256)
                 throw new VidSeekException($"{weights} is not the model {location} was built with (sha256 {sha[..12]}, expected {index.Manifest.ModelSha256[..Math.Min(12, index.Manifest.ModelSha256.Length)]}); index again with this model");
             var model = IndexModel.Open(folder, index.Manifest.Frames, rerankK);
-            try { return new VideoSearcher(index, model); }
+            try { return new VideoSearcher(index, model, candidates, warn ?? (w => Console.Error.WriteLine($"warning: {w}"))); }
             catch { model.Dispose(); throw; }
         }
         catch
@@ -111,63 +103,205 @@ public sealed class VideoSearcher : IDisposable
         }
     }
 
-    /// <summary>The video with this id, or null.</summary>
-    public IndexedVideo? Video(long id) => videosById.GetValueOrDefault(id);
+    /// <summary>
+    /// A searcher over an open store with a model the caller vouches for (its embeddings must be the ones the index holds, e.g.
+    /// the same backbone with another pooling); it owns and disposes both.
+    /// </summary>
+    public static VideoSearcher Create(IIndexStore index, IndexModel model, int candidates = DefaultCandidates, Action<string>? warn = null)
+    {
+        if (candidates < 1) throw new VidSeekException($"the candidate count must be at least 1, got {candidates}");
+        return new VideoSearcher(index, model, candidates, warn ?? (w => Console.Error.WriteLine($"warning: {w}")));
+    }
 
-    /// <summary>The top <paramref name="k"/> segments for <paramref name="query"/>, best first (ties: index order, as eval's stable policy).</summary>
+    /// <summary>Where the last search spent its time, in milliseconds: the first stage (ANN), reading the candidates from the store, and scoring them.</summary>
+    public (double FirstStage, double Read, double Score) LastTimings { get; private set; }
+
+    private AnnIndex OpenAnn()
+    {
+        lock (annGate)
+        {
+            long generation = Index.Generation;
+            if (ann is not null && ann.Generation == generation) return ann;
+            // The store changed since (another process updated it): catch the first stage up, or open it the first time.
+            ann?.Dispose();
+            ann = null;
+            ann = AnnIndex.Open(Index, model, warn);
+            Generation = generation;
+            segmentCount = Index.SegmentCount;
+            return ann;
+        }
+    }
+
+    /// <summary>The video with this id, or null.</summary>
+    public IndexedVideo? Video(long id) => Index.Video(id);
+
+    /// <summary>
+    /// The top <paramref name="k"/> segments for <paramref name="query"/>, best first (ties: index order, as eval's stable policy).
+    /// </summary>
     /// <param name="perVideo">At most one hit per video: its best moment (the rest of the ranking moves up).</param>
-    public List<SearchHit> Search(string query, int k = 5, bool perVideo = false)
+    /// <param name="exact">Score every segment (streamed), whatever the index's size: the exhaustive ranking.</param>
+    /// <param name="candidates">Segments the first stage proposes (default <see cref="Candidates"/>); an index with no more
+    /// segments than this is searched exhaustively, so its ranking is exact.</param>
+    public List<SearchHit> Search(string query, int k = 5, bool perVideo = false, bool exact = false, int? candidates = null)
     {
         if (string.IsNullOrWhiteSpace(query)) throw new VidSeekException("the query is empty");
         if (k < 1) throw new VidSeekException($"k must be at least 1, got {k}");
-        if (Segments.Count == 0) return [];
-        var scores = model.Score(query, frames, tokens);
-        var ranked = Enumerable.Range(0, Segments.Count).OrderByDescending(i => scores.Scores[i]).ThenBy(i => i);
-        var order = (perVideo ? ranked.DistinctBy(i => Segments[i].VideoId) : ranked).Take(k).ToList();
-        return Hits(query, order, scores);
+        int n = candidates ?? Candidates;
+        if (n < 1) throw new VidSeekException($"the candidate count must be at least 1, got {n}");
+        if (Index.Generation != Generation)
+        {
+            Generation = Index.Generation;
+            segmentCount = Index.SegmentCount;
+        }
+        if (segmentCount == 0) return [];
+        using var encoded = model.EncodeQuery(query);
+        var ranked = exact || n >= segmentCount ? Exhaustive(encoded, k, perVideo) : FirstStage(encoded, k, n, perVideo);
+        return Hits(query, ranked);
     }
 
     /// <summary>One segment (e.g. a neighbour of a hit) scored and explained for <paramref name="query"/>, or null for an unknown id; its rank is 0.</summary>
     public SearchHit? Moment(string query, long segmentId)
     {
         if (string.IsNullOrWhiteSpace(query)) throw new VidSeekException("the query is empty");
-        if (!positions.TryGetValue(segmentId, out int s)) return null;
-        using var one = torch.tensor(new long[] { s });
-        using var f = frames.index_select(0, one);                                                 // [1, F, E]
-        using var t = tokens?.index_select(0, one);
-        var scores = model.Score(query, f, t);
-        var hit = Hits(query, [0], scores, offset: s)[0];
-        return hit with { Rank = 0 };
+        using var encoded = model.EncodeQuery(query);
+        var ranked = Rescore(encoded, [segmentId], 1, perVideo: false);
+        return ranked.Count == 0 ? null : Hits(query, ranked)[0] with { Rank = 0 };
     }
 
-    /// <summary>The segments just before and after <paramref name="segmentId"/> in the same video (null at its ends).</summary>
+    /// <summary>The segments just before and after <paramref name="segmentId"/> in the same video (null at its ends, or for an unknown id).</summary>
     public (IndexedSegment? Previous, IndexedSegment? Next) Neighbours(long segmentId)
     {
-        if (!positions.TryGetValue(segmentId, out int s)) return (null, null);
-        long video = Segments[s].VideoId;
-        return (s > 0 && Segments[s - 1].VideoId == video ? Segments[s - 1] : null,
-                s + 1 < Segments.Count && Segments[s + 1].VideoId == video ? Segments[s + 1] : null);
+        if (Index.Segments([segmentId], withTokens: false) is not [var segment]) return (null, null);
+        var all = Index.SegmentsOf(segment.VideoId, withTokens: false);
+        int at = all.ToList().FindIndex(s => s.Id == segmentId);
+        return (at > 0 ? Strip(all[at - 1]) : null, at >= 0 && at + 1 < all.Count ? Strip(all[at + 1]) : null);
+
+        static IndexedSegment Strip(IndexedSegment s) => s with { FrameEmbeddings = [], Tokens = null };
     }
 
-    /// <param name="order">Positions in <paramref name="scores"/>; segment = position + <paramref name="offset"/>.</param>
-    private List<SearchHit> Hits(string query, List<int> order, QueryScores scores, int offset = 0)
-    {
-        var truth = videosByCaption.GetValueOrDefault(Normalize(query)) ?? [];
+    /// <summary>One ranked segment: its record (with frames), the ranking score, and the VLT's ITC and ITM scores.</summary>
+    private readonly record struct Ranked(IndexedSegment Segment, float Score, float? Itc, float? Itm);
 
-        using var top = torch.tensor(order.Select(i => (long)(i + offset)).ToArray());
-        using var topFrames = frames.index_select(0, top);                                        // [k, F, E]
-        var (weights, frameScores) = model.Explain(query, topFrames);
-        var hits = new List<SearchHit>();
-        for (int r = 0; r < order.Count; r++)
+    /// <summary>Two stages: the ANN index's top <paramref name="n"/> segments, then the exact score on those only.</summary>
+    private List<Ranked> FirstStage(IndexModel.EncodedQuery query, int k, int n, bool perVideo)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var first = OpenAnn();
+        var ids = first.Search(model.AnnQuery(query), Math.Max(n, model.Rescored(k)));
+        double ann = clock.Elapsed.TotalMilliseconds;
+        var ranked = Rescore(query, ids, k, perVideo);
+        LastTimings = LastTimings with { FirstStage = ann };
+        return ranked;
+    }
+
+    /// <summary>
+    /// Every segment, streamed from the store in blocks of <see cref="ExactBlock"/>: each block is scored (dual encoders: the final
+    /// similarity; VLT: ITC) and only the best <see cref="IndexModel.Rescored"/> so far are kept, with their place in index order
+    /// for the tie-break; a VLT's kept segments are then re-scored as in eval (ITM on the top rerank-k).
+    /// </summary>
+    /// <remarks>With <paramref name="perVideo"/>, only each video's best segment is kept (a dual encoder's ranking is final, so that is
+    /// exact; a VLT's ITM re-ranking then runs on each video's best ITC segment).</remarks>
+    private List<Ranked> Exhaustive(IndexModel.EncodedQuery query, int k, bool perVideo)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        int keep = model.Rescored(k);
+        var best = new List<(float Score, long Position, IndexedSegment Segment)>();
+        long position = 0;
+        var m = Index.Manifest;
+        foreach (var block in Index.Segments(withTokens: false).Chunk(ExactBlock))
         {
-            int s = order[r];
-            var segment = Segments[s + offset];
+            float[] scores;
+            using (var scope = torch.NewDisposeScope())
+                scores = model.BlockScores(query, Stack(block, s => s.FrameEmbeddings, [m.Frames, m.EmbedDim]));
+            for (int i = 0; i < block.Length; i++) best.Add((scores[i], position + i, block[i] with { FrameEmbeddings = [] })); // memory stays bounded
+            position += block.Length;
+            if (best.Count > 2 * keep + ExactBlock) best = Top(best, keep, perVideo);
+        }
+        best = Top(best, keep, perVideo);
+        LastTimings = (0, 0, clock.Elapsed.TotalMilliseconds);
+        if (model is IndexModel.Dual)
+            return best.Select(b => new Ranked(b.Segment, b.Score, null, null)).Take(k).ToList();
+        var ranked = Rescore(query, best.Select(b => b.Segment.Id).ToList(), k, perVideo);
+        LastTimings = (0, 0, clock.Elapsed.TotalMilliseconds);
+        return ranked;
+    }
+
+    private static List<(float Score, long Position, IndexedSegment Segment)> Top(List<(float Score, long Position, IndexedSegment Segment)> all, int keep, bool perVideo)
+    {
+        var ordered = all.OrderByDescending(b => b.Score).ThenBy(b => b.Position);
+        return (perVideo ? ordered.DistinctBy(b => b.Segment.VideoId) : ordered).Take(keep).ToList();
+    }
+
+    /// <summary>Reads the candidates' frames (and VLT tokens) from the store and ranks them by the model's exact score; ties: index order.</summary>
+    private List<Ranked> Rescore(IndexModel.EncodedQuery query, IReadOnlyCollection<long> ids, int k, bool perVideo)
+    {
+        var m = Index.Manifest;
+        bool vlt = m.ModelType == IndexModel.VltType;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var segments = Index.Segments(ids, withTokens: vlt);                                        // index order
+        double read = clock.Elapsed.TotalMilliseconds;
+        if (segments.Count == 0) return [];
+        QueryScores scores;
+        using (var scope = torch.NewDisposeScope())
+        {
+            var frames = Stack(segments, s => s.FrameEmbeddings, [m.Frames, m.EmbedDim]);           // [N, F, E]
+            var tokens = vlt ? Stack(segments, s => s.Tokens, [m.Frames, m.TokensPerFrame, m.TokenDim]) : null; // [N, F, L, D]
+            scores = model.Score(query, frames, tokens);
+        }
+        LastTimings = (0, read, clock.Elapsed.TotalMilliseconds - read);
+        var order = Enumerable.Range(0, segments.Count).OrderByDescending(i => scores.Scores[i]).ThenBy(i => i);
+        return (perVideo ? order.DistinctBy(i => segments[i].VideoId) : order).Take(k)
+            .Select(i => new Ranked(segments[i], scores.Scores[i], scores.Itc?[i], scores.Itm is { } itm && float.IsFinite(itm[i]) ? itm[i] : null))
+            .ToList();
+    }
+
+    /// <summary>The hits, with the per-frame detail (X-Pool's attention, per-frame cosines) of each.</summary>
+    private List<SearchHit> Hits(string query, List<Ranked> ranked)
+    {
+        if (ranked.Count == 0) return [];
+        var m = Index.Manifest;
+        // The exhaustive search drops the frames of segments it streams past; read the winners' back.
+        if (ranked.Any(r => r.Segment.FrameEmbeddings.Length == 0))
+        {
+            var byId = Index.Segments(ranked.Select(r => r.Segment.Id).ToList(), withTokens: false).ToDictionary(s => s.Id);
+            ranked = ranked.Select(r => r with { Segment = byId[r.Segment.Id] }).ToList();
+        }
+        string normalized = Normalize(query);
+        float[][]? weights;
+        float[][] frameScores;
+        using (var scope = torch.NewDisposeScope())
+        {
+            var topFrames = Stack(ranked.Select(r => r.Segment).ToList(), s => s.FrameEmbeddings, [m.Frames, m.EmbedDim]); // [k, F, E]
+            (weights, frameScores) = model.Explain(query, topFrames);
+        }
+        var videoById = new Dictionary<long, IndexedVideo>();
+        var hits = new List<SearchHit>();
+        for (int r = 0; r < ranked.Count; r++)
+        {
+            var segment = ranked[r].Segment with { FrameEmbeddings = [], Tokens = null }; // a hit shows times and scores, not embeddings
+            if (!videoById.TryGetValue(segment.VideoId, out var video))
+                videoById[segment.VideoId] = video = Index.Video(segment.VideoId)
+                    ?? throw new VidSeekException($"{Index.Location} changed during the search (video {segment.VideoId} is gone); search again");
             var best = weights?[r] ?? frameScores[r];
-            float? itm = scores.Itm is { } m && float.IsFinite(m[s]) ? m[s] : null;
-            hits.Add(new SearchHit(r + 1, videosById[segment.VideoId], segment, scores.Itc?[s] ?? scores.Scores[s], weights?[r], frameScores[r],
-                Array.IndexOf(best, best.Max()), truth.Contains(segment.VideoId), itm));
+            hits.Add(new SearchHit(r + 1, video, segment, ranked[r].Itc ?? ranked[r].Score, weights?[r], frameScores[r],
+                Array.IndexOf(best, best.Max()), video.Captions.Any(c => Normalize(c) == normalized), ranked[r].Itm));
         }
         return hits;
+    }
+
+    /// <summary>One <c>[S, ...shape]</c> tensor of a per-segment array, each checked against the shape.</summary>
+    private Tensor Stack(IReadOnlyList<IndexedSegment> segments, Func<IndexedSegment, float[]?> field, long[] shape)
+    {
+        long per = shape.Aggregate(1L, (a, b) => a * b);
+        var flat = new float[segments.Count * per];
+        for (int i = 0; i < segments.Count; i++)
+        {
+            var values = field(segments[i]);
+            if (values is null || values.Length != per)
+                throw new VidSeekException($"{Index.Location}: segment {segments[i].Id} holds {values?.Length ?? 0} values where [{string.Join(", ", shape)}] = {per} were expected; build the index again");
+            values.CopyTo(flat, i * per);
+        }
+        return torch.tensor(flat, [segments.Count, .. shape]);
     }
 
     /// <summary>Some captions of the indexed dataset, for example queries (empty for a plain folder).</summary>
@@ -178,8 +312,7 @@ public sealed class VideoSearcher : IDisposable
 
     public void Dispose()
     {
-        frames.Dispose();
-        tokens?.Dispose();
+        ann?.Dispose();
         model.Dispose();
         Index.Dispose();
     }

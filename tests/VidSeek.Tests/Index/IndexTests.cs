@@ -303,7 +303,7 @@ public class IndexTests(IndexFixture fixture) : IClassFixture<IndexFixture>
         catch (Exception) { return 0; }
     }
 
-    private static ProcessStartInfo ChildStart(string[] args, params (string Name, string Value)[] env)
+    internal static ProcessStartInfo ChildStart(string[] args, params (string Name, string Value)[] env)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "vidseek.dll"));
@@ -312,7 +312,7 @@ public class IndexTests(IndexFixture fixture) : IClassFixture<IndexFixture>
         return psi;
     }
 
-    private static (int Code, string Out, string Err) RunChild(string[] args, params (string Name, string Value)[] env)
+    internal static (int Code, string Out, string Err) RunChild(string[] args, params (string Name, string Value)[] env)
     {
         using var p = Process.Start(ChildStart(args, env))!;
         var stdout = p.StandardOutput.ReadToEndAsync();

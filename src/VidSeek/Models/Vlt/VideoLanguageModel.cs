@@ -59,6 +59,12 @@ public sealed class VideoLanguageModel : nn.Module
         return temp.alias();
     }
 
+    /// <summary>The ITC projection of frame vectors <c>[..., D]</c> -> <c>[..., E]</c> (not normalised): what <see cref="ItcSimilarity"/> compares.</summary>
+    public Tensor ProjectFrames(Tensor frameVectors) => proj_v.forward(frameVectors);
+
+    /// <summary>The ITC projection of text [CLS] vectors <c>[T, D]</c> -> <c>[T, E]</c> (not normalised).</summary>
+    public Tensor ProjectText(Tensor textCls) => proj_t.forward(textCls);
+
     /// <summary>
     /// ITC similarity: the mean over frames of <c>cosine(proj_t(cls), proj_v(frame_i))</c>, in [-1, 1], not divided by the temperature.
     /// </summary>

@@ -1,0 +1,351 @@
+using System.IO.Hashing;
+using System.Text;
+using Cloud.Unum.USearch;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace VidSeek.Index;
+
+/// <summary>How the first stage's HNSW graph is built (USearch).</summary>
+public sealed record AnnOptions
+{
+    /// <summary>How vectors are stored: half precision keeps the inner products to about 1e-3, at half the memory of float32.</summary>
+    public ScalarKind Quantization { get; init; } = ScalarKind.Float16;
+    /// <summary>HNSW M: neighbours per node.</summary>
+    public ulong Connectivity { get; init; } = 16;
+    /// <summary>HNSW ef_construction.</summary>
+    public ulong ExpansionAdd { get; init; } = 128;
+    /// <summary>Segments read per block while building.</summary>
+    public int Block { get; init; } = 1024;
+}
+
+/// <summary>
+/// The first stage of search on a large index: an approximate nearest-neighbour index (USearch HNSW, inner product, float16)
+/// over one vector per segment (<see cref="IndexModel.AnnVectors"/>), keyed by segment id. It lives beside the SQLite index
+/// and is never the source of truth: it can always be rebuilt from the store, and is checked against it whenever it is opened.
+/// </summary>
+/// <remarks>
+/// Files: <c>INDEX.vsi.ann</c>, a small header (format, model hash, dimensions, the store's generation and segment count
+/// when it was written, the sorted segment ids, the name, length and XxHash3 of the data file, and a checksum of itself), and
+/// the data file it names, <c>INDEX.vsi.ann-GEN-RANDOM.usearch</c> (USearch's own format). An update writes a new data file
+/// under a new name, then a new header beside the old one, then renames the header over it (the commit point), then
+/// deletes the old data file. A process killed at any moment leaves the old header naming the old, intact data file (stale:
+/// caught up on the next open) or the new header naming the new, complete one.
+/// On open: a header or data file that does not parse or check out is rebuilt with a warning; one written for another model
+/// or index (a spot check of stored vectors against the store's segments fails) is rebuilt; one of an older generation is
+/// brought up to date by the difference of the id sets (segment ids are never reused, and a segment is never changed in
+/// place: a replaced video gets new ids). Nothing stale is ever searched.
+/// </remarks>
+public sealed class AnnIndex : IDisposable
+{
+    private const string Magic = "VIDSEEK-ANN";
+    private const int FormatVersion = 1;
+    private const int SpotChecks = 8;
+
+    /// <summary>Test hook: called with "data-written" (new data file complete, header not yet written) and "header-written" (new header beside, not yet renamed).</summary>
+    public static Action<string>? FaultPoint { get; set; }
+
+    private USearchIndex index;
+    private long[] keys; // sorted ascending
+    private readonly object gate = new();
+
+    /// <summary>The header file, <c>INDEX.vsi.ann</c>.</summary>
+    public string HeaderPath { get; }
+    /// <summary>The store's generation this ANN index is in step with.</summary>
+    public long Generation { get; private set; }
+    public int Count => keys.Length;
+    public int Dimensions { get; }
+    /// <summary>What opening it did: "fresh", "updated (+A -R)" or "built" (with the reason).</summary>
+    public string OpenedAs { get; private set; } = "";
+
+    private AnnIndex(string headerPath, USearchIndex index, long[] keys, long generation, int dimensions)
+    {
+        HeaderPath = headerPath;
+        this.index = index;
+        this.keys = keys;
+        Generation = generation;
+        Dimensions = dimensions;
+    }
+
+    /// <summary>Where the ANN header of an index file lives.</summary>
+    public static string PathFor(string indexLocation) => indexLocation + ".ann";
+
+    /// <summary>
+    /// Opens the ANN index of <paramref name="store"/>, in step with it: checked, caught up incrementally, or rebuilt from the
+    /// store. When it changed it is saved (atomically) if <paramref name="save"/> and the folder is writable; a failed save
+    /// is a warning, the index in memory is still right.
+    /// </summary>
+    /// <param name="warn">Receives one line per problem found (a corrupt or mismatched file that is being rebuilt).</param>
+    public static AnnIndex Open(IIndexStore store, IndexModel model, Action<string>? warn = null, bool save = true, AnnOptions? options = null)
+    {
+        options ??= new AnnOptions();
+        string header = PathFor(store.Location);
+        var ann = TryLoad(store, model, header, warn);
+        bool changed;
+        if (ann is null)
+        {
+            ann = Build(store, model, header, options);
+            changed = true;
+        }
+        else changed = ann.CatchUp(store, model, options);
+        if (changed && save)
+        {
+            try { ann.Save(store.Manifest.ModelSha256); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or USearchException)
+            {
+                warn?.Invoke($"{header}: could not save the approximate index ({e.Message}); it is rebuilt in memory on every open until it can be");
+            }
+        }
+        return ann;
+    }
+
+    /// <summary>The ids of the (about) <paramref name="n"/> segments whose vectors have the largest inner product with <paramref name="query"/>, best first.</summary>
+    public long[] Search(float[] query, int n)
+    {
+        if (query.Length != Dimensions) throw new ArgumentException($"query has {query.Length} dimensions, the index {Dimensions}");
+        if (Count == 0 || n < 1) return [];
+        lock (gate) // one native search at a time: the C binding searches on one thread slot
+        {
+            int found = index.Search(query, Math.Min(n, Count), out var found_keys, out _);
+            return found_keys.Take(found).Select(k => (long)k).ToArray();
+        }
+    }
+
+    /// <summary>Reads, checks and spot-checks the files; null (after a warning where something was wrong) when they cannot be used.</summary>
+    private static AnnIndex? TryLoad(IIndexStore store, IndexModel model, string header, Action<string>? warn)
+    {
+        if (!File.Exists(header)) return null;
+        Header h;
+        try { h = Header.Read(header); }
+        catch (Exception e) when (e is IOException or InvalidDataException or EndOfStreamException or ArgumentException)
+        {
+            warn?.Invoke($"{header} is damaged ({e.Message}); rebuilding it from {store.Location}");
+            return null;
+        }
+        if (h.ModelSha256 != store.Manifest.ModelSha256)
+        {
+            warn?.Invoke($"{header} was built for another model; rebuilding it from {store.Location}");
+            return null;
+        }
+        string data = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(header))!, h.DataFile);
+        string? problem = !File.Exists(data) ? $"its data file {h.DataFile} is missing"
+            : new FileInfo(data).Length != h.DataLength ? $"its data file {h.DataFile} has the wrong length"
+            : Hash(data) != h.DataHash ? $"its data file {h.DataFile} does not match its checksum"
+            : null;
+        if (problem is not null)
+        {
+            warn?.Invoke($"{header}: {problem}; rebuilding it from {store.Location}");
+            return null;
+        }
+        USearchIndex index;
+        try { index = new USearchIndex(data, view: true); } // memory-mapped: pages are read on demand and shared between processes
+        catch (USearchException e)
+        {
+            warn?.Invoke($"{header}: {h.DataFile} cannot be read ({e.Message}); rebuilding it from {store.Location}");
+            return null;
+        }
+        var ann = new AnnIndex(header, index, h.Keys, h.Generation, h.Dimensions);
+        string? mismatch = index.Size() != (ulong)h.Keys.Length ? $"it holds {index.Size()} vectors where its header lists {h.Keys.Length}"
+            : (int)index.Dimensions() != h.Dimensions ? "its dimensions differ from its header's"
+            : ann.SpotCheck(store, model, sameGeneration: h.Generation == store.Generation);
+        if (mismatch is not null)
+        {
+            ann.Dispose();
+            warn?.Invoke($"{header} does not match {store.Location} ({mismatch}); rebuilding it");
+            return null;
+        }
+        ann.OpenedAs = "fresh";
+        return ann;
+    }
+
+    /// <summary>
+    /// Compares the stored vectors of a few keys, spread over the key range, with the vectors computed from the store's
+    /// segments of the same ids: an ANN file of another index (or a stale one that the generation does not reveal) fails here.
+    /// </summary>
+    private string? SpotCheck(IIndexStore store, IndexModel model, bool sameGeneration)
+    {
+        if (Count == 0) return store.SegmentCount == 0 || !sameGeneration ? null : "it is empty";
+        var sample = Enumerable.Range(0, Math.Min(SpotChecks, Count)).Select(i => keys[(int)((long)i * (Count - 1) / Math.Max(1, SpotChecks - 1))]).Distinct().ToList();
+        var segments = store.Segments(sample, withTokens: false);
+        if (sameGeneration && segments.Count != sample.Count) return "segments it lists are not in the index";
+        if (segments.Count == 0) return null;
+        var expected = Vectors(store, model, segments);
+        for (int i = 0; i < segments.Count; i++)
+        {
+            if (index.Get((ulong)segments[i].Id, out float[] stored) < 1) return $"segment {segments[i].Id} is missing";
+            // float16 storage: a few 1e-3 of difference; another index's vector differs by far more.
+            double diff = 0, norm = 0;
+            for (int d = 0; d < stored.Length; d++) { diff += Math.Abs(stored[d] - expected[i][d]); norm += Math.Abs(expected[i][d]); }
+            if (diff > 0.01 * norm + 1e-6) return $"the vector of segment {segments[i].Id} differs";
+        }
+        return null;
+    }
+
+    /// <summary>Adds the store's new segments and removes its deleted ones (an id set difference); true if anything changed.</summary>
+    private bool CatchUp(IIndexStore store, IndexModel model, AnnOptions options)
+    {
+        long generation = store.Generation; // read before the ids: a write in between shows as stale next time, never as fresh
+        if (generation == Generation && store.SegmentCount == Count) return false;
+        var ids = store.SegmentIds();
+        var have = new HashSet<long>(keys);
+        var want = new HashSet<long>(ids);
+        var added = ids.Where(id => !have.Contains(id)).ToList();
+        var removed = keys.Where(id => !want.Contains(id)).ToList();
+        if (added.Count + removed.Count > Math.Max(1024, Count / 2))
+        {
+            // Mostly new: a fresh graph is as quick to build and better connected than one with many deletions.
+            var rebuilt = Build(store, model, HeaderPath, options);
+            (index, rebuilt.index) = (rebuilt.index, index);
+            keys = rebuilt.keys;
+            Generation = rebuilt.Generation;
+            rebuilt.Dispose();
+            OpenedAs = $"rebuilt ({added.Count} added, {removed.Count} removed since it was written)";
+            return true;
+        }
+        // A memory-mapped view is read-only: load it to change it.
+        var data = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(HeaderPath))!, Header.Read(HeaderPath).DataFile);
+        var loaded = new USearchIndex(data, view: false);
+        index.Dispose();
+        index = loaded;
+        foreach (long id in removed) index.Remove((ulong)id);
+        foreach (var block in added.Chunk(options.Block))
+        {
+            var segments = store.Segments(block, withTokens: false);
+            var vectors = Vectors(store, model, segments);
+            index.Add(segments.Select(s => (ulong)s.Id).ToArray(), vectors);
+        }
+        keys = ids;
+        Generation = generation;
+        OpenedAs = $"updated ({added.Count} added, {removed.Count} removed)";
+        return true;
+    }
+
+    /// <summary>Builds the index from every segment of the store, streamed in blocks.</summary>
+    public static AnnIndex Build(IIndexStore store, IndexModel model, string header, AnnOptions? options = null)
+    {
+        options ??= new AnnOptions();
+        long generation = store.Generation;
+        int dims = AnnDimensions(store, model);
+        var index = new USearchIndex(MetricKind.Ip, options.Quantization, (ulong)dims, options.Connectivity, options.ExpansionAdd);
+        var keys = new List<long>();
+        try
+        {
+            foreach (var block in store.Segments(withTokens: false).Chunk(options.Block))
+            {
+                var vectors = Vectors(store, model, block);
+                index.Add(block.Select(s => (ulong)s.Id).ToArray(), vectors);
+                keys.AddRange(block.Select(s => s.Id));
+            }
+        }
+        catch
+        {
+            index.Dispose();
+            throw;
+        }
+        keys.Sort();
+        return new AnnIndex(header, index, keys.ToArray(), generation, dims) { OpenedAs = "built" };
+    }
+
+    /// <summary>E', the width of the first stage's vectors (E for a dual encoder, the ITC projection's for a VLT).</summary>
+    private static int AnnDimensions(IIndexStore store, IndexModel model)
+    {
+        using var scope = torch.NewDisposeScope();
+        return (int)model.AnnVectors(torch.zeros(1, store.Manifest.Frames, store.Manifest.EmbedDim)).shape[1];
+    }
+
+    /// <summary>The first-stage vectors of some segments, one float[] each.</summary>
+    private static float[][] Vectors(IIndexStore store, IndexModel model, IReadOnlyList<IndexedSegment> segments)
+    {
+        if (segments.Count == 0) return [];
+        var m = store.Manifest;
+        long per = (long)m.Frames * m.EmbedDim;
+        var flat = new float[segments.Count * per];
+        for (int i = 0; i < segments.Count; i++) segments[i].FrameEmbeddings.CopyTo(flat, i * per);
+        using var scope = torch.NewDisposeScope();
+        var v = model.AnnVectors(torch.tensor(flat, [segments.Count, m.Frames, m.EmbedDim])).to(ScalarType.Float32).contiguous(); // [S, E']
+        var values = v.data<float>().ToArray();
+        int d = (int)v.shape[1];
+        return Enumerable.Range(0, segments.Count).Select(i => values.AsSpan(i * d, d).ToArray()).ToArray();
+    }
+
+    /// <summary>Writes the data file under a new name, then the header beside and over the old one, then drops the old data.</summary>
+    private void Save(string modelSha256)
+    {
+        string dir = Path.GetDirectoryName(Path.GetFullPath(HeaderPath))!;
+        string prefix = Path.GetFileName(HeaderPath) + "-";
+        string name = $"{prefix}{Generation}-{Guid.NewGuid().ToString("N")[..8]}.usearch";
+        string data = Path.Combine(dir, name);
+        lock (gate) index.Save(data);
+        using (var f = new FileStream(data, FileMode.Open, FileAccess.ReadWrite)) f.Flush(flushToDisk: true);
+        FaultPoint?.Invoke("data-written");
+        var h = new Header(Dimensions, Generation, modelSha256, name, new FileInfo(data).Length, Hash(data), keys);
+        string tmp = HeaderPath + ".tmp";
+        h.Write(tmp);
+        FaultPoint?.Invoke("header-written");
+        File.Move(tmp, HeaderPath, overwrite: true);
+        // Old data files (and any left by a process killed before its rename) are no longer named by the header.
+        foreach (var old in Directory.EnumerateFiles(dir, prefix + "*.usearch"))
+            if (Path.GetFileName(old) != name)
+                try { File.Delete(old); } catch (IOException) { }
+    }
+
+    private static ulong Hash(string file)
+    {
+        var hash = new XxHash3();
+        using var stream = File.OpenRead(file);
+        hash.Append(stream);
+        return hash.GetCurrentHashAsUInt64();
+    }
+
+    public void Dispose() => index.Dispose();
+
+    /// <summary>The header: binary, little-endian, ending in the XxHash3 of everything before it.</summary>
+    private sealed record Header(int Dimensions, long Generation, string ModelSha256, string DataFile, long DataLength, ulong DataHash, long[] Keys)
+    {
+        public void Write(string path)
+        {
+            using var body = new MemoryStream();
+            using (var w = new BinaryWriter(body, Encoding.UTF8, leaveOpen: true))
+            {
+                w.Write(Magic);
+                w.Write(FormatVersion);
+                w.Write(Dimensions);
+                w.Write(Generation);
+                w.Write(ModelSha256);
+                w.Write(DataFile);
+                w.Write(DataLength);
+                w.Write(DataHash);
+                w.Write(Keys.Length);
+                foreach (long k in Keys) w.Write(k);
+            }
+            var bytes = body.ToArray();
+            using var f = new FileStream(path, FileMode.Create, FileAccess.Write);
+            f.Write(bytes);
+            f.Write(BitConverter.GetBytes(XxHash3.HashToUInt64(bytes)));
+            f.Flush(flushToDisk: true);
+        }
+
+        public static Header Read(string path)
+        {
+            var bytes = File.ReadAllBytes(path);
+            if (bytes.Length < 8) throw new InvalidDataException("too short");
+            if (XxHash3.HashToUInt64(bytes.AsSpan(0, bytes.Length - 8)) != BitConverter.ToUInt64(bytes, bytes.Length - 8))
+                throw new InvalidDataException("checksum mismatch");
+            using var r = new BinaryReader(new MemoryStream(bytes, 0, bytes.Length - 8), Encoding.UTF8);
+            if (r.ReadString() != Magic) throw new InvalidDataException("not a VidSeek ANN header");
+            int version = r.ReadInt32();
+            if (version != FormatVersion) throw new InvalidDataException($"format version {version}, expected {FormatVersion}");
+            int dims = r.ReadInt32();
+            long generation = r.ReadInt64();
+            string sha = r.ReadString(), data = r.ReadString();
+            if (data.Contains('/') || data.Contains('\\') || data.Contains("..")) throw new InvalidDataException("bad data file name");
+            long length = r.ReadInt64();
+            ulong hash = r.ReadUInt64();
+            int n = r.ReadInt32();
+            if (n < 0 || (long)n * 8 > bytes.Length) throw new InvalidDataException("bad key count");
+            var keys = new long[n];
+            for (int i = 0; i < n; i++) keys[i] = r.ReadInt64();
+            return new Header(dims, generation, sha, data, length, hash, keys);
+        }
+    }
+}

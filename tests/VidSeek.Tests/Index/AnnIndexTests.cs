@@ -1,0 +1,268 @@
+using VidSeek.Cli.Commands;
+using VidSeek.Index;
+using VidSeek.Models.DualEncoder;
+using VidSeek.Tests.Training;
+
+namespace VidSeek.Tests.Index;
+
+/// <summary>
+/// The first stage of search (<see cref="AnnIndex"/>): it agrees with exact search, follows the SQLite index incrementally,
+/// refuses files that do not belong to the index, and survives a process killed while it is being saved.
+/// </summary>
+[Collection(ProcessStateCollection.Name)] // seeds libtorch's global RNG for the models
+public class AnnIndexTests(IndexFixture fixture) : IClassFixture<IndexFixture>
+{
+    private const int Frames = 4, Dim = 32; // the fixture models' frame count and embedding width
+
+    private static readonly string[] Queries =
+        ["a red circle moves left", "video number 3 with colour bars", "a clip zoom", "two squares bounce", "numbers count up", "green"];
+
+    /// <summary>
+    /// An index of <paramref name="videos"/> synthetic one-segment videos (no files: embeddings only), made of 12 clusters so
+    /// that rankings have structure: frame f of video v = centre[v % 12] + noise, with a per-frame drift.
+    /// </summary>
+    private string SyntheticIndex(string model, int videos, int seed, string? file = null, int firstVideo = 0)
+    {
+        file ??= Path.Combine(fixture.Tmp, Guid.NewGuid().ToString("N"), "index.vsi");
+        using var m = IndexModel.Open(model, Frames);
+        using var store = SqliteIndexStore.OpenOrCreate(file, m.Manifest(model, Frames, root: Path.GetDirectoryName(file)!));
+        store.PutMany(SyntheticVideos(videos, seed, firstVideo));
+        return file;
+    }
+
+    private static IEnumerable<(IndexedVideo, IReadOnlyList<SegmentToStore>)> SyntheticVideos(int videos, int seed, int firstVideo = 0)
+    {
+        var rng = new Random(seed);
+        var centres = Enumerable.Range(0, 12).Select(_ => Enumerable.Range(0, Dim).Select(_ => Gauss(rng)).ToArray()).ToArray();
+        for (int v = firstVideo; v < firstVideo + videos; v++)
+        {
+            var frames = new float[Frames * Dim];
+            var drift = Enumerable.Range(0, Dim).Select(_ => 0.5f * Gauss(rng)).ToArray();
+            for (int f = 0; f < Frames; f++)
+                for (int d = 0; d < Dim; d++)
+                    frames[f * Dim + d] = centres[v % 12][d] + 0.7f * Gauss(rng) + f * drift[d];
+            var coarse = new float[Dim];
+            for (int f = 0; f < Frames; f++) for (int d = 0; d < Dim; d++) coarse[d] += frames[f * Dim + d];
+            float norm = MathF.Sqrt(coarse.Sum(x => x * x));
+            for (int d = 0; d < Dim; d++) coarse[d] /= norm;
+            var video = new IndexedVideo($"v{v:D5}.mp4", 1000 + v, v, $"sha{v}", 2.0, 25, 50, 64, 48, []);
+            var segment = new IndexedSegment(0, 0, 2.0, Enumerable.Range(0, Frames).Select(f => 0.25 + 0.5 * f).ToArray(), frames, coarse);
+            yield return (video, [new SegmentToStore(segment, [])]);
+        }
+    }
+
+    private static float Gauss(Random rng) => (float)(Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble()));
+
+    private static List<long> Ids(IEnumerable<SearchHit> hits) => hits.Select(h => h.Segment.Id).ToList();
+
+    private string MeanPModel()
+    {
+        string folder = Path.Combine(fixture.Tmp, "meanp-" + Guid.NewGuid().ToString("N"));
+        using (var model = TinySetup.NewModel(VideoPooling.MeanP, seed: 5, frames: Frames)) model.Save(folder);
+        foreach (var f in Directory.GetFiles(TinySetup.TokenizerDir)) File.Copy(f, Path.Combine(folder, Path.GetFileName(f)));
+        return folder;
+    }
+
+    [Fact]
+    public void SearchWithTheAnnEqualsExactSearchOnASmallIndex()
+    {
+        string index = SyntheticIndex(fixture.Model, 300, seed: 1);
+        var warnings = new List<string>();
+        // Candidates below the segment count: the two-stage path, through the ANN index.
+        using var searcher = VideoSearcher.Open(index, candidates: 150, warn: warnings.Add);
+        Assert.NotNull(searcher.Ann);
+        Assert.Equal(300, searcher.Ann!.Count);
+        Assert.True(File.Exists(AnnIndex.PathFor(index)));
+        foreach (var q in Queries)
+        {
+            var exact = searcher.Search(q, 10, exact: true);
+            var ann = searcher.Search(q, 10);
+            Assert.Equal(Ids(exact), Ids(ann));
+            Assert.Equal(exact.Select(h => h.Score), ann.Select(h => h.Score));                   // the same exact X-Pool score
+            Assert.All(ann, h => Assert.Equal(1.0, h.FrameWeights!.Sum(), 4));
+        }
+        // Candidates at least the segment count: exhaustive, the same ranking as exact, ties and all.
+        foreach (var q in Queries)
+            Assert.Equal(Ids(searcher.Search(q, 300, exact: true)), Ids(searcher.Search(q, 300, candidates: 300)));
+        Assert.Empty(warnings);
+    }
+
+    [Fact]
+    public void ForMeanPoolingTheFirstStageIsTheExactRanking()
+    {
+        // Mean pooling's score is the cosine with the normalised mean of the frames, which is what the ANN index holds:
+        // its own top 10 must be the exact top 10 (catches a wrong axis, a missing normalisation, a transposed vector).
+        string model = MeanPModel();
+        string index = SyntheticIndex(model, 400, seed: 2);
+        using var searcher = VideoSearcher.Open(index, candidates: 10);
+        foreach (var q in Queries)
+        {
+            var exact = searcher.Search(q, 400, exact: true);
+            var score = exact.ToDictionary(h => h.Segment.Id, h => h.Score);
+            using var encoded = searcher.Model.EncodeQuery(q);
+            var first = searcher.Ann!.Search(searcher.Model.AnnQuery(encoded), 10);
+            Assert.Equal(10, first.Length);
+            // Allowing only for float16 storage: every proposed segment is among the exact top 10 up to 2e-3.
+            Assert.All(first, id => Assert.True(score[id] >= exact[9].Score - 2e-3, $"segment {id}: {score[id]} < {exact[9].Score}"));
+            Assert.Equal(Ids(exact.Take(10)), Ids(searcher.Search(q, 10, candidates: 50)));
+        }
+    }
+
+    [Fact]
+    public void AStaleAnnFileIsCaughtUpIncrementally()
+    {
+        string index = SyntheticIndex(fixture.Model, 200, seed: 3);
+        using (var store = IndexStore.Open(index))
+        using (var model = IndexModel.Open(fixture.Model, Frames))
+        using (var ann = AnnIndex.Open(store, model))
+            Assert.Equal("built", ann.OpenedAs);
+
+        // Another process adds 40 videos and removes 10; the ANN file is now of an older generation.
+        using (var store = SqliteIndexStore.Open(index, writable: true))
+        {
+            store.PutMany(SyntheticVideos(40, seed: 4, firstVideo: 200));
+            foreach (var (_, f) in store.Files().Where(f => f.Key.CompareTo("v00010") < 0)) store.Remove(f.Id);
+        }
+        var warnings = new List<string>();
+        using (var store = IndexStore.Open(index))
+        using (var model = IndexModel.Open(fixture.Model, Frames))
+        using (var ann = AnnIndex.Open(store, model, warnings.Add))
+        {
+            Assert.Equal("updated (40 added, 10 removed)", ann.OpenedAs);
+            Assert.Equal(store.Generation, ann.Generation);
+            Assert.Equal(230, ann.Count);
+            using var q = model.EncodeQuery(Queries[0]);
+            Assert.Equal(store.SegmentIds().Order(), ann.Search(model.AnnQuery(q), 1000).Order()); // exactly the store's segments
+        }
+        Assert.Empty(warnings);
+        // Saved: the next open finds it fresh, and only one data file is left.
+        using (var store = IndexStore.Open(index))
+        using (var model = IndexModel.Open(fixture.Model, Frames))
+        using (var ann = AnnIndex.Open(store, model))
+            Assert.Equal("fresh", ann.OpenedAs);
+        Assert.Single(Directory.GetFiles(Path.GetDirectoryName(index)!, "index.vsi.ann-*.usearch"));
+
+        using var searcher = VideoSearcher.Open(index, candidates: 100);
+        foreach (var q in Queries) Assert.Equal(Ids(searcher.Search(q, 5, exact: true)), Ids(searcher.Search(q, 5)));
+    }
+
+    [Fact]
+    public void AnAnnFileOfAnotherIndexIsRefusedAndRebuilt()
+    {
+        // Two indexes with the same model, generation and segment ids but other content: only the vectors tell them apart.
+        string a = SyntheticIndex(fixture.Model, 120, seed: 5);
+        string b = SyntheticIndex(fixture.Model, 120, seed: 6);
+        using (var store = IndexStore.Open(a))
+        using (var model = IndexModel.Open(fixture.Model, Frames))
+            AnnIndex.Open(store, model).Dispose();
+        foreach (var f in Directory.GetFiles(Path.GetDirectoryName(a)!, "index.vsi.ann*"))
+            File.Copy(f, Path.Combine(Path.GetDirectoryName(b)!, Path.GetFileName(f)));
+
+        var warnings = new List<string>();
+        using (var store = IndexStore.Open(b))
+        using (var model = IndexModel.Open(fixture.Model, Frames))
+        using (var ann = AnnIndex.Open(store, model, warnings.Add))
+            Assert.Equal("built", ann.OpenedAs);
+        Assert.Contains(warnings, w => w.Contains("does not match") && w.Contains(b));
+
+        // A file built for another model is refused too.
+        string model2 = MeanPModel();
+        string c = SyntheticIndex(model2, 120, seed: 5);
+        foreach (var f in Directory.GetFiles(Path.GetDirectoryName(a)!, "index.vsi.ann*"))
+            File.Copy(f, Path.Combine(Path.GetDirectoryName(c)!, Path.GetFileName(f)));
+        warnings.Clear();
+        using (var store = IndexStore.Open(c))
+        using (var model = IndexModel.Open(model2, Frames))
+        using (var ann = AnnIndex.Open(store, model, warnings.Add))
+            Assert.Equal("built", ann.OpenedAs);
+        Assert.Contains(warnings, w => w.Contains("another model"));
+    }
+
+    [Fact]
+    public void ADamagedAnnFileIsRebuiltWithAWarning()
+    {
+        string index = SyntheticIndex(fixture.Model, 150, seed: 7);
+        using var model = IndexModel.Open(fixture.Model, Frames);
+        string header = AnnIndex.PathFor(index);
+        string Data() => Assert.Single(Directory.GetFiles(Path.GetDirectoryName(index)!, "index.vsi.ann-*.usearch"));
+        using (var store = IndexStore.Open(index)) AnnIndex.Open(store, model).Dispose();
+
+        void ExpectRebuilt(string what)
+        {
+            var warnings = new List<string>();
+            using (var store = IndexStore.Open(index))
+            using (var ann = AnnIndex.Open(store, model, warnings.Add))
+            {
+                Assert.Equal("built", ann.OpenedAs);
+                Assert.Equal(150, ann.Count);
+            }
+            Assert.True(warnings.Count == 1, what);
+            Assert.Contains("rebuilding", warnings[0]);
+            using (var store = IndexStore.Open(index))
+            using (var ann = AnnIndex.Open(store, model))
+                Assert.Equal("fresh", ann.OpenedAs);
+        }
+
+        // A data file cut short (a write that never finished).
+        var bytes = File.ReadAllBytes(Data());
+        File.WriteAllBytes(Data(), bytes[..(bytes.Length / 2)]);
+        ExpectRebuilt("truncated data");
+        // One flipped byte in the data file.
+        bytes = File.ReadAllBytes(Data());
+        bytes[bytes.Length / 3] ^= 0x40;
+        File.WriteAllBytes(Data(), bytes);
+        ExpectRebuilt("flipped byte");
+        // A header that is not one.
+        File.WriteAllText(header, "not an ANN header");
+        ExpectRebuilt("garbage header");
+        // The data file gone.
+        File.Delete(Data());
+        ExpectRebuilt("missing data");
+    }
+
+    [Theory]
+    [InlineData("data-written")]
+    [InlineData("header-written")]
+    public void AProcessKilledWhileSavingTheAnnIndexLeavesOneTheNextOpenRepairs(string point)
+    {
+        string videos = fixture.NewVideoFolder("bars_h264.mp4", "numbered_h264.mp4", "counter_mpeg4.mp4");
+        string index = Path.Combine(videos, "index.vsi");
+        Assert.Equal(0, CliRunner.Run("index", videos, "--model", fixture.Model, "--out", index).Code);
+        using (var store = IndexStore.Open(index))
+        using (var model = IndexModel.Open(fixture.Model, Frames))
+            AnnIndex.Open(store, model).Dispose();                                  // an .ann now exists: index keeps it in step
+        string oldData = Assert.Single(Directory.GetFiles(videos, "index.vsi.ann-*.usearch"));
+
+        File.Copy(Path.Combine(TestPaths.Videos, "zoom_h264.mkv"), Path.Combine(videos, "zoom_h264.mkv"));
+        var crashed = IndexTests.RunChild(["index", videos, "--model", fixture.Model, "--out", index], (IndexCommand.AnnAbortAtVariable, point));
+        Assert.True(crashed.Code == 87, crashed.Err);
+        Assert.Equal(2, Directory.GetFiles(videos, "index.vsi.ann-*.usearch").Length); // the new data file was written, the header not renamed
+        Assert.True(File.Exists(oldData));
+
+        var (code, stdout, stderr) = CliRunner.Run("index", videos, "--model", fixture.Model, "--out", index);
+        Assert.True(code == 0, stderr);
+        Assert.Contains("4 segments, updated (1 added, 0 removed)", stdout);         // the old header still named the old data
+        Assert.DoesNotContain("warning", stderr);
+        Assert.False(File.Exists(AnnIndex.PathFor(index) + ".tmp"));
+        string newData = Assert.Single(Directory.GetFiles(videos, "index.vsi.ann-*.usearch")); // leftovers cleaned up
+        Assert.NotEqual(oldData, newData);
+        using var searcher = VideoSearcher.Open(index, candidates: 2);
+        Assert.Equal("fresh", searcher.Ann!.OpenedAs);
+        Assert.Equal(4, searcher.Ann.Count);
+        Assert.Equal(2, searcher.Search("colour bars", 2).Count);
+    }
+
+    [Fact]
+    public void TheCliTakesExactAndCandidates()
+    {
+        string index = SyntheticIndex(fixture.Model, 60, seed: 8);
+        var exact = CliRunner.Run("search", index, "two squares", "-k", "3", "--exact", "--json");
+        Assert.True(exact.Code == 0, exact.Err);
+        var ann = CliRunner.Run("search", index, "two squares", "-k", "3", "--candidates", "30", "--json");
+        Assert.True(ann.Code == 0, ann.Err);
+        Assert.True(File.Exists(AnnIndex.PathFor(index)));
+        var bad = CliRunner.Run("search", index, "two squares", "--candidates", "0");
+        Assert.Equal(1, bad.Code);
+        Assert.Contains("--candidates", bad.Err);
+    }
+}
