@@ -262,7 +262,7 @@ public class AnnIndexTests(IndexFixture fixture) : IClassFixture<IndexFixture>
         Assert.True(ann.Code == 0, ann.Err);
         Assert.True(File.Exists(AnnIndex.PathFor(index)));
         var bad = CliRunner.Run("search", index, "two squares", "--candidates", "0");
-        Assert.Equal(1, bad.Code);
+        Assert.Equal(2, bad.Code); // a usage error
         Assert.Contains("--candidates", bad.Err);
     }
 }
