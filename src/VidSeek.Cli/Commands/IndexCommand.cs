@@ -14,7 +14,7 @@ public static class IndexCommand
     {
         var dir = new Argument<DirectoryInfo?>("DIR") { Description = "Folder of videos, searched recursively (mp4, avi, webm, mkv, mov).", Arity = ArgumentArity.ZeroOrOne };
         var model = new Option<string>("--model") { Description = "A checkpoint from vidseek train (xpool, meanp, vlt), a Hugging Face CLIP folder, or a hub id (openai/clip-vit-base-patch32).", Required = true };
-        var output = new Option<FileInfo>("--out") { Description = "The index file (created, or brought up to date).", Required = true };
+        var output = new Option<string>("--out") { Description = "The index: a file, or a postgres://user@host:port/db[?schema=NAME] URL (created, or brought up to date).", Required = true };
         var frames = new Option<int?>("--frames") { Description = "Frames sampled per video (default: the model's)." };
         var data = new DataOptions();
         data.Data.Required = false;
@@ -25,6 +25,7 @@ public static class IndexCommand
             dir, model, output, frames, split,
         };
         data.AddTo(command);
+        command.Subcommands.Add(CreateCopy());
         command.Validators.Add(r =>
         {
             bool hasDir = r.GetValue(dir) is not null, hasData = r.GetValue(data.Data) is not null;
@@ -33,7 +34,7 @@ public static class IndexCommand
         command.SetAction((parse, stdout) =>
         {
             string modelDir = CommonOptions.ResolveModel(parse.GetValue(model)!);
-            string indexFile = parse.GetValue(output)!.FullName;
+            string indexFile = IndexStore.Normalize(parse.GetValue(output)!);
             if (parse.GetValue(frames) is < 1) throw new VidSeekException("--frames must be at least 1");
             List<IndexSourceVideo> videos;
             string root;
@@ -81,8 +82,36 @@ public static class IndexCommand
             var stderr = parse.InvocationConfiguration.Error;
             foreach (var (path, error) in report.Failed)
                 stderr.WriteLine($"skipped {path}: {error}");
-            stdout.WriteLine($"{index.VideoCount} videos in {indexFile}: {report.Added} added, {report.Updated} updated, {report.Unchanged} unchanged, {report.Removed} removed, {report.Failed.Count} failed to decode");
+            stdout.WriteLine($"{index.VideoCount} videos in {index.Location}: {report.Added} added, {report.Updated} updated, {report.Unchanged} unchanged, {report.Removed} removed, {report.Failed.Count} failed to decode");
             if (cancel.IsCancellationRequested) stdout.WriteLine("interrupted: run the same command again to finish");
+            return 0;
+        });
+        return command;
+    }
+
+    /// <summary><c>vidseek index copy FROM TO</c>: an index moved between stores (a file and a postgres:// URL, either way).</summary>
+    private static Command CreateCopy()
+    {
+        var from = new Argument<string>("FROM") { Description = "The index to copy: a file, or a postgres:// URL." };
+        var to = new Argument<string>("TO") { Description = "Where to: a new file, or a postgres:// URL (created, or completed if it holds the same index)." };
+        var command = new Command("copy", "Copy an index between stores (SQLite file <-> PostgreSQL) with everything in it: videos, captions, segments, embeddings, thumbnails, manifest.") { from, to };
+        command.SetAction((parse, stdout) =>
+        {
+            string source = IndexStore.Normalize(parse.GetValue(from)!), target = IndexStore.Normalize(parse.GetValue(to)!);
+            IndexCopyReport report = null!;
+            Cli.Err.Progress().AutoClear(true)
+                .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new RateColumn("videos"))
+                .Start(ctx =>
+                {
+                    var task = ctx.AddTask("copying", maxValue: 1);
+                    report = IndexCopy.Copy(source, target, (done, total, path) =>
+                    {
+                        task.MaxValue = Math.Max(1, total);
+                        task.Description = $"copying {Markup.Escape(Shorten(path))}";
+                        task.Value = done;
+                    });
+                });
+            stdout.WriteLine($"copied {report.Copied} videos ({report.Segments} segments in all) to {(IndexStore.IsUrl(target) ? PostgresIndexStore.Redact(target) : target)}: {report.AlreadyThere} were there already, {report.Removed} removed");
             return 0;
         });
         return command;

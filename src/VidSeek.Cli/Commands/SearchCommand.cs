@@ -10,7 +10,7 @@ public static class SearchCommand
 {
     public static Command Create()
     {
-        var index = new Argument<FileInfo>("INDEX") { Description = "An index built by vidseek index." };
+        var index = new Argument<string>("INDEX") { Description = "An index built by vidseek index: its file, or a postgres:// URL." };
         var query = new Argument<string>("TEXT") { Description = "What to look for, in words." };
         var k = new Option<int>("-k", "--top") { Description = "Number of results.", DefaultValueFactory = _ => 5 };
         var json = new Option<bool>("--json") { Description = "Print the results as JSON." };
@@ -21,7 +21,7 @@ public static class SearchCommand
         {
             if (parse.GetValue(k) < 1) throw new VidSeekException("-k must be at least 1");
             if (parse.GetValue(rerankK) < 1) throw new VidSeekException("--rerank-k must be at least 1");
-            using var searcher = VideoSearcher.Open(parse.GetValue(index)!.FullName, parse.GetValue(model) is { } m ? CommonOptions.ResolveModel(m) : null, parse.GetValue(rerankK));
+            using var searcher = VideoSearcher.Open(IndexStore.Normalize(parse.GetValue(index)!), parse.GetValue(model) is { } m ? CommonOptions.ResolveModel(m) : null, parse.GetValue(rerankK));
             var hits = searcher.Search(parse.GetValue(query)!, parse.GetValue(k));
             if (parse.GetValue(json))
             {

@@ -40,7 +40,7 @@ public readonly record struct StoredFile(long Id, long Size, long MtimeTicks, st
 
 /// <summary>
 /// The video index as the builder, the searcher and the web server see it, whatever holds it (the embedded SQLite file
-/// <see cref="SqliteIndexStore"/> today). Every write is atomic per video: after a crash a store holds each video either
+/// <see cref="SqliteIndexStore"/>, or a PostgreSQL database, <see cref="PostgresIndexStore"/>). Every write is atomic per video: after a crash a store holds each video either
 /// as it was before or as it was written, with all its segments and thumbnails.
 /// </summary>
 /// <remarks>
@@ -91,12 +91,23 @@ public interface IIndexStore : IDisposable
     byte[]? Thumbnail(long segmentId, int frame);
 }
 
-/// <summary>Opens an index by its location: a file path is the embedded SQLite store.</summary>
+/// <summary>
+/// Opens an index by its location: a <c>postgres://</c> or <c>postgresql://</c> URL is <see cref="PostgresIndexStore"/>,
+/// anything else a file path of the embedded SQLite store.
+/// </summary>
 public static class IndexStore
 {
+    /// <summary>Whether <paramref name="location"/> names a database server rather than a file.</summary>
+    public static bool IsUrl(string location) => PostgresIndexStore.IsUrl(location);
+
+    /// <summary>A location as the user gave it, made absolute when it is a file path.</summary>
+    public static string Normalize(string location) => IsUrl(location) ? location : Path.GetFullPath(location);
+
     /// <summary>Opens an existing index for reading (or, with <paramref name="writable"/>, for updating).</summary>
-    public static IIndexStore Open(string location, bool writable = false) => SqliteIndexStore.Open(location, writable);
+    public static IIndexStore Open(string location, bool writable = false) =>
+        IsUrl(location) ? PostgresIndexStore.Open(location, writable) : SqliteIndexStore.Open(location, writable);
 
     /// <summary>Opens <paramref name="location"/> for writing, creating it with <paramref name="manifest"/> if it does not exist.</summary>
-    public static IIndexStore OpenOrCreate(string location, IndexManifest manifest) => SqliteIndexStore.OpenOrCreate(location, manifest);
+    public static IIndexStore OpenOrCreate(string location, IndexManifest manifest) =>
+        IsUrl(location) ? PostgresIndexStore.OpenOrCreate(location, manifest) : SqliteIndexStore.OpenOrCreate(location, manifest);
 }

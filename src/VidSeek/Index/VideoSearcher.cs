@@ -93,10 +93,10 @@ public sealed class VideoSearcher : IDisposable
             string folder = modelOverride is null ? index.Manifest.Model : Path.GetFullPath(modelOverride);
             string weights = Path.Combine(folder, "model.safetensors");
             if (!File.Exists(weights))
-                throw new VidSeekException($"{location} was built with the model in {folder}, which is not there any more (model.safetensors missing); give --model FOLDER with the same weights");
+                throw new VidSeekException($"{index.Location} was built with the model in {folder}, which is not there any more (model.safetensors missing); give --model FOLDER with the same weights");
             string sha = IndexBuilder.Sha256(weights);
             if (sha != index.Manifest.ModelSha256)
-                throw new VidSeekException($"{weights} is not the model {location} was built with (sha256 {sha[..12]}, expected {index.Manifest.ModelSha256[..Math.Min(12, index.Manifest.ModelSha256.Length)]}); index again with this model");
+                throw new VidSeekException($"{weights} is not the model {index.Location} was built with (sha256 {sha[..12]}, expected {index.Manifest.ModelSha256[..Math.Min(12, index.Manifest.ModelSha256.Length)]}); index again with this model");
             var model = IndexModel.Open(folder, index.Manifest.Frames, rerankK);
             try { return new VideoSearcher(index, model); }
             catch { model.Dispose(); throw; }
