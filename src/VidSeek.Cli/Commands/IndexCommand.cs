@@ -16,13 +16,18 @@ public static class IndexCommand
         var model = new Option<string>("--model") { Description = "A checkpoint from vidseek train (xpool, meanp, vlt), a Hugging Face CLIP folder, or a hub id (openai/clip-vit-base-patch32).", Required = true };
         var output = new Option<string>("--out") { Description = "The index: a file, or a postgres://user@host:port/db[?schema=NAME] URL (created, or brought up to date).", Required = true };
         var frames = new Option<int?>("--frames") { Description = "Frames sampled per video (default: the model's)." };
+        var lease = new Option<double>("--lease")
+        {
+            Description = "PostgreSQL index: seconds a claimed video stays this process's if it dies (renewed while it works); several index processes may share one index.",
+            DefaultValueFactory = _ => IndexBuilder.DefaultLease.TotalSeconds,
+        };
         var data = new DataOptions();
         data.Data.Required = false;
         data.Data.Description = "Index the videos of an annotated dataset split instead of DIR; their captions become the ground truth the web page outlines.";
         var split = new Option<string>("--split") { Description = "With --data: the split to index.", DefaultValueFactory = _ => "test" };
         var command = new Command("index", "Encode a folder of videos (or a dataset split) into a search index; re-running adds new and changed files and drops deleted ones.")
         {
-            dir, model, output, frames, split,
+            dir, model, output, frames, split, lease,
         };
         data.AddTo(command);
         command.Subcommands.Add(CreateCopy());
@@ -36,6 +41,7 @@ public static class IndexCommand
             string modelDir = CommonOptions.ResolveModel(parse.GetValue(model)!);
             string indexFile = IndexStore.Normalize(parse.GetValue(output)!);
             if (parse.GetValue(frames) is < 1) throw new VidSeekException("--frames must be at least 1");
+            if (parse.GetValue(lease) is not (>= 0.1 and <= 86400)) throw new VidSeekException("--lease must lie between 0.1 and 86400 seconds");
             List<IndexSourceVideo> videos;
             string root;
             string? dataset = null;
@@ -72,7 +78,7 @@ public static class IndexCommand
                         {
                             task.Description = $"indexing {Markup.Escape(Shorten(path))}";
                             task.Value = done;
-                        }, cancel.Token, abort);
+                        }, cancel.Token, abort, TimeSpan.FromSeconds(parse.GetValue(lease)));
                     });
             }
             finally

@@ -92,6 +92,33 @@ public interface IIndexStore : IDisposable
 }
 
 /// <summary>
+/// A store that several <c>index</c> processes may update at once (<see cref="PostgresIndexStore"/>): the work is shared
+/// through a job table. A job is a path to (re)encode; a worker claims one under a lease that it renews while it works, and
+/// that expires when the worker dies, so another worker takes the job over. <see cref="IIndexStore.Put"/> and
+/// <see cref="IIndexStore.Touch"/> finish the path's job in the same transaction as the write: a video lands exactly once.
+/// </summary>
+public interface ISharedIndexStore : IIndexStore
+{
+    /// <summary>Adds jobs for these paths (those already queued are left as they are).</summary>
+    void Enqueue(IEnumerable<string> paths);
+
+    /// <summary>Claims the next job that nobody holds (or whose lease has expired) for <paramref name="lease"/>; null when there is none to claim.</summary>
+    string? Claim(string worker, TimeSpan lease);
+
+    /// <summary>Extends this worker's lease on a job; false when the job is no longer this worker's.</summary>
+    bool Renew(string path, string worker, TimeSpan lease);
+
+    /// <summary>Drops a job without a write (the file failed to decode, or turned out unchanged).</summary>
+    void Finish(string path);
+
+    /// <summary>How many jobs are left, claimed or not.</summary>
+    int PendingJobs { get; }
+
+    /// <summary>What is stored for one path now (another worker may have written it since this one looked), or null.</summary>
+    StoredFile? Stored(string path);
+}
+
+/// <summary>
 /// Opens an index by its location: a <c>postgres://</c> or <c>postgresql://</c> URL is <see cref="PostgresIndexStore"/>,
 /// anything else a file path of the embedded SQLite store.
 /// </summary>

@@ -74,11 +74,19 @@ public static class IndexBuilder
         return Convert.ToHexStringLower(SHA256.HashData(stream));
     }
 
+    /// <summary>How long a claimed job stays a worker's without a renewal (shared stores); renewed every third of it.</summary>
+    public static readonly TimeSpan DefaultLease = TimeSpan.FromMinutes(5);
+
     /// <summary>Updates <paramref name="index"/> to hold exactly <paramref name="videos"/> (those that decode).</summary>
     /// <param name="progress">(done, total, path) after each file.</param>
     /// <param name="beforeCommit">Test hook passed to <see cref="IIndexStore.Put"/> with the number of videos encoded so far.</param>
+    /// <param name="lease">
+    /// For an <see cref="ISharedIndexStore"/>: how long a claimed video stays this worker's if it stops renewing (it dies).
+    /// Several processes may then run this on one index at once: each queues the files it finds new or changed, and they
+    /// share the queue; a process waits until every job is done, taking over those whose worker's lease expired.
+    /// </param>
     public static IndexUpdateReport Update(IIndexStore index, IndexModel model, IReadOnlyList<IndexSourceVideo> videos,
-        Action<int, int, string>? progress = null, CancellationToken cancel = default, Action<int>? beforeCommit = null)
+        Action<int, int, string>? progress = null, CancellationToken cancel = default, Action<int>? beforeCommit = null, TimeSpan? lease = null)
     {
         string root = index.Manifest.Root;
         var wanted = new Dictionary<string, IndexSourceVideo>(StringComparer.Ordinal);
@@ -95,39 +103,85 @@ public static class IndexBuilder
         int added = 0, updated = 0, unchanged = 0, done = 0, encoded = 0;
         var failed = new List<(string, string)>();
         var preprocessor = new ClipImagePreprocessor(model.ImageSize);
-        foreach (var (path, source) in wanted)
+        var shared = index as ISharedIndexStore;
+
+        // One file: unchanged (size and mtime, then hash), or encoded and stored. On a shared store every outcome ends the
+        // path's job (Put and Touch in their own transaction, Finish otherwise).
+        void Handle(string path, IndexSourceVideo source, StoredFile? old)
         {
-            if (cancel.IsCancellationRequested) break;
             var info = new FileInfo(source.FullPath);
             try
             {
                 if (!info.Exists) throw new VidSeekException($"{source.FullPath} does not exist");
                 long mtime = info.LastWriteTimeUtc.Ticks;
-                if (stored.TryGetValue(path, out var old) && old.Size == info.Length && old.MtimeTicks == mtime)
+                if (old is { } o && o.Size == info.Length && o.MtimeTicks == mtime)
                 {
+                    shared?.Finish(path);
                     unchanged++;
-                    continue;
+                    return;
                 }
                 string sha = Sha256(source.FullPath);
-                if (old.Sha256 == sha && old.Size == info.Length)
+                if (old is { } t && t.Sha256 == sha && t.Size == info.Length)
                 {
-                    index.Touch(old.Id, mtime); // touched, not changed
+                    index.Touch(t.Id, mtime); // touched, not changed
                     unchanged++;
-                    continue;
+                    return;
                 }
                 var (video, segments) = Encode(model, preprocessor, index.Manifest.Frames, source, path, info.Length, mtime, sha);
                 int n = ++encoded;
                 index.Put(video, segments, beforeCommit is null ? null : () => beforeCommit(n));
-                if (old.Sha256 is null) added++; else updated++;
+                if (old is null) added++; else updated++;
             }
             catch (VidSeekException e)
             {
+                shared?.Finish(path);
                 failed.Add((path, e.Message));
             }
             finally
             {
                 progress?.Invoke(++done, wanted.Count, path);
             }
+        }
+
+        if (shared is null)
+        {
+            foreach (var (path, source) in wanted)
+            {
+                if (cancel.IsCancellationRequested) break;
+                Handle(path, source, stored.TryGetValue(path, out var old) ? old : null);
+            }
+            return new IndexUpdateReport(added, updated, unchanged, removed, failed, wanted.Count);
+        }
+
+        // Shared store: queue what looks new or changed, then take jobs (anyone's) until none is left.
+        var span = lease ?? DefaultLease;
+        var toDo = new List<string>();
+        foreach (var (path, source) in wanted)
+        {
+            var info = new FileInfo(source.FullPath);
+            if (stored.TryGetValue(path, out var old) && info.Exists && old.Size == info.Length && old.MtimeTicks == info.LastWriteTimeUtc.Ticks)
+            {
+                unchanged++;
+                progress?.Invoke(++done, wanted.Count, path);
+            }
+            else toDo.Add(path);
+        }
+        shared.Enqueue(toDo);
+        string worker = $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid().ToString("N")[..8]}";
+        var poll = TimeSpan.FromMilliseconds(Math.Clamp(span.TotalMilliseconds / 4, 50, 1000));
+        while (!cancel.IsCancellationRequested)
+        {
+            string? path = shared.Claim(worker, span);
+            if (path is null)
+            {
+                if (shared.PendingJobs == 0) break;
+                Thread.Sleep(poll); // others hold the rest: wait for them to finish, or for a dead one's lease to expire
+                continue;
+            }
+            // Renewed while this worker encodes, so a slow video is not taken over; a dead worker renews nothing.
+            using var heartbeat = new Timer(_ => { try { shared.Renew(path, worker, span); } catch (VidSeekException) { } }, null, span / 3, span / 3);
+            var source = wanted.GetValueOrDefault(path) ?? new IndexSourceVideo(Path.Combine(root, path.Replace('/', Path.DirectorySeparatorChar)), []);
+            Handle(path, source, shared.Stored(path)); // what is stored now: another worker may have written it meanwhile
         }
         return new IndexUpdateReport(added, updated, unchanged, removed, failed, wanted.Count);
     }

@@ -26,10 +26,10 @@ namespace VidSeek.Index;
 /// two connections' statements from interleaving: PGlite's socket server runs only the transaction owner's messages while a
 /// transaction block is open, but may interleave the extended-protocol messages of two auto-commit statements.</para>
 /// </remarks>
-public sealed class PostgresIndexStore : IIndexStore
+public sealed class PostgresIndexStore : ISharedIndexStore
 {
     /// <summary>The schema version this program creates and reads; a database with a newer one is refused.</summary>
-    public const int SchemaVersion = 1;
+    public const int SchemaVersion = 2;
 
     private readonly NpgsqlDataSource source;
     private readonly string schema;
@@ -264,6 +264,12 @@ public sealed class PostgresIndexStore : IIndexStore
                 Execute(conn, tx, statement.TrimEnd(';'));
             Execute(conn, tx, $"INSERT INTO {schema}.meta(key, value) VALUES ('manifest', $1)", JsonSerializer.Serialize(manifest));
         }
+        if (from < 2)
+        {
+            // Version 2: the job table through which several indexers share the work (ISharedIndexStore).
+            Execute(conn, tx, $"""CREATE TABLE {schema}.jobs(path text COLLATE "C" PRIMARY KEY, worker text, lease_until timestamptz, attempts integer NOT NULL DEFAULT 0)""");
+            Execute(conn, tx, $"INSERT INTO {schema}.migrations(version, program) VALUES (2, 'vidseek')");
+        }
     }
 
     private static IndexManifest ReadManifest(NpgsqlConnection conn, NpgsqlTransaction tx, string q, string shown)
@@ -326,6 +332,7 @@ public sealed class PostgresIndexStore : IIndexStore
         }
         if (video.Captions.Count > 0)
             Execute(c, tx, $"INSERT INTO {q}captions(video_id, text) SELECT $1, t FROM unnest($2::text[]) WITH ORDINALITY AS c(t, n) ORDER BY n", id, video.Captions.ToArray());
+        Execute(c, tx, $"DELETE FROM {q}jobs WHERE path = $1", video.Path);
         BumpGeneration(tx);
         beforeCommit?.Invoke();
         return id;
@@ -334,6 +341,7 @@ public sealed class PostgresIndexStore : IIndexStore
     public void Touch(long videoId, long mtimeTicks) => Write(tx =>
     {
         Execute(tx.Connection!, tx, $"UPDATE {q}videos SET mtime = $1 WHERE id = $2", mtimeTicks, videoId);
+        Execute(tx.Connection!, tx, $"DELETE FROM {q}jobs WHERE path = (SELECT path FROM {q}videos WHERE id = $1)", videoId);
         return 0;
     });
 
@@ -342,6 +350,34 @@ public sealed class PostgresIndexStore : IIndexStore
         // Segments, thumbnails and captions go with the video (ON DELETE CASCADE).
         if (Execute(tx.Connection!, tx, $"DELETE FROM {q}videos WHERE id = $1", videoId) > 0) BumpGeneration(tx);
         return 0;
+    });
+
+    public void Enqueue(IEnumerable<string> paths)
+    {
+        var all = paths.ToArray();
+        if (all.Length == 0) return;
+        Write(tx => Execute(tx.Connection!, tx, $"INSERT INTO {q}jobs(path) SELECT p FROM unnest($1::text[]) AS t(p) ON CONFLICT (path) DO NOTHING", all));
+    }
+
+    public string? Claim(string worker, TimeSpan lease) => Write(tx => Scalar(tx.Connection!, tx, $"""
+        UPDATE {q}jobs SET worker = $1, lease_until = clock_timestamp() + $2 * interval '1 second', attempts = attempts + 1
+        WHERE path = (SELECT path FROM {q}jobs WHERE lease_until IS NULL OR lease_until < clock_timestamp()
+                      ORDER BY path LIMIT 1 FOR UPDATE SKIP LOCKED)
+        RETURNING path
+        """, worker, lease.TotalSeconds) as string);
+
+    public bool Renew(string path, string worker, TimeSpan lease) => Write(tx => Execute(tx.Connection!, tx,
+        $"UPDATE {q}jobs SET lease_until = clock_timestamp() + $3 * interval '1 second' WHERE path = $1 AND worker = $2", path, worker, lease.TotalSeconds) > 0);
+
+    public void Finish(string path) => Write(tx => Execute(tx.Connection!, tx, $"DELETE FROM {q}jobs WHERE path = $1", path));
+
+    public int PendingJobs => Read((c, tx) => Convert.ToInt32(Scalar(c, tx, $"SELECT COUNT(*) FROM {q}jobs")));
+
+    public StoredFile? Stored(string path) => Read((c, tx) =>
+    {
+        using var cmd = Command(c, tx, $"SELECT id, size, mtime, sha256 FROM {q}videos WHERE path = $1", path);
+        using var r = cmd.ExecuteReader();
+        return r.Read() ? new StoredFile(r.GetInt64(0), r.GetInt64(1), r.GetInt64(2), r.GetString(3)) : (StoredFile?)null;
     });
 
     public IReadOnlyList<IndexedVideo> Videos() => Read((c, tx) => ReadVideos(c, tx, null));

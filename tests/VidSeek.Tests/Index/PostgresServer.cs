@@ -105,6 +105,19 @@ public sealed class PostgresServer : IDisposable
         tx.Commit();
     }
 
+    /// <summary>The first column of the first row of a query, run directly on the server.</summary>
+    public object? Scalar(string indexUrl, string sql)
+    {
+        var (cs, _) = VidSeek.Index.PostgresIndexStore.Parse(indexUrl);
+        using var conn = new NpgsqlConnection(cs);
+        conn.Open();
+        using var tx = conn.BeginTransaction();
+        using var cmd = new NpgsqlCommand(sql, conn, tx);
+        var value = cmd.ExecuteScalar();
+        tx.Commit();
+        return value;
+    }
+
     private static string? FindOnPath(string name) =>
         (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator).Select(d => Path.Combine(d, name)).FirstOrDefault(File.Exists);
 
