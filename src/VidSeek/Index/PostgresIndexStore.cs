@@ -356,7 +356,7 @@ public sealed class PostgresIndexStore : ISharedIndexStore
     {
         var all = paths.ToArray();
         if (all.Length == 0) return;
-        Write(tx => Execute(tx.Connection!, tx, $"INSERT INTO {q}jobs(path) SELECT p FROM unnest($1::text[]) AS t(p) ON CONFLICT (path) DO NOTHING", all));
+        Write(tx => Execute(tx.Connection!, tx, $"INSERT INTO {q}jobs(path) SELECT p FROM unnest($1::text[]) AS t(p) ON CONFLICT (path) DO NOTHING", (object)all));
     }
 
     public string? Claim(string worker, TimeSpan lease) => Write(tx => Scalar(tx.Connection!, tx, $"""
