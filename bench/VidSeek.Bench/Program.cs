@@ -6,17 +6,27 @@ const string Usage = """
       clip              CLIP ViT-B/32 (random weights): GEMM peak, image and text towers, micro-batch sweep
                         --out FILE (.json or .md)  --reps 5  --warmup 2  --threads N  --image-batch 32  --text-batch 64
                         --micro-batches 1,4,8,16,32  --gemm-sizes 1024,2048,3072  --config PATH  --max-others 5 (%)  --quiet-wait 120
+      clip-bf16         CLIP ViT-B/32 bf16 vs fp32: image and text tower speed, cosine of the embeddings on real frames and captions
+                        --reps 3  --warmup 1  --image-batch 16  --text-batch 16  --frames 4  --threads N  --videos DIR  --demo-model DIR
       clip-layer        one ViT-B/32 encoder layer, op by op  --out FILE (.md)  --reps 7  --batches 1,8,16,32
-      xpool-eval        X-Pool all-pairs evaluation at MSVD size: time and peak RSS of the blocked similarity
+      xpool-eval        X-Pool all-pairs similarity at 1k-A and MSVD size: factored form (time, FLOPs, fraction of GEMM peak,
+                        peak RSS) against the direct form (timed on a subset, extrapolated)
+                        --sizes 1ka,msvd  --reps 3  --warmup 1  --direct-texts 512  --direct-videos 64  --frames 12  --dim 512
+                        --heads 1  --threads N  --gemm-n 2048  --max-others 100 (%)  --quiet-wait 30
       shapes-attention  where X-Pool's attention falls for Shapes segment captions
                         --checkpoint DIR --data SHAPES_DIR [--split test]
       bypass-attention  how much Bypass CA's video tokens attend their own frame vs the words, per caption type
                         --checkpoint T2V2T_DIR --data SHAPES_DIR [--split test] [--frames 8]
       vlt-probe         diagnostic: VLT loss parts and gradient norms per module for a few steps on Shapes
                         --data DIR --lr 1e-3 --itm-weight 1 --steps 60 --frames 4 --fusion T2V2T
+      frame-seek        12 frames of a 10- and a 60-minute 720p H.264 file: VidSeek's seek path vs ffmpeg -ss vs the sequential path
+                        --minutes 10,60  --frames 12  --reps 3  --seq-reps 1  --dir /tmp/vidseek-bench-videos  --out FILE (.md)
       vlt-cost          joint encoder cost per (text, video) pair, the four fusions: FLOPs, time, fraction of GEMM peak
                         --out FILE (.md)  --frames 4,8,16  --tokens 17,50,197  --text-tokens 32  --pairs 4  --reps 3  --warmup 1
                         --config base|shapes-small  --gemm-sizes 1024,2048,3072  --threads N  --max-others 5 (%)  --quiet-wait 120
+      index-throughput  indexing a generated H.264 collection (Debian's ffmpeg): s of video/s, decode vs encode, peak RSS
+                        --work DIR  --durations 10,30,60,120,300  --heights 720,1080  --long 3600  --long-height 1080
+                        --models clip,demo  --segment 30s  --out FILE (.md)
     """;
 if (args.Length == 0 || args[0] is "-h" or "--help")
 {
@@ -26,11 +36,15 @@ if (args.Length == 0 || args[0] is "-h" or "--help")
 switch (args[0])
 {
     case "clip": return ClipBench.Run(Options.Parse(args[1..]));
+    case "clip-bf16": return ClipBf16Bench.Run(Options.Parse(args[1..]));
     case "clip-layer": return LayerBench.Run(Options.Parse(args[1..]));
-    case "xpool-eval": XPoolEvalBench.Run(args[1..]); return 0;
+    case "xpool-eval": return XPoolEvalBench.Run(Options.Parse(args[1..]));
     case "shapes-attention": ShapesAttention.Run(args[1..]); return 0;
     case "vlt-probe": VltProbe.Run(args[1..]); return 0;
     case "bypass-attention": BypassAttention.Run(args[1..]); return 0;
+    case "frame-seek": return FrameSeekBench.Run(Options.Parse(args[1..]));
     case "vlt-cost": return VltCostBench.Run(Options.Parse(args[1..]));
+    case "index-throughput": return IndexThroughput.Run(Options.Parse(args[1..]));
+    case "index-throughput-child": return IndexThroughput.ChildRun(args[1..]);
     default: Console.Error.WriteLine($"unknown benchmark '{args[0]}'\n{Usage}"); return 2;
 }

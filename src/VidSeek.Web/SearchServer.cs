@@ -26,8 +26,10 @@ public sealed record ServeOptions
 /// <list type="bullet">
 /// <item><c>GET /</c>: the page (search box; per result a strip of frame thumbnails with X-Pool's attention bars under them,
 /// the score, the clip's player; the ground-truth video outlined in green for dataset indexes).</item>
-/// <item><c>GET /api/search?q=TEXT&amp;k=5</c>: the results as JSON; a missing or empty <c>q</c>, or a bad <c>k</c>, is a 400 with
+/// <item><c>GET /api/search?q=TEXT&amp;k=5[&amp;per_video=true]</c>: the moments (segments) as JSON, each with its time range and its
+/// neighbouring moments; <c>per_video</c>: at most one per video. A missing or empty <c>q</c>, or a bad <c>k</c>, is a 400 with
 /// <c>{"error": ...}</c>.</item>
+/// <item><c>GET /api/moment/{segment}?q=TEXT</c>: one moment scored for the query (the page's previous / next links).</item>
 /// <item><c>GET /api/examples</c>: a few ground-truth captions to try (empty for a folder index).</item>
 /// <item><c>GET /api/thumbnail/{segment}/{frame}</c>, <c>GET /api/video/{video}</c> (the file, with range requests) and
 /// <c>GET /api/preview/{video}</c> (the clip as an MJPEG stream, for codecs browsers do not play): by the index's numeric video
@@ -82,27 +84,39 @@ public sealed class SearchServer : IAsyncDisposable
             int k = 5;
             if (request.Query.TryGetValue("k", out var kText) && (!int.TryParse(kText, out k) || k < 1 || k > options.MaxK))
                 return Error($"k must be an integer from 1 to {options.MaxK}");
+            bool perVideo = false;
+            if (request.Query.TryGetValue("per_video", out var pv) && !bool.TryParse(pv, out perVideo))
+                return Error("per_video must be true or false");
             await gate.WaitAsync();
             try
             {
-                var hits = searcher.Search(q, k);
+                var hits = searcher.Search(q, k, perVideo);
                 return Results.Json(new
                 {
                     query = q,
                     pooling = searcher.Kind,
                     ground_truth_known = searcher.HasCaptions,
-                    results = hits.Select(h => new
-                    {
-                        rank = h.Rank, score = h.Score, path = h.Video.Path, video_id = h.Video.Id, duration = h.Video.Duration,
-                        segment_id = h.Segment.Id, start = h.Segment.Start, end = h.Segment.End,
-                        best_frame = h.BestFrame, best_frame_time = h.BestFrameTime, ground_truth = h.IsGroundTruth, itm_score = h.MatchScore,
-                        video_url = $"/api/video/{h.Video.Id}", preview_url = $"/api/preview/{h.Video.Id}",
-                        frames = h.Segment.FrameTimes.Select((t, f) => new
-                        {
-                            time = t, attention = h.FrameWeights?[f], score = h.FrameScores[f], thumbnail_url = $"/api/thumbnail/{h.Segment.Id}/{f}",
-                        }),
-                    }),
+                    per_video = perVideo,
+                    results = hits.Select(Hit),
                 });
+            }
+            catch (VidSeekException e) { return Error(e.Message); }
+            finally { gate.Release(); }
+        });
+
+        // One moment (a neighbour of a hit: the page's previous / next links) scored and explained for the query.
+        app.MapGet("/api/moment/{segment}", async (HttpRequest request, string segment) =>
+        {
+            if (!long.TryParse(segment, out long id)) return Error("segment must be an integer id");
+            string? q = request.Query["q"];
+            if (string.IsNullOrWhiteSpace(q)) return Error("missing query: /api/moment/ID?q=TEXT");
+            if (q.Length > 1000) return Error("query too long (at most 1000 characters)");
+            await gate.WaitAsync();
+            try
+            {
+                var hit = searcher.Moment(q, id);
+                return hit is null ? Error($"no segment {id} in the index", StatusCodes.Status404NotFound)
+                    : Results.Json(new { query = q, pooling = searcher.Kind, ground_truth_known = searcher.HasCaptions, result = Hit(hit) });
             }
             catch (VidSeekException e) { return Error(e.Message); }
             finally { gate.Release(); }
@@ -132,6 +146,14 @@ public sealed class SearchServer : IAsyncDisposable
         {
             var (full, error) = VideoFile(video);
             if (error is not null) { await error.ExecuteAsync(context); return; }
+            // ?start=S&end=E plays one moment: frames before S are decoded and skipped, the stream ends after E.
+            double start = 0, end = double.PositiveInfinity;
+            if ((context.Request.Query.TryGetValue("start", out var st) && (!double.TryParse(st, System.Globalization.CultureInfo.InvariantCulture, out start) || !(start >= 0)))
+                || (context.Request.Query.TryGetValue("end", out var en) && (!double.TryParse(en, System.Globalization.CultureInfo.InvariantCulture, out end) || !(end >= start))))
+            {
+                await Error("start and end must be times in seconds, 0 <= start <= end").ExecuteAsync(context);
+                return;
+            }
             const string boundary = "vidseekframe";
             context.Response.ContentType = $"multipart/x-mixed-replace; boundary={boundary}";
             context.Response.Headers.CacheControl = "no-store";
@@ -140,7 +162,9 @@ public sealed class SearchServer : IAsyncDisposable
             {
                 foreach (var (jpeg, time) in VidSeek.Video.VideoReader.JpegFrames(full!))
                 {
-                    var wait = TimeSpan.FromSeconds(time) - clock.Elapsed; // real time
+                    if (time < start - 1e-6) { clock.Restart(); continue; }
+                    if (time >= end) break;
+                    var wait = TimeSpan.FromSeconds(time - start) - clock.Elapsed; // real time
                     if (wait > TimeSpan.Zero) await Task.Delay(wait, context.RequestAborted);
                     await context.Response.WriteAsync($"--{boundary}\r\nContent-Type: image/jpeg\r\nContent-Length: {jpeg.Length}\r\n\r\n", context.RequestAborted);
                     await context.Response.Body.WriteAsync(jpeg, context.RequestAborted);
@@ -154,6 +178,25 @@ public sealed class SearchServer : IAsyncDisposable
         });
 
         app.MapFallback((HttpContext c) => Error($"not found: {WebUtility.HtmlEncode(c.Request.Path)}", StatusCodes.Status404NotFound));
+    }
+
+    /// <summary>A hit as the page reads it: the moment, its frames with attention and thumbnails, and its neighbouring moments.</summary>
+    private object Hit(SearchHit h)
+    {
+        var (previous, next) = searcher.Neighbours(h.Segment.Id);
+        return new
+        {
+            rank = h.Rank, score = h.Score, path = h.Video.Path, video_id = h.Video.Id, duration = h.Video.Duration,
+            segment_id = h.Segment.Id, ordinal = h.Segment.Ordinal, start = h.Segment.Start, end = h.Segment.End,
+            best_frame = h.BestFrame, best_frame_time = h.BestFrameTime, ground_truth = h.IsGroundTruth, itm_score = h.MatchScore,
+            video_url = $"/api/video/{h.Video.Id}", preview_url = $"/api/preview/{h.Video.Id}",
+            previous = previous is null ? null : new { segment_id = previous.Id, start = previous.Start, end = previous.End },
+            next = next is null ? null : new { segment_id = next.Id, start = next.Start, end = next.End },
+            frames = h.Segment.FrameTimes.Select((t, f) => new
+            {
+                time = t, attention = h.FrameWeights?[f], score = h.FrameScores[f], thumbnail_url = $"/api/thumbnail/{h.Segment.Id}/{f}",
+            }),
+        };
     }
 
     /// <summary>

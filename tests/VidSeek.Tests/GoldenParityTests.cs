@@ -158,19 +158,24 @@ public class GoldenParityTests
         return int.Parse(heads!, System.Globalization.CultureInfo.InvariantCulture);
     }
 
-    /// <summary>X-Pool pooling; the head count is in <c>weights.safetensors</c>' metadata.</summary>
+    /// <summary>
+    /// X-Pool pooling; the head count is in <c>weights.safetensors</c>' metadata. Sims are checked twice: X-Pool's own
+    /// order and the factored form (the default of eval and search), which must also give the same attention weights.
+    /// </summary>
     private static void CheckXPool(string dir)
     {
-        int heads = HeadsOf(Path.Combine(dir, "weights.safetensors"));
+        string weightsPath = Path.Combine(dir, "weights.safetensors");
+        int heads = HeadsOf(weightsPath);
         using var scope = torch.NewDisposeScope();
         var inputs = SafeTensors.Load(Path.Combine(dir, "inputs.safetensors"));
         var expected = SafeTensors.Load(Path.Combine(dir, "expected.safetensors"));
         var text = inputs["text_embeds"];
+        var frames = inputs["video_embeds"];
         using var pooling = new TextConditionedPooling((int)text.shape[1], heads);
-        StateDictLoader.Load(pooling, Path.Combine(dir, "weights.safetensors"), "X-Pool pooling");
+        StateDictLoader.Load(pooling, weightsPath, "X-Pool pooling");
         pooling.eval();
         using var _ = torch.no_grad();
-        var output = pooling.forward(text, inputs["video_embeds"]);
+        var output = pooling.forward(text, frames);
         var actual = new Dictionary<string, Tensor>
         {
             ["video_embeds_pooled"] = output.Pooled,
@@ -182,6 +187,13 @@ public class GoldenParityTests
             TensorAssert.Close(want, actual[name], 1e-5, name);
         // Attention weights are a distribution over frames for every (video, text, head).
         TensorAssert.Close(torch.ones(output.Weights.shape[..^1]), output.Weights.sum(-1), 1e-5, "attention weights sum");
+
+        using var factored = new XPoolFactored(pooling);
+        using var videos = factored.PrepareVideos(frames);
+        using var texts = factored.PrepareTexts(text);
+        var (sims, weights) = factored.Score(texts, videos, 0, texts.Count, 0, videos.Count);
+        TensorAssert.Close(expected["sims"], sims, 1e-5, "sims (factored)");
+        TensorAssert.Close(output.Weights, weights.permute(1, 0, 2, 3), 1e-6, "attention weights (factored)");
     }
 
     /// <summary>
@@ -193,7 +205,8 @@ public class GoldenParityTests
     {
         string checkpoint = PyTorchFiles(dir).Single();
         int heads = HeadsOf(Path.Combine(dir, "expected.safetensors"));
-        string clipConfig = Path.Combine(dir, "clip_config.json");
+        // The CLIP architecture: the folder's clip_config.json, else inferred from the shapes (heads = width / 64).
+        string? clipConfig = File.Exists(Path.Combine(dir, "clip_config.json")) ? Path.Combine(dir, "clip_config.json") : null;
         using var tmp = TestPaths.NewTempDir();
 
         string converted = Path.Combine(tmp.Path, "converted");
@@ -204,7 +217,7 @@ public class GoldenParityTests
         Directory.CreateDirectory(direct);
         string copy = Path.Combine(direct, Path.GetFileName(checkpoint));
         File.Copy(checkpoint, copy);
-        File.WriteAllText(copy + ConvertedModelCache.SidecarSuffix, JsonSerializer.Serialize(new Dictionary<string, object> { ["clip_config"] = clipConfig, ["xpool_heads"] = heads }));
+        File.WriteAllText(copy + ConvertedModelCache.SidecarSuffix, JsonSerializer.Serialize(new Dictionary<string, object?> { ["clip_config"] = clipConfig, ["xpool_heads"] = heads }));
         string resolved = ModelSource.Resolve(copy, "--checkpoint");
         Assert.StartsWith(ConvertedModelCache.Root, resolved);
         CheckXPoolModel(dir, resolved, heads);

@@ -44,6 +44,22 @@ public static class CommonOptions
         return folder;
     }
 
+    /// <summary><c>--precision fp32|bf16</c>: the CLIP towers' matmuls (see <see cref="Models.Precision"/>).</summary>
+    public static Option<string> Precision()
+    {
+        var option = new Option<string>("--precision")
+        {
+            Description = "CLIP towers: fp32, or bf16 matrix multiplications with LayerNorm and the residual stream in fp32 (faster on CPUs with AVX512-BF16; embeddings differ slightly). Dual encoders only; VLT models run in fp32.",
+            DefaultValueFactory = _ => "fp32",
+        };
+        option.AcceptOnlyFromAmong("fp32", "bf16");
+        return option;
+    }
+
+    /// <summary>Reads <c>--precision</c> and makes it the process's inference precision (<see cref="Models.InferencePrecision"/>).</summary>
+    public static Models.Precision ApplyPrecision(System.CommandLine.ParseResult parse, Option<string> option) =>
+        Models.InferencePrecision.Current = Models.InferencePrecision.Parse(parse.GetValue(option) ?? "fp32");
+
     public static Option<bool> Normalize() => new("--normalize") { Description = "L2-normalise the embeddings (default: raw projected features, as HF get_*_features)." };
 
     public static Option<FileInfo?> Out() => new("--out") { Description = "Write the embeddings to this safetensors file instead of printing JSON." };

@@ -30,9 +30,10 @@ public static class ConvertCommand
                 XPoolHeads = parse.GetValue(heads),
                 Tokenizer = parse.GetValue(tokenizer)?.FullName,
             });
+            stdout.WriteLine($"wrote {result.Folder}: {result.Kind}, {result.Tensors} tensors ({result.StoragesRead.Count} storages read from the checkpoint)");
+            if (result.Clip is null) return 0;
             var v = result.Clip.VisionConfig;
             var t = result.Clip.TextConfig;
-            stdout.WriteLine($"wrote {result.Folder}: {result.Kind}, {result.Tensors} tensors ({result.StoragesRead.Count} storages read from the checkpoint)");
             stdout.WriteLine($"CLIP: vision {v.NumHiddenLayers} layers x {v.HiddenSize} ({Heads(v.NumAttentionHeads)}), {v.ImageSize} px / {v.PatchSize} px patches; " +
                              $"text {t.NumHiddenLayers} layers x {t.HiddenSize} ({Heads(t.NumAttentionHeads)}), {t.VocabSize} tokens, {t.MaxPositionEmbeddings} positions; {result.Clip.ProjectionDim}-d embeddings");
             stdout.WriteLine(result.Tokenizer ? "tokenizer: vocab.json + merges.txt copied" : "tokenizer: none known for this vocabulary; pass --tokenizer DIR (or give --tokenizer to embed-text/eval)");

@@ -61,7 +61,7 @@ public static class DemoCommand
                     .Start(ctx =>
                     {
                         var task = ctx.AddTask("2/4 indexing the test videos", maxValue: videos.Count);
-                        report = IndexBuilder.Update(index, indexModel, videos, (done, _, _) => task.Value = done);
+                        report = IndexBuilder.Update(index, indexModel, videos, p => task.Value = p.FilesDone);
                     });
                 if (report.Failed.Count > 0) throw new VidSeekException($"{report.Failed.Count} demo videos failed to decode, e.g. {report.Failed[0].Path}: {report.Failed[0].Error}");
                 stdout.WriteLine($"2/4 index: {index.VideoCount} test videos in {indexFile} ({report.Added} encoded now; {clock.Elapsed.TotalSeconds:F0} s)");

@@ -15,18 +15,19 @@ public static class EmbedTextCommand
         var model = CommonOptions.Model();
         var tokenizer = new Option<DirectoryInfo?>("--tokenizer") { Description = "Folder with vocab.json and merges.txt (default: the model folder)." };
         var normalize = CommonOptions.Normalize();
+        var precision = CommonOptions.Precision();
         var output = CommonOptions.Out();
         var texts = new Argument<string[]>("text") { Description = "One or more texts to embed.", Arity = ArgumentArity.OneOrMore };
         CommonOptions.RejectOptionLikeValues(texts);
         var command = new Command("embed-text", "Embed texts with a CLIP model; prints JSON, or writes safetensors with --out.")
         {
-            model, tokenizer, normalize, output, texts,
+            model, tokenizer, normalize, precision, output, texts,
         };
         command.SetAction((parse, stdout) =>
         {
             string modelDir = CommonOptions.ResolveModel(parse.GetValue(model)!);
             var items = parse.GetValue(texts)!;
-            using var clip = RetrievalCheckpoint.OpenBackbone(modelDir); // a CLIP folder, or the backbone of a VidSeek (e.g. converted X-Pool) checkpoint
+            using var clip = RetrievalCheckpoint.OpenBackbone(modelDir).SetPrecision(CommonOptions.ApplyPrecision(parse, precision)); // a CLIP folder, or the backbone of a VidSeek (e.g. converted X-Pool) checkpoint
             var (tok, tokDir) = ClipTextEmbedder.ResolveTokenizer(modelDir, parse.GetValue(tokenizer)?.FullName);
             var embedder = new ClipTextEmbedder(clip, tok, tokDir);
             using var scope = torch.NewDisposeScope();

@@ -19,13 +19,14 @@ public static class EmbedVideoCommand
         var frames = new Option<int>("--frames") { Description = "Frames sampled per video (midpoints of equal intervals).", DefaultValueFactory = _ => 12 };
         frames.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 1) r.AddError("--frames must be at least 1"); });
         var normalize = CommonOptions.Normalize();
+        var precision = CommonOptions.Precision();
         var output = CommonOptions.Out();
         var videos = new Argument<FileInfo[]>("video") { Description = "Video files (mp4, mkv, mov, webm, avi).", Arity = ArgumentArity.OneOrMore };
         CommonOptions.RejectOptionLikeValues(videos);
         var command = new Command("embed-video",
             "Embed videos with a CLIP model: per-frame embeddings and their mean; prints JSON, or writes safetensors with --out.")
         {
-            model, frames, normalize, output, videos,
+            model, frames, normalize, precision, output, videos,
         };
         command.SetAction((parse, stdout) =>
         {
@@ -33,7 +34,7 @@ public static class EmbedVideoCommand
             var files = parse.GetValue(videos)!;
             int numFrames = parse.GetValue(frames);
             bool norm = parse.GetValue(normalize);
-            using var clip = RetrievalCheckpoint.OpenBackbone(modelDir); // a CLIP folder, or the backbone of a VidSeek (e.g. converted X-Pool) checkpoint
+            using var clip = RetrievalCheckpoint.OpenBackbone(modelDir).SetPrecision(CommonOptions.ApplyPrecision(parse, precision)); // a CLIP folder, or the backbone of a VidSeek (e.g. converted X-Pool) checkpoint
             using var scope = torch.NewDisposeScope();
             using var _ = torch.no_grad();
 

@@ -35,14 +35,16 @@ public static class EvalCommand
         var tokenizer = new Option<DirectoryInfo?>("--tokenizer") { Description = "vocab.json + merges.txt, or a VLT's vocab.txt + tokenizer_config.json if its config.json says wordpiece (default: the checkpoint's)." };
         var frames = new Option<int?>("--frames") { Description = $"Frames per video (default: the dual encoder's own; vlt: {VltTrainer.DefaultEvalFrames})." };
         var rerankK = new Option<int>("--rerank-k") { Description = "vlt: videos per caption re-scored by ITM after the ITC ranking.", DefaultValueFactory = _ => 128 };
+        var precision = CommonOptions.Precision();
         var command = new Command("eval", "Evaluate retrieval (R@1/5/10/50, MdR, MnR; text-to-video and video-to-text; overall and per caption type).")
         {
-            checkpoint, split, dsl, json, tokenizer, frames, rerankK,
+            checkpoint, split, dsl, json, tokenizer, frames, rerankK, precision,
         };
         data.AddTo(command);
         command.SetAction((parse, stdout) =>
         {
             if (parse.GetValue(rerankK) < 1) throw new VidSeekException("--rerank-k must be at least 1");
+            CommonOptions.ApplyPrecision(parse, precision);
             if (parse.GetValue(frames) is < 1) throw new VidSeekException("--frames must be at least 1");
             var splitName = parse.GetValue(split)!;
             var loaded = DataOptions.Load(parse.GetValue(data.Format)!, parse.GetValue(data.Data)!.FullName, splitName, parse.GetValue(data.Videos)?.FullName, parse.GetValue(data.SkipMissing));

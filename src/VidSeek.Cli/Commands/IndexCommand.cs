@@ -15,19 +15,23 @@ public static class IndexCommand
         var dir = new Argument<DirectoryInfo?>("DIR") { Description = "Folder of videos, searched recursively (mp4, avi, webm, mkv, mov).", Arity = ArgumentArity.ZeroOrOne };
         var model = new Option<string>("--model") { Description = "A checkpoint from vidseek train (xpool, meanp, vlt), a Hugging Face CLIP folder, or a hub id (openai/clip-vit-base-patch32).", Required = true };
         var output = new Option<string>("--out") { Description = "The index: a file, or a postgres://user@host:port/db[?schema=NAME] URL (created, or brought up to date).", Required = true };
-        var frames = new Option<int?>("--frames") { Description = "Frames sampled per video (default: the model's)." };
-        var lease = new Option<double>("--lease")
-        {
-            Description = "PostgreSQL index: seconds a claimed video stays this process's if it dies (renewed while it works); several index processes may share one index.",
-            DefaultValueFactory = _ => IndexBuilder.DefaultLease.TotalSeconds,
-        };
+        var frames = new Option<int?>("--frames") { Description = "Frames sampled per segment (default: the model's)." };
         var data = new DataOptions();
         data.Data.Required = false;
         data.Data.Description = "Index the videos of an annotated dataset split instead of DIR; their captions become the ground truth the web page outlines.";
         var split = new Option<string>("--split") { Description = "With --data: the split to index.", DefaultValueFactory = _ => "test" };
+        var precision = CommonOptions.Precision();
+        var segments = new Option<SegmentMode?>("--segments")
+        {
+            Description = "How a video is cut into the moments search ranks: window (fixed windows, for videos longer than 2 windows), shots (at cuts), none (whole video). Default: window; --data: none.",
+        };
+        var window = new Option<string>("--segment") { Description = "Window length (30s, 2m, 1:30); with shots, the pieces long shots are split into.", DefaultValueFactory = _ => "30s" };
+        var stride = new Option<string?>("--stride") { Description = "Start of one window to the next (default: the window length; shorter overlaps)." };
+        var threshold = new Option<double>("--shot-threshold") { Description = "Shots: mean HSV change between frames that makes a cut (PySceneDetect's ContentDetector scale).", DefaultValueFactory = _ => Video.ShotDetector.DefaultThreshold };
+        var minShot = new Option<string>("--min-shot") { Description = "Shots: the shortest shot.", DefaultValueFactory = _ => "1s" };
         var command = new Command("index", "Encode a folder of videos (or a dataset split) into a search index; re-running adds new and changed files and drops deleted ones.")
         {
-            dir, model, output, frames, split, lease,
+            dir, model, output, frames, split, precision, segments, window, stride, threshold, minShot,
         };
         data.AddTo(command);
         command.Subcommands.Add(CreateCopy());
@@ -41,10 +45,22 @@ public static class IndexCommand
             string modelDir = CommonOptions.ResolveModel(parse.GetValue(model)!);
             string indexFile = IndexStore.Normalize(parse.GetValue(output)!);
             if (parse.GetValue(frames) is < 1) throw new VidSeekException("--frames must be at least 1");
-            if (parse.GetValue(lease) is not (>= 0.1 and <= 86400)) throw new VidSeekException("--lease must lie between 0.1 and 86400 seconds");
             List<IndexSourceVideo> videos;
             string root;
             string? dataset = null;
+            double windowSeconds = SegmentingOptions.ParseDuration(parse.GetValue(window)!, "--segment");
+            var segmenting = new SegmentingOptions
+            {
+                Mode = parse.GetValue(segments) ?? (parse.GetValue(data.Data) is null ? SegmentMode.Window : SegmentMode.None),
+                Window = windowSeconds,
+                Stride = parse.GetValue(stride) is { } st ? SegmentingOptions.ParseDuration(st, "--stride") : windowSeconds,
+                ShotThreshold = parse.GetValue(threshold),
+                MinShot = SegmentingOptions.ParseDuration(parse.GetValue(minShot)!, "--min-shot"),
+            };
+            segmenting.Validate();
+            if (parse.GetValue(data.Data) is not null && segmenting.Mode != SegmentMode.None)
+                throw new VidSeekException("--data indexes every clip as one segment (its captions describe whole clips); leave out --segments");
+            if (segmenting.Mode == SegmentMode.None) segmenting = SegmentingOptions.WholeVideo;
             if (parse.GetValue(dir) is { } folder)
             {
                 root = Path.GetFullPath(folder.FullName).TrimEnd(Path.DirectorySeparatorChar);
@@ -58,8 +74,9 @@ public static class IndexCommand
                 dataset = $"{format}:{dataRoot}:{splitName}";
             }
 
+            CommonOptions.ApplyPrecision(parse, precision);
             using var indexModel = IndexModel.Open(modelDir, parse.GetValue(frames));
-            using var index = IndexStore.OpenOrCreate(indexFile, indexModel.Manifest(modelDir, parse.GetValue(frames), root, dataset));
+            using var index = IndexStore.OpenOrCreate(indexFile, indexModel.Manifest(modelDir, parse.GetValue(frames), root, dataset, segmenting));
 
             Action<int>? abort = int.TryParse(Environment.GetEnvironmentVariable(AbortAfterVariable), out int n)
                 ? done => { if (done >= n) Environment.Exit(86); } : null;
@@ -69,16 +86,18 @@ public static class IndexCommand
             IndexUpdateReport report = null!;
             try
             {
+                // By duration, not file count: one hour-long film is most of the work of a folder of phone clips.
                 Cli.Err.Progress().AutoClear(true)
-                    .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new RateColumn("files"), new RemainingTimeColumn())
+                    .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new VideoRateColumn(), new RemainingTimeColumn())
                     .Start(ctx =>
                     {
-                        var task = ctx.AddTask("indexing", maxValue: Math.Max(1, videos.Count));
-                        report = IndexBuilder.Update(index, indexModel, videos, (done, total, path) =>
+                        var task = ctx.AddTask("indexing", maxValue: 1);
+                        report = IndexBuilder.Update(index, indexModel, videos, p =>
                         {
-                            task.Description = $"indexing {Markup.Escape(Shorten(path))}";
-                            task.Value = done;
-                        }, cancel.Token, abort, TimeSpan.FromSeconds(parse.GetValue(lease)));
+                            task.Description = $"indexing {p.FilesDone}/{p.FilesTotal} {Markup.Escape(Shorten(p.Path))}";
+                            task.MaxValue = Math.Max(1e-6, p.SecondsTotal);
+                            task.Value = Math.Min(p.SecondsDone, task.MaxValue);
+                        }, cancel.Token, abort);
                     });
             }
             finally
@@ -89,6 +108,9 @@ public static class IndexCommand
             foreach (var (path, error) in report.Failed)
                 stderr.WriteLine($"skipped {path}: {error}");
             stdout.WriteLine($"{index.VideoCount} videos in {index.Location}: {report.Added} added, {report.Updated} updated, {report.Unchanged} unchanged, {report.Removed} removed, {report.Failed.Count} failed to decode");
+            if (report.Segments > 0)
+                stdout.WriteLine($"encoded {report.Segments} segments ({index.Manifest.SegmentingOrDefault.Describe()}), {report.VideoSeconds:F0} s of video in {report.WallSeconds:F1} s: "
+                    + $"{report.VideoSeconds / Math.Max(1e-9, report.WallSeconds):F1} s of video per second (decoding {report.DecodeSeconds:F1} s, encoding {report.EncodeSeconds:F1} s, overlapped)");
             if (cancel.IsCancellationRequested) stdout.WriteLine("interrupted: run the same command again to finish");
             return 0;
         });
@@ -124,4 +146,11 @@ public static class IndexCommand
     }
 
     private static string Shorten(string path) => path.Length <= 40 ? path : "..." + path[^37..];
+
+    /// <summary>Seconds of video indexed per second of wall time (the task's values are seconds of video).</summary>
+    private sealed class VideoRateColumn : ProgressColumn
+    {
+        public override Spectre.Console.Rendering.IRenderable Render(Spectre.Console.Rendering.RenderOptions options, ProgressTask task, TimeSpan deltaTime) =>
+            new Markup($"{task.Speed ?? 0:F1} s video/s");
+    }
 }

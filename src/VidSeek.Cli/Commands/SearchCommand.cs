@@ -15,14 +15,17 @@ public static class SearchCommand
         var k = new Option<int>("-k", "--top") { Description = "Number of results.", DefaultValueFactory = _ => 5 };
         var json = new Option<bool>("--json") { Description = "Print the results as JSON." };
         var model = new Option<string?>("--model") { Description = "The model folder, if it moved since indexing (it must hold the same weights)." };
-        var rerankK = new Option<int>("--rerank-k") { Description = "VLT models: videos re-scored by ITM after the ITC ranking.", DefaultValueFactory = _ => 128 };
-        var command = new Command("search", "Find the videos of an index that a sentence describes.") { index, query, k, json, model, rerankK };
+        var rerankK = new Option<int>("--rerank-k") { Description = "VLT models: segments re-scored by ITM after the ITC ranking.", DefaultValueFactory = _ => 128 };
+        var perVideo = new Option<bool>("--per-video") { Description = "At most one moment per video (its best)." };
+        var precision = CommonOptions.Precision();
+        var command = new Command("search", "Find the moments of the indexed videos that a sentence describes.") { index, query, k, json, model, rerankK, perVideo, precision };
         command.SetAction((parse, stdout) =>
         {
             if (parse.GetValue(k) < 1) throw new VidSeekException("-k must be at least 1");
+            CommonOptions.ApplyPrecision(parse, precision);
             if (parse.GetValue(rerankK) < 1) throw new VidSeekException("--rerank-k must be at least 1");
             using var searcher = VideoSearcher.Open(IndexStore.Normalize(parse.GetValue(index)!), parse.GetValue(model) is { } m ? CommonOptions.ResolveModel(m) : null, parse.GetValue(rerankK));
-            var hits = searcher.Search(parse.GetValue(query)!, parse.GetValue(k));
+            var hits = searcher.Search(parse.GetValue(query)!, parse.GetValue(k), parse.GetValue(perVideo));
             if (parse.GetValue(json))
             {
                 stdout.WriteLine(JsonSerializer.Serialize(new { query = parse.GetValue(query), results = hits.Select(h => ToJson(h, searcher.Index.Manifest.Root)) },
@@ -46,38 +49,50 @@ public static class SearchCommand
     };
 
     /// <summary>
-    /// A plain-text table: rank, score, path, best frame time and, for X-Pool, the attention per frame as a bar; for a VLT
-    /// model the ITC score and the ITM score of the re-ranking.
+    /// A plain-text table, 80 columns wide (long paths wrap): rank, score, path, the moment's time range, the best frame's time
+    /// and, for X-Pool, the attention per frame as bars (the weights themselves are in <c>--json</c>); for a VLT model the ITC
+    /// score and the ITM score of the re-ranking.
     /// </summary>
     /// <param name="kind">xpool, meanp or vlt (<see cref="VideoSearcher.Kind"/>).</param>
-    public static string Render(IReadOnlyList<SearchHit> hits, string kind)
+    public static string Render(IReadOnlyList<SearchHit> hits, string kind, int width = 80)
     {
         bool xpool = kind == "xpool", vlt = kind == "vlt";
-        var table = new Table().AddColumns("rank", vlt ? "ITC score" : "score");
+        var table = new Table().Border(TableBorder.Simple).AddColumns("#", vlt ? "ITC score" : "score");
         if (vlt) table.AddColumn("ITM score");
-        table.AddColumns("path", "best frame");
+        table.AddColumns("path", "moment", "best");
         if (xpool) table.AddColumn("attention per frame");
         foreach (var h in hits)
         {
-            var row = new List<string> { h.Rank.ToString(), h.Score.ToString("F4") };
-            if (vlt) row.Add(h.MatchScore?.ToString("F4") ?? "-");
-            row.AddRange([Markup.Escape(h.Video.Path) + (h.IsGroundTruth ? " [green](ground truth)[/]" : ""), $"{h.BestFrameTime:F2} s"]);
-            if (xpool) row.Add(Bars(h.FrameWeights!));
+            var row = new List<string> { h.Rank.ToString(), h.Score.ToString("F3") };
+            if (vlt) row.Add(h.MatchScore?.ToString("F3") ?? "-");
+            row.AddRange([Markup.Escape(h.Video.Path) + (h.IsGroundTruth ? " [green](ground truth)[/]" : ""), Range(h.Segment.Start, h.Segment.End), Time(h.BestFrameTime, h.Segment.End)]);
+            if (xpool) row.Add(Bars(h.FrameWeights!, numbers: false));
             table.AddRow(row.ToArray());
         }
         var writer = new StringWriter();
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(writer), Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors });
-        console.Profile.Width = 160;
+        console.Profile.Width = width;
         console.Write(table);
         return writer.ToString().TrimEnd();
     }
 
-    /// <summary>One block character per frame, its height the frame's attention relative to the largest, then the weights.</summary>
-    public static string Bars(float[] weights)
+    /// <summary>A moment's time range: <c>1.5-3.0 s</c> within the first minute, else <c>12:30-13:00</c> (<c>1:02:30-1:03:00</c>).</summary>
+    public static string Range(double start, double end) => end < 60 ? $"{start:F1}-{end:F1} s" : $"{Time(start, end)}-{Time(end, end)}";
+
+    /// <summary>A time as <c>2.5 s</c>, or <c>m:ss</c> / <c>h:mm:ss</c> when <paramref name="scale"/> (the largest time shown with it) is a minute or more.</summary>
+    public static string Time(double seconds, double scale)
+    {
+        if (scale < 60) return $"{seconds:F1} s";
+        var t = TimeSpan.FromSeconds(Math.Floor(seconds));
+        return scale >= 3600 ? $"{(int)t.TotalHours}:{t.Minutes:00}:{t.Seconds:00}" : $"{(int)t.TotalMinutes}:{t.Seconds:00}";
+    }
+
+    /// <summary>One block character per frame, its height the frame's attention relative to the largest, then (with <paramref name="numbers"/>) the weights.</summary>
+    public static string Bars(float[] weights, bool numbers = true)
     {
         const string levels = "▁▂▃▄▅▆▇█";
         float max = weights.Max();
         var bars = new string(weights.Select(w => levels[Math.Clamp((int)Math.Round(w / max * (levels.Length - 1)), 0, levels.Length - 1)]).ToArray());
-        return $"{bars}  {string.Join(" ", weights.Select(w => w.ToString("F2")))}";
+        return numbers ? $"{bars}  {string.Join(" ", weights.Select(w => w.ToString("F2")))}" : bars;
     }
 }

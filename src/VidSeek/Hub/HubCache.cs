@@ -44,11 +44,16 @@ public sealed class HubCache(string root)
     public bool KnownMissing(HubRepoId id, string commit, string file) =>
         File.Exists(Path.Combine(RepoDir(id), ".no_exist", commit, file));
 
+    /// <summary>Remembers that the repository lacks <paramref name="file"/> at <paramref name="commit"/>; only saves requests, so a read-only cache skips it.</summary>
     public void MarkMissing(HubRepoId id, string commit, string file)
     {
         string path = Path.Combine(RepoDir(id), ".no_exist", commit, file);
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        File.WriteAllBytes(path, []);
+        try
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            File.WriteAllBytes(path, []);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
     }
 
     /// <summary>Remembers that <paramref name="revision"/> is <paramref name="commit"/> (written beside, then renamed).</summary>

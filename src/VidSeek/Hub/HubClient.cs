@@ -101,7 +101,12 @@ public sealed class HubClient : IDisposable
             // As huggingface_hub does: without a connection, a model that was downloaded before is still usable.
             return FromCache(id, files, $"the hub cannot be reached ({e.Message})");
         }
-        return Cache.SnapshotDir(id, commit!);
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new VidSeekException($"cannot write the Hugging Face cache {Cache.Root} for {id}: {e.Message}", e);
+        }
+        if (commit is null) throw new VidSeekException($"{id}: none of {string.Join(", ", files.SelectMany(g => g.Names))} found at {endpoint.GetLeftPart(UriPartial.Authority)}");
+        return Cache.SnapshotDir(id, commit);
     }
 
     /// <summary>The snapshot from the cache alone, or an error saying what is missing and <paramref name="why"/> nothing was downloaded.</summary>
@@ -153,6 +158,9 @@ public sealed class HubClient : IDisposable
             }
             if (response.IsSuccessStatusCode) return Metadata(response, commit, url, id, file);
             if (IsEntryNotFound(response)) return new FileMetadata(commit, null, null, url, Missing: true);
+            // A hub that is down or rate-limiting is, like no network, a reason to use the cache (as huggingface_hub does).
+            if (status >= 500 || status == 429)
+                throw new HubUnreachableException($"{endpoint.GetLeftPart(UriPartial.Authority)} answered {status} {response.ReasonPhrase}", null);
             throw HttpError(response, id, revision, url);
         }
         throw new VidSeekException($"{id}: too many redirects for {file} ({ResolveUrl(id, revision, file)})");
@@ -292,6 +300,10 @@ public sealed class HubClient : IDisposable
             File.Delete(incomplete); // the kept part is not a prefix of this file: start over
             throw new IOException("the server refused to resume");
         }
+        else if (status >= 500)
+        {
+            throw new IOException($"{url.GetLeftPart(UriPartial.Authority)} answered {status} {response.ReasonPhrase}"); // tried again
+        }
         else if (!response.IsSuccessStatusCode)
         {
             throw HttpError(response, id, "", url);
@@ -390,5 +402,5 @@ public sealed class HubClient : IDisposable
     }
 
     /// <summary>The hub did not answer at all (refused, no route, DNS, timeout): the cache may still serve.</summary>
-    private sealed class HubUnreachableException(string message, Exception inner) : Exception(message, inner);
+    private sealed class HubUnreachableException(string message, Exception? inner) : Exception(message, inner);
 }

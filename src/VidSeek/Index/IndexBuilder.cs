@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using System.Threading.Channels;
 using OpenCvSharp;
 using TorchSharp;
 using VidSeek.Data;
@@ -12,7 +13,19 @@ public sealed record IndexSourceVideo(string FullPath, IReadOnlyList<string> Cap
 
 /// <summary>What one <see cref="IndexBuilder.Update"/> run did.</summary>
 /// <param name="Failed">Files that could not be decoded, with the reason; they are not in the index.</param>
-public sealed record IndexUpdateReport(int Added, int Updated, int Unchanged, int Removed, IReadOnlyList<(string Path, string Error)> Failed, int Total);
+/// <param name="Segments">Segments encoded in this run.</param>
+/// <param name="VideoSeconds">Seconds of video encoded in this run.</param>
+/// <param name="DecodeSeconds">Time the decode stage spent decoding, sampling and preprocessing (it runs beside the encoder).</param>
+/// <param name="EncodeSeconds">Time the encode stage spent in the model.</param>
+/// <param name="WallSeconds">Wall-clock time of the run.</param>
+public sealed record IndexUpdateReport(int Added, int Updated, int Unchanged, int Removed, IReadOnlyList<(string Path, string Error)> Failed, int Total,
+    int Segments = 0, double VideoSeconds = 0, double DecodeSeconds = 0, double EncodeSeconds = 0, double WallSeconds = 0);
+
+/// <summary>Where an <see cref="IndexBuilder.Update"/> run is: files, and seconds of video, done out of those to encode.</summary>
+/// <param name="FilesDone">Files checked or encoded (of <paramref name="FilesTotal"/>).</param>
+/// <param name="SecondsDone">Seconds of video encoded so far (of <paramref name="SecondsTotal"/>, the estimated duration of the files to encode).</param>
+/// <param name="Path">The file being encoded or just finished.</param>
+public readonly record struct IndexProgress(int FilesDone, int FilesTotal, double SecondsDone, double SecondsTotal, string Path);
 
 /// <summary>
 /// Brings an <see cref="IIndexStore"/> up to date with a folder or a dataset split: encodes new and changed files, drops
@@ -74,20 +87,26 @@ public static class IndexBuilder
         return Convert.ToHexStringLower(SHA256.HashData(stream));
     }
 
-    /// <summary>How long a claimed job stays a worker's without a renewal (shared stores); renewed every third of it.</summary>
-    public static readonly TimeSpan DefaultLease = TimeSpan.FromMinutes(5);
+    /// <summary>Segments encoded together: frames per batch (segments x F) the encode stage aims at.</summary>
+    public const int BatchFrames = 32;
 
-    /// <summary>Updates <paramref name="index"/> to hold exactly <paramref name="videos"/> (those that decode).</summary>
-    /// <param name="progress">(done, total, path) after each file.</param>
+    /// <summary>
+    /// Updates <paramref name="index"/> to hold exactly <paramref name="videos"/> (those that decode), cutting each video into
+    /// segments as the index's manifest says (<see cref="IndexManifest.Segmenting"/>).
+    /// </summary>
+    /// <remarks>
+    /// Two stages overlap: a decode thread reads the videos one after another (<see cref="SegmentDecoder"/>: frames sampled,
+    /// preprocessed, thumbnailed) and feeds their segments through a bounded channel to this thread, which encodes them in
+    /// batches of about <see cref="BatchFrames"/> frames and writes each video, all its segments in one transaction, once its
+    /// last segment is encoded. The channel holds at most <c>2 x BatchFrames</c> frames' worth of segments, so memory does not
+    /// grow with the length of a video or of the collection.
+    /// </remarks>
+    /// <param name="progress">After each encoded batch and each file: files and seconds of video done.</param>
     /// <param name="beforeCommit">Test hook passed to <see cref="IIndexStore.Put"/> with the number of videos encoded so far.</param>
-    /// <param name="lease">
-    /// For an <see cref="ISharedIndexStore"/>: how long a claimed video stays this worker's if it stops renewing (it dies).
-    /// Several processes may then run this on one index at once: each queues the files it finds new or changed, and they
-    /// share the queue; a process waits until every job is done, taking over those whose worker's lease expired.
-    /// </param>
     public static IndexUpdateReport Update(IIndexStore index, IndexModel model, IReadOnlyList<IndexSourceVideo> videos,
-        Action<int, int, string>? progress = null, CancellationToken cancel = default, Action<int>? beforeCommit = null, TimeSpan? lease = null)
+        Action<IndexProgress>? progress = null, CancellationToken cancel = default, Action<int>? beforeCommit = null)
     {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         string root = index.Manifest.Root;
         var wanted = new Dictionary<string, IndexSourceVideo>(StringComparer.Ordinal);
         foreach (var v in videos)
@@ -100,107 +119,197 @@ public static class IndexBuilder
         foreach (var (path, row) in stored)
             if (!wanted.ContainsKey(path)) { index.Remove(row.Id); removed++; }
 
-        int added = 0, updated = 0, unchanged = 0, done = 0, encoded = 0;
+        // 1. What to encode: new files, and changed ones (size and mtime, then the hash: a touched file is only touched).
+        int unchanged = 0, done = 0;
         var failed = new List<(string, string)>();
-        var preprocessor = new ClipImagePreprocessor(model.ImageSize);
-        var shared = index as ISharedIndexStore;
-
-        // One file: unchanged (size and mtime, then hash), or encoded and stored. On a shared store every outcome ends the
-        // path's job (Put and Touch in their own transaction, Finish otherwise).
-        void Handle(string path, IndexSourceVideo source, StoredFile? old)
+        var todo = new List<Job>();
+        foreach (var (path, source) in wanted)
         {
+            if (cancel.IsCancellationRequested) break;
             var info = new FileInfo(source.FullPath);
             try
             {
                 if (!info.Exists) throw new VidSeekException($"{source.FullPath} does not exist");
                 long mtime = info.LastWriteTimeUtc.Ticks;
-                if (old is { } o && o.Size == info.Length && o.MtimeTicks == mtime)
-                {
-                    shared?.Finish(path);
-                    unchanged++;
-                    return;
-                }
+                if (stored.TryGetValue(path, out var old) && old.Size == info.Length && old.MtimeTicks == mtime) { unchanged++; done++; continue; }
                 string sha = Sha256(source.FullPath);
-                if (old is { } t && t.Sha256 == sha && t.Size == info.Length)
+                if (old.Sha256 == sha && old.Size == info.Length)
                 {
-                    index.Touch(t.Id, mtime); // touched, not changed
-                    unchanged++;
-                    return;
+                    index.Touch(old.Id, mtime); // touched, not changed
+                    unchanged++; done++;
+                    continue;
                 }
-                var (video, segments) = Encode(model, preprocessor, index.Manifest.Frames, source, path, info.Length, mtime, sha);
-                int n = ++encoded;
-                index.Put(video, segments, beforeCommit is null ? null : () => beforeCommit(n));
-                if (old is null) added++; else updated++;
+                double estimate = 0;
+                try { estimate = FrameScan.Probe(source.FullPath).EstimatedDuration; }
+                catch (VidSeekException) { } // reported when it is decoded
+                todo.Add(new Job(path, source, info.Length, mtime, sha, old.Sha256 is not null, estimate));
             }
             catch (VidSeekException e)
             {
-                shared?.Finish(path);
                 failed.Add((path, e.Message));
+                done++;
             }
-            finally
+        }
+        double total = todo.Sum(j => j.Estimate);
+        progress?.Invoke(new IndexProgress(done, wanted.Count, 0, total, ""));
+
+        // 2. Decode and encode, overlapped.
+        var m = index.Manifest;
+        var segmenting = m.SegmentingOrDefault;
+        var preprocessor = new ClipImagePreprocessor(model.ImageSize);
+        var channel = Channel.CreateBounded<Item>(new BoundedChannelOptions(Math.Max(2, 2 * BatchFrames / Math.Max(1, m.Frames)))
+        {
+            SingleReader = true, SingleWriter = true, FullMode = BoundedChannelFullMode.Wait,
+        });
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+        double decodeSeconds = 0;
+        var decoder = Task.Factory.StartNew(() =>
+        {
+            var watch = new System.Diagnostics.Stopwatch();
+            void Send(Item item)
             {
-                progress?.Invoke(++done, wanted.Count, path);
+                watch.Stop();
+                while (!channel.Writer.TryWrite(item))
+                    if (!channel.Writer.WaitToWriteAsync(stop.Token).AsTask().GetAwaiter().GetResult()) return;
+                watch.Start();
             }
+            try
+            {
+                foreach (var job in todo)
+                {
+                    if (stop.IsCancellationRequested) break;
+                    watch.Start();
+                    try
+                    {
+                        var info = SegmentDecoder.Decode(job.Source.FullPath, segmenting, m.Frames, preprocessor,
+                            s => Send(new SegmentItem(job, s)), () => Send(new DiscardItem(job)), stop.Token);
+                        Send(new EndItem(job, info));
+                    }
+                    catch (VidSeekException e) { Send(new FailedItem(job, e.Message)); }
+                    finally { watch.Stop(); }
+                }
+                channel.Writer.TryComplete();
+            }
+            catch (OperationCanceledException) { channel.Writer.TryComplete(); }
+            catch (Exception e) { channel.Writer.TryComplete(e); }
+            finally { decodeSeconds = watch.Elapsed.TotalSeconds; }
+        }, stop.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+
+        int added = 0, updated = 0, encodedVideos = 0, encodedSegments = 0;
+        double finished = 0, videoSeconds = 0; // finished: the estimated seconds of the files done (encoded or failed)
+        var encodeWatch = new System.Diagnostics.Stopwatch();
+        var batch = new List<SegmentItem>();
+        var encoded = new List<SegmentToStore>(); // the current video's encoded segments, in order
+        Job? current = null;
+        try
+        {
+            var reader = channel.Reader;
+            while (!cancel.IsCancellationRequested)
+            {
+                if (!reader.TryRead(out var item))
+                {
+                    // Nothing decoded yet: encode what is waiting rather than sit idle, then wait.
+                    if (batch.Count > 0) { EncodeBatch(); continue; }
+                    if (!reader.WaitToReadAsync(cancel).AsTask().GetAwaiter().GetResult()) break;
+                    continue;
+                }
+                if (item.Job != current) { batch.Clear(); encoded.Clear(); current = item.Job; }
+                switch (item)
+                {
+                    case SegmentItem s:
+                        batch.Add(s);
+                        if (batch.Sum(b => b.Segment.Indices.Length) >= BatchFrames) EncodeBatch();
+                        break;
+                    case DiscardItem:
+                        batch.Clear();
+                        encoded.Clear();
+                        break;
+                    case FailedItem f:
+                        batch.Clear();
+                        encoded.Clear();
+                        failed.Add((f.Job.Path, f.Error));
+                        finished += f.Job.Estimate;
+                        done++;
+                        Report(f.Job.Path);
+                        break;
+                    case EndItem end:
+                        EncodeBatch();
+                        var job = end.Job;
+                        var d = end.Info;
+                        var video = new IndexedVideo(job.Path, job.Size, job.Mtime, job.Sha, d.Duration, d.Fps, d.FrameCount, d.Width, d.Height, job.Source.Captions);
+                        int n = ++encodedVideos;
+                        index.Put(video, encoded.ToList(), beforeCommit is null ? null : () => beforeCommit(n));
+                        if (job.Replaces) updated++; else added++;
+                        encodedSegments += encoded.Count;
+                        videoSeconds += d.Duration;
+                        finished += job.Estimate;
+                        encoded.Clear();
+                        done++;
+                        Report(job.Path);
+                        break;
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancel.IsCancellationRequested) { }
+        finally
+        {
+            stop.Cancel();
+            try { decoder.GetAwaiter().GetResult(); }
+            catch (OperationCanceledException) { }
+        }
+        return new IndexUpdateReport(added, updated, unchanged, removed, failed, wanted.Count, encodedSegments, videoSeconds, decodeSeconds,
+            encodeWatch.Elapsed.TotalSeconds, clock.Elapsed.TotalSeconds);
+
+        // Progress by duration: the files done, plus the current file up to the end of its last encoded segment.
+        void Report(string path)
+        {
+            double inCurrent = current is null || encoded.Count == 0 ? 0 : Math.Min(current.Estimate, encoded[^1].Segment.End);
+            progress?.Invoke(new IndexProgress(done, wanted.Count, finished + inCurrent, total, path));
         }
 
-        if (shared is null)
+        void EncodeBatch()
         {
-            foreach (var (path, source) in wanted)
+            if (batch.Count == 0) return;
+            encodeWatch.Start();
+            var pieces = batch.Select(b => b.Segment).ToList();
+            EncodedVideo[] results;
+            using (var scope = torch.NewDisposeScope())
             {
-                if (cancel.IsCancellationRequested) break;
-                Handle(path, source, stored.TryGetValue(path, out var old) ? old : null);
+                int f = m.Frames, size = model.ImageSize;
+                var flat = new float[pieces.Sum(p => p.Pixels.Length)];
+                int offset = 0;
+                foreach (var p in pieces) { p.Pixels.CopyTo(flat, offset); offset += p.Pixels.Length; }
+                results = model.EncodeBatch(torch.tensor(flat, [pieces.Count, f, 3, size, size]));     // [B, F, 3, S, S]
             }
-            return new IndexUpdateReport(added, updated, unchanged, removed, failed, wanted.Count);
-        }
-
-        // Shared store: queue what looks new or changed, then take jobs (anyone's) until none is left.
-        var span = lease ?? DefaultLease;
-        var toDo = new List<string>();
-        foreach (var (path, source) in wanted)
-        {
-            var info = new FileInfo(source.FullPath);
-            if (stored.TryGetValue(path, out var old) && info.Exists && old.Size == info.Length && old.MtimeTicks == info.LastWriteTimeUtc.Ticks)
+            encodeWatch.Stop();
+            var job = batch[0].Job;
+            for (int i = 0; i < pieces.Count; i++)
             {
-                unchanged++;
-                progress?.Invoke(++done, wanted.Count, path);
+                var p = pieces[i];
+                var segment = new IndexedSegment(p.Ordinal, p.Start, p.End, p.Times, results[i].Frames, results[i].Coarse, results[i].Tokens);
+                encoded.Add(new SegmentToStore(segment, p.Thumbnails));
             }
-            else toDo.Add(path);
+            batch.Clear();
+            Report(job.Path);
         }
-        shared.Enqueue(toDo);
-        string worker = $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid().ToString("N")[..8]}";
-        var poll = TimeSpan.FromMilliseconds(Math.Clamp(span.TotalMilliseconds / 4, 50, 1000));
-        while (!cancel.IsCancellationRequested)
-        {
-            string? path = shared.Claim(worker, span);
-            if (path is null)
-            {
-                if (shared.PendingJobs == 0) break;
-                Thread.Sleep(poll); // others hold the rest: wait for them to finish, or for a dead one's lease to expire
-                continue;
-            }
-            // Renewed while this worker encodes, so a slow video is not taken over; a dead worker renews nothing.
-            using var heartbeat = new Timer(_ => { try { shared.Renew(path, worker, span); } catch (VidSeekException) { } }, null, span / 3, span / 3);
-            var source = wanted.GetValueOrDefault(path) ?? new IndexSourceVideo(Path.Combine(root, path.Replace('/', Path.DirectorySeparatorChar)), []);
-            Handle(path, source, shared.Stored(path)); // what is stored now: another worker may have written it meanwhile
-        }
-        return new IndexUpdateReport(added, updated, unchanged, removed, failed, wanted.Count);
     }
 
-    /// <summary>
-    /// Decodes the F uniformly sampled frames, encodes them, and makes their thumbnails: one segment covering the whole video.
-    /// </summary>
-    public static (IndexedVideo Video, List<SegmentToStore> Segments) Encode(IndexModel model, ClipImagePreprocessor preprocessor, int frames,
-        IndexSourceVideo source, string path, long size, long mtime, string sha)
+    private sealed record Job(string Path, IndexSourceVideo Source, long Size, long Mtime, string Sha, bool Replaces, double Estimate);
+
+    private abstract record Item(Job Job);
+    private sealed record SegmentItem(Job Job, DecodedSegment Segment) : Item(Job);
+    private sealed record DiscardItem(Job Job) : Item(Job);
+    private sealed record FailedItem(Job Job, string Error) : Item(Job);
+    private sealed record EndItem(Job Job, DecodedVideoInfo Info) : Item(Job);
+
+    /// <summary>A BGR frame as a JPEG <see cref="ThumbnailHeight"/> pixels high.</summary>
+    public static byte[] Thumbnail(Mat bgr)
     {
-        var decoded = VideoReader.Read(source.FullPath, frames, SamplingMode.Uniform);
-        EncodedVideo encoded;
-        using (var scope = torch.NewDisposeScope())
-            encoded = model.Encode(preprocessor.Process(decoded).unsqueeze(0));                          // [1, F, 3, S, S]
-        double duration = decoded.Fps > 0 ? decoded.FrameCount / decoded.Fps : 0;
-        var video = new IndexedVideo(path, size, mtime, sha, duration, decoded.Fps, decoded.FrameCount, decoded.Width, decoded.Height, source.Captions);
-        var segment = new IndexedSegment(0, 0, duration, decoded.Times, encoded.Frames, encoded.Coarse, encoded.Tokens);
-        var thumbnails = decoded.Frames.Select(f => Thumbnail(f, decoded.Width, decoded.Height)).ToList();
-        return (video, [new SegmentToStore(segment, thumbnails)]);
+        int h = Math.Min(ThumbnailHeight, bgr.Height), w = Math.Max(1, (int)Math.Round(bgr.Width * (double)h / bgr.Height));
+        using var small = new Mat();
+        Cv2.Resize(bgr, small, new OpenCvSharp.Size(w, h), interpolation: h < bgr.Height ? InterpolationFlags.Area : InterpolationFlags.Linear);
+        Cv2.ImEncode(".jpg", small, out var jpeg, new ImageEncodingParam(ImwriteFlags.JpegQuality, 85));
+        return jpeg;
     }
 
     /// <summary>An RGB frame as a JPEG <see cref="ThumbnailHeight"/> pixels high.</summary>
@@ -209,10 +318,6 @@ public static class IndexBuilder
         using var frame = Mat.FromPixelData(height, width, MatType.CV_8UC3, rgb);
         using var bgr = new Mat();
         Cv2.CvtColor(frame, bgr, ColorConversionCodes.RGB2BGR);
-        int h = Math.Min(ThumbnailHeight, height), w = Math.Max(1, (int)Math.Round(width * (double)h / height));
-        using var small = new Mat();
-        Cv2.Resize(bgr, small, new OpenCvSharp.Size(w, h), interpolation: h < height ? InterpolationFlags.Area : InterpolationFlags.Linear);
-        Cv2.ImEncode(".jpg", small, out var jpeg, new ImageEncodingParam(ImwriteFlags.JpegQuality, 85));
-        return jpeg;
+        return Thumbnail(bgr);
     }
 }

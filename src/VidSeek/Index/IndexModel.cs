@@ -40,7 +40,8 @@ public abstract class IndexModel : IDisposable
     public virtual (int L, int D) TokenShape => (0, 0);
 
     /// <summary>The manifest of an index of <paramref name="root"/> built with this model from <paramref name="folder"/>.</summary>
-    public IndexManifest Manifest(string folder, int? frames, string root, string? dataset = null)
+    /// <param name="segmenting">How videos are cut into segments; null: one segment per video (<see cref="SegmentingOptions.WholeVideo"/>).</param>
+    public IndexManifest Manifest(string folder, int? frames, string root, string? dataset = null, SegmentingOptions? segmenting = null)
     {
         string weights = Path.Combine(folder, "model.safetensors");
         if (!File.Exists(weights)) throw new VidSeekException($"model.safetensors not found in {folder}");
@@ -48,11 +49,15 @@ public abstract class IndexModel : IDisposable
         {
             Model = Path.GetFullPath(folder), ModelSha256 = IndexBuilder.Sha256(weights), Frames = frames ?? DefaultFrames, EmbedDim = FrameDim,
             ModelType = ModelType, TokensPerFrame = TokenShape.L, TokenDim = TokenShape.D, Root = root, Dataset = dataset,
+            Segmenting = segmenting ?? SegmentingOptions.WholeVideo,
         };
     }
 
     /// <summary>Pixels <c>[1, F, 3, S, S]</c> -> what the index stores.</summary>
-    public abstract EncodedVideo Encode(Tensor pixels);
+    public EncodedVideo Encode(Tensor pixels) => EncodeBatch(pixels)[0];
+
+    /// <summary>Pixels <c>[B, F, 3, S, S]</c> (B segments) -> what the index stores for each, in order.</summary>
+    public abstract EncodedVideo[] EncodeBatch(Tensor pixels);
 
     /// <summary>Scores one query against all videos. <paramref name="frames"/> <c>[V, F, E]</c>; <paramref name="tokens"/> <c>[V, F, L, D]</c> (VLT).</summary>
     public abstract QueryScores Score(string query, Tensor frames, Tensor? tokens);
@@ -79,12 +84,12 @@ public abstract class IndexModel : IDisposable
         public override int ImageSize => Model.Clip.ImageSize;
         public override int FrameDim => Model.Clip.Config.ProjectionDim;
 
-        public override EncodedVideo Encode(Tensor pixels)
+        public override EncodedVideo[] EncodeBatch(Tensor pixels)
         {
             using var scope = torch.NewDisposeScope();
             using var _ = torch.no_grad();
-            var emb = Model.EncodeVideo(pixels).squeeze(0).to(ScalarType.Float32).contiguous();   // [F, E]
-            return new EncodedVideo(emb.data<float>().ToArray(), null, Coarse(emb));
+            var emb = Model.EncodeVideo(pixels).to(ScalarType.Float32).contiguous();              // [B, F, E]
+            return Enumerable.Range(0, (int)emb.shape[0]).Select(b => new EncodedVideo(emb[b].data<float>().ToArray(), null, Coarse(emb[b]))).ToArray();
         }
 
         public override QueryScores Score(string query, Tensor frames, Tensor? tokens)
@@ -128,14 +133,15 @@ public abstract class IndexModel : IDisposable
         public override int FrameDim => Model.Config.Video.HiddenSize;
         public override (int L, int D) TokenShape => ((int)Math.Pow(Model.Config.Video.ImageSize / Model.Config.Video.PatchSize, 2) + 1, Model.Config.Video.HiddenSize);
 
-        public override EncodedVideo Encode(Tensor pixels)
+        public override EncodedVideo[] EncodeBatch(Tensor pixels)
         {
             using var scope = torch.NewDisposeScope();
             using var _ = torch.no_grad();
             var output = Model.EncodeVideo(pixels);
-            var frames = output.FrameVectors.squeeze(0).to(ScalarType.Float32).contiguous();      // [F, D]
-            var tokens = output.Tokens.squeeze(0).to(ScalarType.Float32).contiguous();           // [F, L, D]
-            return new EncodedVideo(frames.data<float>().ToArray(), tokens.data<float>().ToArray(), Coarse(frames));
+            var frames = output.FrameVectors.to(ScalarType.Float32).contiguous();                 // [B, F, D]
+            var tokens = output.Tokens.to(ScalarType.Float32).contiguous();                       // [B, F, L, D]
+            return Enumerable.Range(0, (int)frames.shape[0])
+                .Select(b => new EncodedVideo(frames[b].data<float>().ToArray(), tokens[b].data<float>().ToArray(), Coarse(frames[b]))).ToArray();
         }
 
         public override QueryScores Score(string query, Tensor frames, Tensor? tokens)

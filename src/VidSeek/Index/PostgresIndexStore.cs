@@ -202,13 +202,15 @@ public sealed class PostgresIndexStore : ISharedIndexStore
                 : m.Root != manifest.Root ? $"the folder {m.Root}, not {manifest.Root}"
                 : m.ModelType != manifest.ModelType ? $"a {m.ModelType} model, not a {manifest.ModelType}"
                 : m.EmbedDim != manifest.EmbedDim ? $"embeddings of width {m.EmbedDim}, not {manifest.EmbedDim}"
+                : m.SegmentingOrDefault.Describe() != manifest.SegmentingOrDefault.Describe()
+                    ? $"segments '{m.SegmentingOrDefault.Describe()}', not '{manifest.SegmentingOrDefault.Describe()}' (index again with the same --segments options)"
                 : null;
             if (clash is not null)
             {
                 store.Dispose();
                 throw new VidSeekException($"{shown} was built with {clash}; give another --out (or ?schema=), or drop its schema to build it again");
             }
-            if (m.Model != manifest.Model) store.Write(tx => { store.WriteManifest(tx, manifest); return 0; }); // same weights, moved folder
+            if (m.Model != manifest.Model) store.Write(tx => { store.WriteManifest(tx, store.Manifest with { Model = manifest.Model }); return 0; }); // same weights, moved folder
             return store;
         }
         catch

@@ -27,6 +27,11 @@ public sealed record IndexManifest
     public string Root { get; init; } = "";
     /// <summary>The annotated dataset the videos came from (format, root, split), or null for a plain folder.</summary>
     public string? Dataset { get; init; }
+    /// <summary>How videos are cut into segments; absent in indexes written before segmenting was a choice, which hold one segment per video.</summary>
+    public SegmentingOptions? Segmenting { get; init; }
+    /// <summary><see cref="Segmenting"/>, with the whole-video default of older indexes filled in.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public SegmentingOptions SegmentingOrDefault => Segmenting ?? SegmentingOptions.WholeVideo;
 }
 
 /// <summary>
@@ -104,13 +109,15 @@ public sealed class SqliteIndexStore : IIndexStore
                 : m.Frames != manifest.Frames ? $"{m.Frames} frames per video, not {manifest.Frames}"
                 : m.Root != manifest.Root ? $"the folder {m.Root}, not {manifest.Root}"
                 : m.ModelType != manifest.ModelType ? $"a {m.ModelType} model, not a {manifest.ModelType}"
+                : m.SegmentingOrDefault.Describe() != manifest.SegmentingOrDefault.Describe()
+                    ? $"segments '{m.SegmentingOrDefault.Describe()}', not '{manifest.SegmentingOrDefault.Describe()}' (index again with the same --segments options)"
                 : null;
             if (clash is not null)
             {
                 existing.Dispose();
                 throw new VidSeekException($"{file} was built with {clash}; give another --out, or delete it to build it again");
             }
-            if (m.Model != manifest.Model) existing.WriteManifest(manifest); // same weights, moved folder
+            if (m.Model != manifest.Model) existing.WriteManifest(existing.Manifest with { Model = manifest.Model }); // same weights, moved folder
             return existing;
         }
         string? dir = Path.GetDirectoryName(Path.GetFullPath(file));

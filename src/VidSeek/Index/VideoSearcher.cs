@@ -31,6 +31,7 @@ public sealed class VideoSearcher : IDisposable
     private readonly Tensor? tokens; // VLT: [S, F, L, D]
     private readonly Dictionary<string, List<long>> videosByCaption;
     private readonly Dictionary<long, IndexedVideo> videosById;
+    private readonly Dictionary<long, int> positions; // segment id -> position in Segments
 
     public IIndexStore Index { get; }
     /// <summary>Every indexed video, in path order.</summary>
@@ -59,6 +60,8 @@ public sealed class VideoSearcher : IDisposable
         if (vlt) tokens = Stack(segments, s => s.Tokens, [m.Frames, m.TokensPerFrame, m.TokenDim], index.Location);
         // The tensors hold the embeddings; the segment records keep only what a hit shows.
         Segments = segments.Select(s => s with { FrameEmbeddings = [], Tokens = null }).ToList();
+        positions = new Dictionary<long, int>(Segments.Count);
+        for (int i = 0; i < Segments.Count; i++) positions[Segments[i].Id] = i;
         videosByCaption = new Dictionary<string, List<long>>(StringComparer.Ordinal);
         foreach (var v in Videos)
             foreach (var c in v.Captions)
@@ -112,23 +115,53 @@ public sealed class VideoSearcher : IDisposable
     public IndexedVideo? Video(long id) => videosById.GetValueOrDefault(id);
 
     /// <summary>The top <paramref name="k"/> segments for <paramref name="query"/>, best first (ties: index order, as eval's stable policy).</summary>
-    public List<SearchHit> Search(string query, int k = 5)
+    /// <param name="perVideo">At most one hit per video: its best moment (the rest of the ranking moves up).</param>
+    public List<SearchHit> Search(string query, int k = 5, bool perVideo = false)
     {
         if (string.IsNullOrWhiteSpace(query)) throw new VidSeekException("the query is empty");
         if (k < 1) throw new VidSeekException($"k must be at least 1, got {k}");
         if (Segments.Count == 0) return [];
         var scores = model.Score(query, frames, tokens);
-        var order = Enumerable.Range(0, Segments.Count).OrderByDescending(i => scores.Scores[i]).ThenBy(i => i).Take(k).ToList();
+        var ranked = Enumerable.Range(0, Segments.Count).OrderByDescending(i => scores.Scores[i]).ThenBy(i => i);
+        var order = (perVideo ? ranked.DistinctBy(i => Segments[i].VideoId) : ranked).Take(k).ToList();
+        return Hits(query, order, scores);
+    }
+
+    /// <summary>One segment (e.g. a neighbour of a hit) scored and explained for <paramref name="query"/>, or null for an unknown id; its rank is 0.</summary>
+    public SearchHit? Moment(string query, long segmentId)
+    {
+        if (string.IsNullOrWhiteSpace(query)) throw new VidSeekException("the query is empty");
+        if (!positions.TryGetValue(segmentId, out int s)) return null;
+        using var one = torch.tensor(new long[] { s });
+        using var f = frames.index_select(0, one);                                                 // [1, F, E]
+        using var t = tokens?.index_select(0, one);
+        var scores = model.Score(query, f, t);
+        var hit = Hits(query, [0], scores, offset: s)[0];
+        return hit with { Rank = 0 };
+    }
+
+    /// <summary>The segments just before and after <paramref name="segmentId"/> in the same video (null at its ends).</summary>
+    public (IndexedSegment? Previous, IndexedSegment? Next) Neighbours(long segmentId)
+    {
+        if (!positions.TryGetValue(segmentId, out int s)) return (null, null);
+        long video = Segments[s].VideoId;
+        return (s > 0 && Segments[s - 1].VideoId == video ? Segments[s - 1] : null,
+                s + 1 < Segments.Count && Segments[s + 1].VideoId == video ? Segments[s + 1] : null);
+    }
+
+    /// <param name="order">Positions in <paramref name="scores"/>; segment = position + <paramref name="offset"/>.</param>
+    private List<SearchHit> Hits(string query, List<int> order, QueryScores scores, int offset = 0)
+    {
         var truth = videosByCaption.GetValueOrDefault(Normalize(query)) ?? [];
 
-        using var top = torch.tensor(order.Select(i => (long)i).ToArray());
+        using var top = torch.tensor(order.Select(i => (long)(i + offset)).ToArray());
         using var topFrames = frames.index_select(0, top);                                        // [k, F, E]
         var (weights, frameScores) = model.Explain(query, topFrames);
         var hits = new List<SearchHit>();
         for (int r = 0; r < order.Count; r++)
         {
             int s = order[r];
-            var segment = Segments[s];
+            var segment = Segments[s + offset];
             var best = weights?[r] ?? frameScores[r];
             float? itm = scores.Itm is { } m && float.IsFinite(m[s]) ? m[s] : null;
             hits.Add(new SearchHit(r + 1, videosById[segment.VideoId], segment, scores.Itc?[s] ?? scores.Scores[s], weights?[r], frameScores[r],

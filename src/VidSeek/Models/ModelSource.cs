@@ -33,6 +33,7 @@ public static class ModelSource
     private static string? TryConvertPyTorch(string spec) =>
         PyTorch.PyTorchConverter.IsPyTorchSource(spec) ? PyTorch.ConvertedModelCache.Resolve(spec) : null;
 
+    /// <summary>
     /// A Hugging Face hub id (<c>org/name[@revision]</c>, or <c>name</c> for a root repository) that is not a local path:
     /// the snapshot folder in the hub cache, downloaded first if the cache lacks it (<see cref="Hub.HubClient"/>). The
     /// folder then goes through <see cref="Resolve"/> like any other, so a repository with only <c>pytorch_model.bin</c>

@@ -16,9 +16,9 @@ public sealed record EvalOptions
     public TiePolicy Ties { get; init; } = TiePolicy.Stable;
     /// <summary>Videos encoded per forward pass.</summary>
     public int VideoBatch { get; init; } = 8;
-    /// <summary>Block sizes of the all-pairs similarity; memory is bounded by them, not by the split size.</summary>
-    public int TextChunk { get; init; } = 512;
-    public int VideoChunk { get; init; } = 32;
+    /// <summary>Block sizes of the all-pairs similarity; memory is bounded by them, not by the split size. Null: the model's default (<see cref="DualEncoderModel.SimilarityMatrix"/>).</summary>
+    public int? TextChunk { get; init; }
+    public int? VideoChunk { get; init; }
 }
 
 /// <summary>Metrics of a split, overall and per caption type.</summary>

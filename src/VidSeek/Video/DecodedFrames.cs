@@ -16,7 +16,10 @@ namespace VidSeek.Video;
 /// <param name="Fps">The container's frame rate (0 when unknown).</param>
 /// <param name="Indices">F frame indices in [0, FrameCount-1], from <see cref="FrameSampler"/> on <paramref name="FrameCount"/>.</param>
 /// <param name="Times">F presentation times in seconds, from the decoder's timestamps (index / fps where it has none).</param>
-/// <param name="DecodePasses">1 when the estimate was right, 2 when a second pass had to re-read the file.</param>
+/// <param name="DecodePasses">
+/// Full sequential passes over the file: 1 when the estimate was right, 2 when a second pass had to re-read the
+/// file, 0 when the frames were found by seeking (<see cref="Method"/>).
+/// </param>
 public sealed record DecodedFrames(
     string Path,
     IReadOnlyList<byte[]> Frames,
@@ -27,4 +30,14 @@ public sealed record DecodedFrames(
     double Fps,
     int[] Indices,
     double[] Times,
-    int DecodePasses);
+    int DecodePasses)
+{
+    /// <summary>Whether the frames were found by seeking or by decoding the file front to back.</summary>
+    public FrameAccess Method { get; init; } = FrameAccess.Sequential;
+
+    /// <summary>
+    /// Why seeking was tried and given up for this file (e.g. "truncated: ...", "variable frame rate: ..."), so the
+    /// frames came from the sequential path; null when seeking succeeded or was not tried.
+    /// </summary>
+    public string? FallbackReason { get; init; }
+}

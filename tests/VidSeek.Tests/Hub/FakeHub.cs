@@ -50,6 +50,8 @@ public sealed class FakeHub : IAsyncDisposable
     /// <summary>sha256 of a blob to a byte count: the first GET of that blob sends that many bytes, then drops the connection.</summary>
     public ConcurrentDictionary<string, long> DropOnce { get; } = new();
     public string Url { get; private set; } = "";
+    /// <summary>When set, every request is answered with this status (a hub that is down: 503).</summary>
+    public int? Down { get; set; }
 
     private FakeHub()
     {
@@ -90,6 +92,7 @@ public sealed class FakeHub : IAsyncDisposable
         string path = req.Path.Value ?? "";
         Log.Enqueue(new Request(req.Method, path, req.Headers.Range.FirstOrDefault(), req.Headers.Authorization.FirstOrDefault()));
         bool head = HttpMethods.IsHead(req.Method);
+        if (Down is int down) { ctx.Response.StatusCode = down; return; }
 
         if (path.StartsWith("/cdn/", StringComparison.Ordinal))
         {

@@ -219,6 +219,33 @@ public class HubTests
         Assert.Contains("the hub cannot be reached (Connection refused", e.Message);
     }
 
+    /// <summary>A hub that answers 5xx is treated as no network: the cache serves, and without one the error names the status.</summary>
+    [Fact]
+    public async Task AHubThatIsDownFallsBackToTheCache()
+    {
+        using var tmp = TestPaths.NewTempDir();
+        var (hub, _) = await StartWithTinyClip();
+        await using var _hub = hub;
+        string folder = ModelSource.Resolve("tiny/clip", "--model", Options(tmp.Path, hub.Url));
+        hub.Down = 503;
+        Assert.Equal(folder, ModelSource.Resolve("tiny/clip", "--model", Options(tmp.Path, hub.Url)));
+        var e = Fails(() => ModelSource.Resolve("tiny/clip", "--model", Options(Path.Combine(tmp.Path, "empty"), hub.Url)));
+        Assert.Contains("the hub cannot be reached (http://127.0.0.1:", e.Message);
+        Assert.Contains("answered 503 Service Unavailable)", e.Message);
+    }
+
+    [Fact]
+    public async Task ACacheThatCannotBeWrittenIsOneLine()
+    {
+        using var tmp = TestPaths.NewTempDir();
+        var (hub, _) = await StartWithTinyClip();
+        await using var _hub = hub;
+        string notAFolder = Path.Combine(tmp.Path, "file");
+        File.WriteAllText(notAFolder, "x");
+        var e = Fails(() => ModelSource.Resolve("tiny/clip", "--model", Options(Path.Combine(notAFolder, "cache"), hub.Url)));
+        Assert.Contains($"cannot write the Hugging Face cache {Path.Combine(notAFolder, "cache")} for tiny/clip", e.Message);
+    }
+
     [Fact]
     public async Task NotFoundPrivateGatedAndWrongRevisionEachSayWhich()
     {

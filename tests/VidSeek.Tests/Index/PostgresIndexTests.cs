@@ -61,60 +61,6 @@ public class PostgresIndexTests(IndexFixture fixture, PostgresServer server) : I
         Assert.Contains("already exists", CliRunner.Run("index", "copy", url, back).Err);
     }
 
-    [Fact]
-    public void ThreeWorkersOneKilledIndexEveryVideoExactlyOnce()
-    {
-        string url = server.NewIndexUrl();
-        string schema = url[(url.LastIndexOf("schema=", StringComparison.Ordinal) + 7)..];
-        // 40 files: five copies of each fixture video under other names (same bytes, so the same embeddings).
-        string videos = Fixture.NewVideoFolder(IndexFixture.GoodVideos);
-        var originals = Directory.GetFiles(videos, "*", SearchOption.AllDirectories);
-        foreach (var f in originals)
-            for (int c = 1; c < 5; c++) File.Copy(f, Path.Combine(Path.GetDirectoryName(f)!, $"copy{c}_{Path.GetFileName(f)}"));
-        int total = originals.Length * 5;
-
-        // One worker alone over the originals first: the reference embeddings (and the schema, so the workers race on jobs only).
-        string reference = server.NewIndexUrl();
-        string refVideos = Fixture.NewVideoFolder(IndexFixture.GoodVideos);
-        Assert.Equal(0, Index(refVideos, reference).Code);
-        var expected = Load(reference);
-
-        string[] args = ["index", videos, "--model", Fixture.Model, "--out", url, "--lease", "3"];
-        var workers = Enumerable.Range(0, 3).Select(_ => Process.Start(ChildStart(args))!).ToList();
-        foreach (var w in workers) { w.OutputDataReceived += (_, _) => { }; w.ErrorDataReceived += (_, _) => { }; w.BeginOutputReadLine(); w.BeginErrorReadLine(); }
-        // Kill one (SIGKILL: no unwinding) once some videos are in and it holds a job, then start it again.
-        var clock = Stopwatch.StartNew();
-        while (clock.Elapsed < TimeSpan.FromSeconds(240) && Convert.ToInt64(server.Scalar(url, $"SELECT COUNT(*) FROM pg_namespace n JOIN pg_class c ON c.relnamespace = n.oid WHERE n.nspname = '{schema}' AND c.relname = 'videos'")) == 0)
-            Thread.Sleep(100);
-        while (clock.Elapsed < TimeSpan.FromSeconds(240) && Convert.ToInt64(server.Scalar(url, $"SELECT COUNT(*) FROM {schema}.videos")) < 4)
-            Thread.Sleep(100);
-        workers[0].Kill();
-        workers[0].WaitForExit();
-        bool killedMidRun = Convert.ToInt64(server.Scalar(url, $"SELECT COUNT(*) FROM {schema}.videos")) < total;
-        var restarted = Process.Start(ChildStart(args))!;
-        restarted.BeginOutputReadLine();
-        restarted.BeginErrorReadLine();
-        foreach (var w in workers.Skip(1).Append(restarted))
-        {
-            Assert.True(w.WaitForExit(300_000), "a worker did not finish");
-            Assert.Equal(0, w.ExitCode);
-        }
-        Assert.True(killedMidRun, "the killed worker should have been killed before the index was complete");
-
-        var all = Load(url);
-        Assert.Equal(total, all.Count);
-        Assert.Equal(total, Convert.ToInt64(server.Scalar(url, $"SELECT COUNT(DISTINCT path) FROM {schema}.videos")));
-        Assert.Equal(total, Convert.ToInt64(server.Scalar(url, $"SELECT COUNT(*) FROM {schema}.segments")));
-        Assert.Equal(0L, Convert.ToInt64(server.Scalar(url, $"SELECT COUNT(*) FROM {schema}.jobs")));     // no job left claimed
-        foreach (var (path, entry) in all)
-        {
-            string original = string.Join('/', path.Split('/').Select(p => System.Text.RegularExpressions.Regex.Replace(p, "^copy[0-9]_", "")));
-            Assert.Equal(expected[original].Segment.FrameEmbeddings, entry.Segment.FrameEmbeddings);
-        }
-        foreach (var w in workers) w.Dispose();
-        restarted.Dispose();
-    }
-
     /// <summary>Everything an index holds but its ids, as lines: the manifest, each video, its captions, segments (the bytes of
     /// every array, hashed) and thumbnails.</summary>
     private static List<string> Dump(string location)

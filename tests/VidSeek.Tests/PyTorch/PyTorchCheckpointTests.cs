@@ -329,4 +329,22 @@ public class PyTorchCheckpointTests
         using var model = ClipModel.FromPretrained(converted);
         Assert.Equal(1000, model.Config.TextConfig.VocabSize);
     }
+    /// <summary>A HF folder of another model type (here a "bert" config over clip-tiny's tensors) is copied key for key, dtype for dtype, with its other files.</summary>
+    [Fact]
+    public void AnotherModelTypesPytorchModelBinIsCopiedAsStored()
+    {
+        using var tmp = TestPaths.NewTempDir();
+        string folder = Path.Combine(tmp.Path, "bert");
+        Directory.CreateDirectory(folder);
+        File.Copy(Path.Combine(TestPaths.Golden, "clip-tiny-bin", "pytorch_model.bin"), Path.Combine(folder, "pytorch_model.bin"));
+        File.WriteAllText(Path.Combine(folder, "config.json"), "{\"model_type\": \"bert\"}");
+        File.WriteAllText(Path.Combine(folder, "vocab.txt"), "[PAD]\n[UNK]\n");
+        string converted = ModelSource.Resolve(folder, "--init-text");
+        Assert.Equal(["config.json", "model.safetensors", "vocab.txt"], Directory.GetFiles(converted).Select(Path.GetFileName).Order());
+        var tensors = SafeTensors.Load(Path.Combine(converted, "model.safetensors"));
+        Assert.Equal(80, tensors.Count);
+        Assert.Equal(torch.ScalarType.Int64, tensors["text_model.embeddings.position_ids"].dtype);
+        foreach (var (k, t) in SafeTensors.Load(Path.Combine(TestPaths.Golden, "clip-tiny", "model.safetensors")))
+            TensorAssert.Close(t, tensors[k], 0, k);
+    }
 }

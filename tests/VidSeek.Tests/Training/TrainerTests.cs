@@ -134,7 +134,8 @@ public class TrainerTests
         using var frames = torch.randn(7, 4, 32);
         var whole = model.Similarity(text, frames).Sims.contiguous().data<float>().ToArray();
         var chunked = model.SimilarityMatrix(text, frames, textChunk: 4, videoChunk: 3);
-        for (int i = 0; i < whole.Length; i++) Assert.Equal(whole[i], chunked[i], 5);
+        // Blocks of other shapes sum in another order: equal to float rounding, not bit for bit.
+        for (int i = 0; i < whole.Length; i++) Assert.True(Math.Abs(whole[i] - chunked[i]) < 1e-6, $"{i}: {whole[i]} vs {chunked[i]}");
     }
 
     [Fact]

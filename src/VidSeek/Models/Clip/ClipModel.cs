@@ -107,6 +107,27 @@ public sealed class ClipModel : nn.Module<Tensor, Tensor, ClipOutput>
         return model;
     }
 
+    /// <summary>The precision of the towers' matrix multiplications (<see cref="SetPrecision"/>).</summary>
+    public Precision Precision { get; private set; } = Precision.Fp32;
+
+    /// <summary>
+    /// Inference in <paramref name="precision"/>: for bf16, every Linear (attention, MLP, the two projections) and the
+    /// patch convolution hold their weights in bfloat16 and run on bf16 inputs, while LayerNorms, embeddings, the
+    /// residual stream and the returned features stay float32 (PyTorch's CPU autocast does the same split: matmuls in
+    /// bf16, normalisation in float). Back to fp32 converts the weights back (the bf16 rounding stays: reload for exact
+    /// fp32 weights). For inference only: training, saving and loading expect fp32.
+    /// </summary>
+    public ClipModel SetPrecision(Precision precision)
+    {
+        if (precision == Precision) return this;
+        var dtype = precision.ScalarType();
+        foreach (var (_, module) in named_modules())
+            if (module is Linear or Conv2d)
+                module.to(dtype);
+        Precision = precision;
+        return this;
+    }
+
     /// <summary>Writes <c>config.json</c> and <c>model.safetensors</c> in the Hugging Face layout.</summary>
     public void SavePretrained(string folder) =>
         PretrainedFolder.Save(folder, this, JsonSerializer.Serialize(Config, new JsonSerializerOptions { WriteIndented = true }));
@@ -116,7 +137,7 @@ public sealed class ClipModel : nn.Module<Tensor, Tensor, ClipOutput>
     {
         using var scope = torch.NewDisposeScope();
         var pooled = vision_model.forward(pixelValues).PooledOutput;
-        return visual_projection.forward(pooled).MoveToOuterDisposeScope();
+        return visual_projection.forward(pooled.to(visual_projection.weight!.dtype)).to(pooled.dtype).MoveToOuterDisposeScope();
     }
 
     /// <summary>Text embeddings <c>[B, E]</c> (projected, not normalised; HF <c>get_text_features</c>) of ids <c>[B, N]</c>.</summary>
@@ -124,7 +145,7 @@ public sealed class ClipModel : nn.Module<Tensor, Tensor, ClipOutput>
     {
         using var scope = torch.NewDisposeScope();
         var pooled = text_model.forward(inputIds).PooledOutput;
-        return text_projection.forward(pooled).MoveToOuterDisposeScope();
+        return text_projection.forward(pooled.to(text_projection.weight!.dtype)).to(pooled.dtype).MoveToOuterDisposeScope();
     }
 
     /// <summary>

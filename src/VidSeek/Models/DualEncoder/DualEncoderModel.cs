@@ -25,6 +25,9 @@ public sealed class DualEncoderModel : nn.Module
     public DualEncoderConfig Config { get; }
     public ClipModel Clip => clip;
 
+    /// <summary>The X-Pool head (keys <c>pool.*</c>); null for mean pooling.</summary>
+    public TextConditionedPooling? Pool => pool;
+
     /// <summary>Fresh weights for the head; the CLIP backbone from <paramref name="backbone"/> (or fresh when null).</summary>
     public DualEncoderModel(DualEncoderConfig config, ClipModel? backbone = null) : base(nameof(DualEncoderModel))
     {
@@ -51,8 +54,18 @@ public sealed class DualEncoderModel : nn.Module
     public Tensor EncodeVideo(Tensor clips) => clip.EncodeFrames(clips);
 
     /// <summary>
+    /// How X-Pool pairs are scored outside training: <see cref="XPoolSimilarity.Factored"/> (the default, the same numbers
+    /// at matrix-multiply speed) or <see cref="XPoolSimilarity.Direct"/> (X-Pool's own order, the reference). In training
+    /// mode the direct form always runs, since dropout then acts between <c>linear_proj</c> and the residual.
+    /// </summary>
+    public XPoolSimilarity XPoolForm { get; set; } = XPoolSimilarity.Factored;
+
+    private bool UseFactored => pool is not null && XPoolForm == XPoolSimilarity.Factored && !pool.training;
+
+    /// <summary>
     /// Cosine similarities <c>[T, V]</c> of texts <c>[T, E]</c> against videos' frames <c>[V, F, E]</c>.
-    /// Memory grows with T x V x E for X-Pool: for all pairs of a large split use <see cref="SimilarityMatrix"/>.
+    /// Memory grows with T x V x F (factored) or T x V x E (direct) for X-Pool: for all pairs of a large split use
+    /// <see cref="SimilarityMatrix"/>.
     /// </summary>
     public Similarities Similarity(Tensor text, Tensor frames)
     {
@@ -63,36 +76,106 @@ public sealed class DualEncoderModel : nn.Module
             var sims = nn.functional.normalize(text, dim: -1).matmul(nn.functional.normalize(video, dim: -1).T);
             return new Similarities(sims.MoveToOuterDisposeScope(), null);
         }
+        if (pool.training) DropCache();                                                         // weights are about to change
+        if (UseFactored)
+        {
+            using var factored = new XPoolFactored(pool, text.dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32);
+            using var videos = factored.PrepareVideos(frames);
+            using var texts = factored.PrepareTexts(text);
+            var (sims, weights) = factored.Score(texts, videos, 0, texts.Count, 0, videos.Count);  // [T, V], [T, V, H, F]
+            return new Similarities(sims.MoveToOuterDisposeScope(),
+                weights.mean(new long[] { 2 }).transpose(0, 1).contiguous().MoveToOuterDisposeScope()); // [V, T, F]
+        }
         var pooled = pool.forward(text, frames);                                                 // [V, T, E]
         var s = TextConditionedPooling.Similarity(text, pooled.Pooled);                          // [T, V]
-        var weights = pooled.Weights.mean(new long[] { 2 });                                     // [V, T, F]
-        return new Similarities(s.MoveToOuterDisposeScope(), weights.MoveToOuterDisposeScope());
+        var w = pooled.Weights.mean(new long[] { 2 });                                            // [V, T, F]
+        return new Similarities(s.MoveToOuterDisposeScope(), w.MoveToOuterDisposeScope());
+    }
+
+    // The factored form's per-video data for the last frames tensor SimilarityMatrix saw: a search process scores
+    // every query against the same [V, F, E] tensor, and this is what makes each query cost two GEMMs instead of
+    // re-deriving keys and Grams of every frame. Keyed by the tensor object and its shape (an in-place change of its
+    // values is not noticed: callers pass frames they do not modify); dropped when the
+    // model runs in training mode (its weights change) and by DropCache.
+    private (WeakReference<Tensor> Frames, long[] Shape, XPoolFactored Model, XPoolFactored.Videos Videos)? cache;
+
+    /// <summary>Forgets the cached per-video data of <see cref="SimilarityMatrix"/> (call after changing weights outside training).</summary>
+    public void DropCache()
+    {
+        if (cache is { } c) { c.Videos.Dispose(); c.Model.Dispose(); }
+        cache = null;
+    }
+
+    private (XPoolFactored Model, XPoolFactored.Videos Videos) FactoredVideos(Tensor frames)
+    {
+        if (cache is { } c && c.Frames.TryGetTarget(out var seen) && ReferenceEquals(seen, frames) && !frames.IsInvalid
+            && c.Shape.SequenceEqual(frames.shape))
+            return (c.Model, c.Videos);
+        DropCache();
+        // Made outside any caller's dispose scope: the cache outlives the call.
+        var model = new XPoolFactored(pool!).DetachFromDisposeScope();
+        var videos = model.PrepareVideos(frames).DetachFromDisposeScope();
+        cache = (new WeakReference<Tensor>(frames), frames.shape, model, videos);
+        return (model, videos);
     }
 
     /// <summary>
     /// All-pairs similarities as a row-major <c>float[T * V]</c>, computed in blocks of
     /// <paramref name="textChunk"/> texts x <paramref name="videoChunk"/> videos, so peak memory depends on the
     /// block size and the output, not on T x V x E (X-Pool's reference materialises <c>[V, V, captions, D]</c>).
+    /// The factored X-Pool form prepares every video once (and keeps it for the next call with the same tensor) and
+    /// by default uses blocks of 512 texts x 1024 videos: large blocks keep the number of tensor operations small, and
+    /// each [512, 1024, F] intermediate is 24 MiB at F = 12 (the direct form: 512 x 32).
     /// </summary>
-    public float[] SimilarityMatrix(Tensor text, Tensor frames, int textChunk = 512, int videoChunk = 32)
+    public float[] SimilarityMatrix(Tensor text, Tensor frames, int? textChunk = null, int? videoChunk = null)
     {
         long t = text.shape[0], v = frames.shape[0];
         var result = new float[t * v];
         using var _ = torch.no_grad();
-        for (long v0 = 0; v0 < v; v0 += videoChunk)
+        if (UseFactored)
         {
-            long vn = Math.Min(videoChunk, v - v0);
-            for (long t0 = 0; t0 < t; t0 += textChunk)
+            var (model, videos) = FactoredVideos(frames);
+            using var texts = model.PrepareTexts(text);
+            int tc = textChunk ?? 512, vc = videoChunk ?? 1024;
+            for (long t0 = 0; t0 < t; t0 += tc)
             {
-                long tn = Math.Min(textChunk, t - t0);
+                long tn = Math.Min(tc, t - t0);
+                for (long v0 = 0; v0 < v; v0 += vc)
+                {
+                    long vn = Math.Min(vc, v - v0);
+                    using var scope = torch.NewDisposeScope();
+                    var block = model.Score(texts, videos, t0, tn, v0, vn).Sims.to(ScalarType.Float32).contiguous(); // [tn, vn]
+                    Copy(block, result, t0, tn, v0, vn, v);
+                }
+            }
+            return result;
+        }
+        int dtc = textChunk ?? 512, dvc = videoChunk ?? 32;
+        for (long v0 = 0; v0 < v; v0 += dvc)
+        {
+            long vn = Math.Min(dvc, v - v0);
+            for (long t0 = 0; t0 < t; t0 += dtc)
+            {
+                long tn = Math.Min(dtc, t - t0);
                 using var scope = torch.NewDisposeScope();
                 var block = Similarity(text.narrow(0, t0, tn), frames.narrow(0, v0, vn)).Sims.contiguous(); // [tn, vn]
-                var values = block.data<float>().ToArray();
-                for (long i = 0; i < tn; i++)
-                    Array.Copy(values, i * vn, result, (t0 + i) * v + v0, vn);
+                Copy(block, result, t0, tn, v0, vn, v);
             }
         }
         return result;
+    }
+
+    private static void Copy(Tensor block, float[] result, long t0, long tn, long v0, long vn, long v)
+    {
+        var values = block.data<float>().ToArray();
+        for (long i = 0; i < tn; i++)
+            Array.Copy(values, i * vn, result, (t0 + i) * v + v0, vn);
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) DropCache();
+        base.Dispose(disposing);
     }
 
     /// <summary>Writes <c>config.json</c> and <c>model.safetensors</c> into <paramref name="folder"/>.</summary>

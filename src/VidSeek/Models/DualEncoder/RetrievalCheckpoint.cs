@@ -20,6 +20,7 @@ public sealed record RetrievalCheckpoint(DualEncoderModel Model, ClipTextEmbedde
             ? new DualEncoderModel(new DualEncoderConfig { Pooling = VideoPooling.MeanP, Clip = ClipConfig.Load(configPath), NumFrames = numFrames }, ClipModel.FromPretrained(folder))
             : DualEncoderModel.Load(folder);
         model.eval();
+        model.Clip.SetPrecision(InferencePrecision.Current);
         var (tokenizer, tokFolder) = ClipTextEmbedder.ResolveTokenizer(folder, tokenizerDir);
         return new RetrievalCheckpoint(model, new ClipTextEmbedder(model.Clip, tokenizer, tokFolder), folder);
     }

@@ -2,6 +2,7 @@ using System.Text.Json;
 using TorchSharp;
 using VidSeek.Models.Clip;
 using VidSeek.Models.DualEncoder;
+using VidSeek.Tensors;
 using VidSeek.Text;
 using static TorchSharp.torch;
 
@@ -24,10 +25,11 @@ public sealed record ConvertOptions
 }
 
 /// <summary>What a conversion produced.</summary>
-/// <param name="Kind">"X-Pool dual encoder (H heads)" or "CLIP".</param>
+/// <param name="Kind">"X-Pool dual encoder (H heads)", "CLIP", or another HF model type whose tensors were copied as stored.</param>
+/// <param name="Clip">The CLIP architecture; null for another model type.</param>
 /// <param name="Tensors">How many tensors the folder holds.</param>
 /// <param name="StoragesRead">The keys of the archive's tensor storages that were read (only those of the state dict's tensors).</param>
-public sealed record ConvertResult(string Folder, string Kind, ClipConfig Clip, int Tensors, IReadOnlyCollection<string> StoragesRead, bool Tokenizer);
+public sealed record ConvertResult(string Folder, string Kind, ClipConfig? Clip, int Tensors, IReadOnlyCollection<string> StoragesRead, bool Tokenizer);
 
 /// <summary>
 /// Turns a PyTorch checkpoint into a VidSeek model folder (<c>config.json</c> + <c>model.safetensors</c>, written
@@ -89,6 +91,8 @@ public static class PyTorchConverter
 
         using var archive = TorchArchive.Open(file);
         var (stateDict, where) = FindStateDict(archive);
+        if (sourceFolder is not null && PretrainedFolder.ModelType(sourceFolder) is { } type && type != "clip")
+            return CopyAsStored(archive, stateDict, sourceFolder, folder, type);
         var plan = Plan(stateDict, file, where);
 
         var shapes = new Dictionary<string, long[]>();
@@ -141,12 +145,38 @@ public static class PyTorchConverter
         return new ConvertResult(folder, kind, config, count, archive.StoragesRead.ToArray(), tokenizer);
     }
 
+    /// <summary>
+    /// A Hugging Face folder of another model type (a BERT with only <c>pytorch_model.bin</c>): its tensors are written to
+    /// <c>model.safetensors</c> under their stored names and dtypes, and its other files (config, tokenizer) are copied, so
+    /// the model's own loader checks the keys.
+    /// </summary>
+    private static ConvertResult CopyAsStored(TorchArchive archive, List<KeyValuePair<string, TensorRef>> stateDict, string sourceFolder, string folder, string type)
+    {
+        Directory.CreateDirectory(folder);
+        using (var scope = torch.NewDisposeScope())
+        {
+            var cache = new Dictionary<string, Tensor>();
+            var tensors = stateDict.Select(kv => new KeyValuePair<string, Tensor>(kv.Key, archive.Materialize(kv.Value, cache))).ToList();
+            SafeTensors.Save(Path.Combine(folder, "model.safetensors"), tensors, new Dictionary<string, string> { ["format"] = "pt" });
+        }
+        foreach (var f in Directory.GetFiles(sourceFolder))
+        {
+            string name = Path.GetFileName(f);
+            if (name.StartsWith(PyTorchBin, StringComparison.Ordinal) || name.EndsWith(".safetensors", StringComparison.Ordinal) || name.EndsWith(".pth", StringComparison.Ordinal) || name.EndsWith(".pt", StringComparison.Ordinal))
+                continue;
+            File.Copy(f, Path.Combine(folder, name));
+        }
+        return new ConvertResult(folder, $"{type} (tensors as stored)", null, stateDict.Count, archive.StoragesRead.ToArray(), File.Exists(Path.Combine(folder, "vocab.txt")) || File.Exists(Path.Combine(folder, ClipTokenizer.VocabFile)));
+    }
+
     /// <summary>A planned step: one source tensor, the operation, our key(s) (without the <c>clip.</c> of a dual encoder).</summary>
     private sealed record Step(string Source, TensorRef Tensor, KeyOp Op, string[] Targets);
 
     /// <summary>
     /// The state dict: the top-level object when it is a dict of tensors, else its <c>state_dict</c> or <c>model</c>
     /// entry; for a TorchScript archive, the module tree's tensors. Nothing else of the file (an optimizer) is touched.
+    /// A TorchScript archive is read as data (its <c>data.pkl</c>, module classes as attribute bags) rather than with
+    /// <c>torch.jit.load</c>, which would parse and compile the archive's code from an untrusted file just to reach the weights.
     /// </summary>
     public static (List<KeyValuePair<string, TensorRef>> StateDict, string Where) FindStateDict(TorchArchive archive)
     {

@@ -28,13 +28,20 @@ public sealed class TextConditionedPooling : nn.Module<Tensor, Tensor, PoolingOu
     private readonly Linear linear_proj;
     private readonly Dropout dropout;
 
+    /// <summary>PyTorch's LayerNorm default, which X-Pool keeps.</summary>
+    public const double LayerNormEps = 1e-5;
+
+    /// <summary>Attention heads (X-Pool's <c>num_mha_heads</c>; not stored in its checkpoints).</summary>
+    public int NumHeads { get; }
+
     public TextConditionedPooling(int embedDim, int numHeads = 1, double dropoutRate = 0.3) : base(nameof(TextConditionedPooling))
     {
+        NumHeads = numHeads;
         cross_attn = new XPoolCrossAttention(embedDim, numHeads);
         linear_proj = nn.Linear(embedDim, embedDim);
-        layer_norm1 = nn.LayerNorm(embedDim);
-        layer_norm2 = nn.LayerNorm(embedDim);
-        layer_norm3 = nn.LayerNorm(embedDim);
+        layer_norm1 = nn.LayerNorm(embedDim, LayerNormEps);
+        layer_norm2 = nn.LayerNorm(embedDim, LayerNormEps);
+        layer_norm3 = nn.LayerNorm(embedDim, LayerNormEps);
         dropout = nn.Dropout(dropoutRate);
         RegisterComponents();
         InitIdentity();

@@ -33,12 +33,16 @@ public sealed class ClipAttention : nn.Module<Tensor, bool, Tensor>
         long hd = d / numHeads;
         // [B, L, D] -> [B, H, L, hd]
         Tensor Heads(Tensor t) => t.view(b, l, numHeads, hd).transpose(1, 2);
-        using var q = Heads(q_proj.forward(x));
-        using var k = Heads(k_proj.forward(x));
-        using var v = Heads(v_proj.forward(x));
+        // In bf16 (ClipModel.SetPrecision) the projections and SDPA run in bf16 (SDPA's CPU kernel accumulates in float);
+        // the result returns to the residual stream's float32. In fp32 both casts are no-ops.
+        using var xin = x.to(q_proj.weight!.dtype);
+        using var q = Heads(q_proj.forward(xin));
+        using var k = Heads(k_proj.forward(xin));
+        using var v = Heads(v_proj.forward(xin));
         // SDPA applies the 1/sqrt(hd) scale and, with is_causal, the -inf above the diagonal.
         using var att = nn.functional.scaled_dot_product_attention(q, k, v, is_casual: causal);
         using var merged = att.transpose(1, 2).reshape(b, l, d);
-        return out_proj.forward(merged);
+        using var output = out_proj.forward(merged);
+        return output.to(x.dtype);
     }
 }

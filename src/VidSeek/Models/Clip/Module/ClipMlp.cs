@@ -20,6 +20,13 @@ public sealed class ClipMlp : nn.Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor x)
     {
+        // bf16 (ClipModel.SetPrecision): fc1, the activation and fc2 in bf16, back to float32 for the residual stream.
+        if (fc1.weight!.dtype != x.dtype)
+        {
+            using var xin = x.to(fc1.weight.dtype);
+            using var output = forward(xin);
+            return output.to(x.dtype);
+        }
         using var h = fc1.forward(x);
         // Without autograd (no_grad / inference_mode, or frozen weights and input) nothing needs fc1's output
         // again, so the activation overwrites it: no [B, L, 4D] temporaries (see Activations.ApplyInPlace).

@@ -29,7 +29,9 @@ public sealed class ClipVisionEmbeddings : nn.Module<Tensor, Tensor>
         if (pixelValues.dim() != 4 || pixelValues.shape[2] != imageSize || pixelValues.shape[3] != imageSize)
             throw new ArgumentException($"expected pixel values [B, C, {imageSize}, {imageSize}], got [{string.Join(", ", pixelValues.shape)}]");
         long b = pixelValues.shape[0];
-        using var patches = patch_embedding.forward(pixelValues);          // [B, D, g, g]
+        using var pixels = pixelValues.to(patch_embedding.weight!.dtype);   // bf16 when ClipModel.SetPrecision says so
+        using var patchesLow = patch_embedding.forward(pixels);
+        using var patches = patchesLow.to(class_embedding.dtype);          // [B, D, g, g], float32
         using var flat = patches.flatten(2).transpose(1, 2);               // [B, g*g, D]
         using var cls = class_embedding.expand(b, 1, -1);                  // [B, 1, D]
         using var tokens = torch.cat(new[] { cls, flat }, 1);              // [B, 1+g*g, D]

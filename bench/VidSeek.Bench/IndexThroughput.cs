@@ -1,0 +1,152 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using VidSeek.Index;
+using VidSeek.Models;
+using VidSeek.Models.Clip;
+
+namespace VidSeek.Bench;
+
+/// <summary>
+/// Indexing throughput on a collection of long H.264 videos: seconds of video indexed per second, the time the decode and the
+/// encode stages were busy (they overlap, so the two shares can add up to more than 100%), and peak RSS, for CLIP ViT-B/32
+/// (random weights, from the fixture config) and the demo model, each indexed in its own child process so that each peak
+/// RSS is that model's own.
+/// </summary>
+/// <remarks>
+/// The collection is generated with Debian's <c>ffmpeg</c> (libx264, <c>testsrc2</c> pattern, 30 fps, GOP 60 with B-frames),
+/// which only this bench needs: <c>apt-get install -y ffmpeg</c>. Files already there are reused.
+/// </remarks>
+public static class IndexThroughput
+{
+    public static int Run(Options o)
+    {
+        string work = Path.GetFullPath(o.String("work") ?? Path.Combine(Path.GetTempPath(), "vidseek-index-bench"));
+        int[] durations = o.Ints("durations", [10, 30, 60, 120, 300]);
+        int[] heights = o.Ints("heights", [720, 1080]);
+        int longSeconds = o.Int("long", 3600);
+        int longHeight = o.Int("long-height", 1080);
+        string models = o.String("models") ?? "clip,demo";
+        string? output = o.String("out");
+        string segment = o.String("segment") ?? "30s";
+        o.CheckAllRead();
+
+        string videos = Path.Combine(work, "videos");
+        Directory.CreateDirectory(videos);
+        var clock = Stopwatch.StartNew();
+        foreach (int d in durations)
+            foreach (int h in heights)
+                Generate(Path.Combine(videos, $"clip_{h}p_{d}s.mp4"), h, d);
+        if (longSeconds > 0) Generate(Path.Combine(videos, $"long_{longHeight}p_{longSeconds}s.mp4"), longHeight, longSeconds);
+        double total = Directory.GetFiles(videos, "*.mp4").Sum(f => VidSeek.Video.FrameScan.Probe(f).EstimatedDuration);
+        Console.Error.WriteLine($"collection: {Directory.GetFiles(videos, "*.mp4").Length} files, {total:F0} s of video in {videos} (generated or found in {clock.Elapsed.TotalSeconds:F0} s)");
+
+        var rows = new List<string>();
+        foreach (string name in models.Split(',', StringSplitOptions.RemoveEmptyEntries))
+        {
+            string folder = name switch
+            {
+                "clip" => RandomClip(Path.Combine(work, "clip-vit-base-patch32-random")),
+                "demo" => Path.Combine(RepoRoot(), "assets", "demo-model"),
+                _ => throw new ArgumentException($"unknown model '{name}' (clip, demo)"),
+            };
+            string index = Path.Combine(work, $"{name}.vsi");
+            File.Delete(index);
+            var result = Child(folder, videos, index, segment);
+            rows.Add($"| {name} | {result.GetProperty("videos").GetInt32()} | {result.GetProperty("segments").GetInt32()} | {result.GetProperty("frames").GetInt32()} "
+                + $"| {result.GetProperty("video_seconds").GetDouble():F0} | {result.GetProperty("wall_seconds").GetDouble():F1} "
+                + $"| **{result.GetProperty("video_seconds").GetDouble() / result.GetProperty("wall_seconds").GetDouble():F1}** "
+                + $"| {Share(result, "decode_seconds")} | {Share(result, "encode_seconds")} | {result.GetProperty("peak_rss_mib").GetInt64():N0} |");
+            File.Delete(index);
+        }
+        var md = new List<string>
+        {
+            $"Collection: {Directory.GetFiles(videos, "*.mp4").Length} H.264 files, {total:F0} s of video ({string.Join(", ", heights.Select(h => h + "p"))} clips of {string.Join(", ", durations.Select(d => d + " s"))}"
+                + (longSeconds > 0 ? $", one {longSeconds} s {longHeight}p file" : "") + $"); segments: windows of {segment}.",
+            "",
+            "| model | videos | segments | frames encoded | video (s) | wall (s) | s of video / s | decode stage busy | encode stage busy | peak RSS (MiB) |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        };
+        md.AddRange(rows);
+        foreach (var line in md) Console.WriteLine(line);
+        if (output is not null) File.WriteAllLines(output, md);
+        return 0;
+    }
+
+    private static string Share(JsonElement r, string key) =>
+        $"{r.GetProperty(key).GetDouble():F1} s ({100 * r.GetProperty(key).GetDouble() / r.GetProperty("wall_seconds").GetDouble():F0}%)";
+
+    /// <summary>The child: indexes the folder and prints one JSON line with the report and the peak RSS.</summary>
+    public static int ChildRun(string[] args)
+    {
+        string model = args[0], videos = args[1], index = args[2], segment = args[3];
+        using var indexModel = IndexModel.Open(model);
+        var segmenting = new SegmentingOptions { Window = SegmentingOptions.ParseDuration(segment, "--segment"), Stride = SegmentingOptions.ParseDuration(segment, "--segment") };
+        using var store = IndexStore.OpenOrCreate(index, indexModel.Manifest(model, null, videos, null, segmenting));
+        var report = IndexBuilder.Update(store, indexModel, IndexBuilder.ScanFolder(videos), p =>
+        {
+            if (p.SecondsTotal > 0) Console.Error.Write($"\r{p.FilesDone}/{p.FilesTotal} files, {p.SecondsDone:F0}/{p.SecondsTotal:F0} s of video   ");
+        });
+        Console.Error.WriteLine();
+        if (report.Failed.Count > 0) throw new InvalidOperationException($"failed: {report.Failed[0].Path}: {report.Failed[0].Error}");
+        Console.WriteLine(JsonSerializer.Serialize(new
+        {
+            videos = report.Added, segments = report.Segments, frames = report.Segments * store.Manifest.Frames, video_seconds = report.VideoSeconds,
+            wall_seconds = report.WallSeconds, decode_seconds = report.DecodeSeconds, encode_seconds = report.EncodeSeconds,
+            peak_rss_mib = XPoolEvalBench.PeakRssMiB(),
+        }));
+        return 0;
+    }
+
+    private static JsonElement Child(string model, string videos, string index, string segment)
+    {
+        var start = new ProcessStartInfo(Environment.ProcessPath!) { RedirectStandardOutput = true, UseShellExecute = false };
+        // Under `dotnet run` the process is the dotnet host running the bench's dll; as a published app it is the app itself.
+        if (Path.GetFileNameWithoutExtension(Environment.ProcessPath!) == "dotnet") start.ArgumentList.Add(typeof(IndexThroughput).Assembly.Location);
+        foreach (var a in new[] { "index-throughput-child", model, videos, index, segment }) start.ArgumentList.Add(a);
+        using var child = Process.Start(start)!;
+        string stdout = child.StandardOutput.ReadToEnd();
+        child.WaitForExit();
+        if (child.ExitCode != 0) throw new InvalidOperationException($"the indexing child failed ({child.ExitCode})");
+        return JsonDocument.Parse(stdout.Trim().Split('\n')[^1]).RootElement.Clone();
+    }
+
+    /// <summary>H.264 (libx264, ultrafast, GOP 60, 2 B-frames) of ffmpeg's moving test pattern, at 16:9 and 30 fps.</summary>
+    private static void Generate(string path, int height, int seconds)
+    {
+        if (File.Exists(path)) return;
+        int width = height * 16 / 9 / 2 * 2;
+        string tmp = path + ".part.mp4";
+        var ffmpeg = new ProcessStartInfo("ffmpeg") { UseShellExecute = false, RedirectStandardError = true };
+        foreach (var a in new[] { "-y", "-v", "error", "-f", "lavfi", "-i", $"testsrc2=size={width}x{height}:rate=30", "-t", seconds.ToString(CultureInfo.InvariantCulture),
+                     "-c:v", "libx264", "-preset", "ultrafast", "-crf", "28", "-g", "60", "-bf", "2", "-pix_fmt", "yuv420p", tmp })
+            ffmpeg.ArgumentList.Add(a);
+        Process p;
+        try { p = Process.Start(ffmpeg)!; }
+        catch (System.ComponentModel.Win32Exception) { throw new InvalidOperationException("ffmpeg not found: this bench generates its videos with Debian's ffmpeg (apt-get install -y ffmpeg)"); }
+        string err = p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        if (p.ExitCode != 0) throw new InvalidOperationException($"ffmpeg failed for {path}: {err}");
+        File.Move(tmp, path);
+    }
+
+    /// <summary>CLIP ViT-B/32 with random weights, saved as a Hugging Face folder (config, weights, the bundled tokenizer).</summary>
+    private static string RandomClip(string folder)
+    {
+        if (File.Exists(Path.Combine(folder, "model.safetensors"))) return folder;
+        string config = Path.Combine(RepoRoot(), "tests", "VidSeek.Tests", "Fixtures", "clip-vit-base-patch32", "config.json");
+        TorchSharp.torch.manual_seed(0);
+        using var model = new ClipModel(ClipConfig.Load(config));
+        PretrainedFolder.Save(folder, model, File.ReadAllText(config));
+        foreach (var f in Directory.GetFiles(Path.Combine(RepoRoot(), "assets", "clip-tokenizer"), "*.*").Where(f => f.EndsWith(".json") || f.EndsWith(".txt")))
+            File.Copy(f, Path.Combine(folder, Path.GetFileName(f)), overwrite: true);
+        return folder;
+    }
+
+    private static string RepoRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "VidSeek.sln"))) return dir.FullName;
+        throw new InvalidOperationException("VidSeek.sln not found above " + AppContext.BaseDirectory);
+    }
+}

@@ -1,0 +1,168 @@
+using TorchSharp;
+using VidSeek.Models.Clip;
+using VidSeek.Models.DualEncoder;
+using VidSeek.Models.XPool;
+using static TorchSharp.torch;
+
+namespace VidSeek.Tests;
+
+/// <summary>
+/// The factored X-Pool similarity (<see cref="XPoolFactored"/>) against X-Pool's own order (the module, then cosine):
+/// exact in float64, within 1e-5 in float32, on random weights far from the identity init (LayerNorm gains and biases
+/// included), for several head and frame counts; and invariances that catch a wrong axis or a misplaced head.
+/// </summary>
+public class XPoolFactoredTests
+{
+    /// <summary>A module with every parameter drawn at random: Linears ~ N(0, 1/D), biases, LayerNorm gains 1 + 0.3 N, biases 0.2 N.</summary>
+    private static TextConditionedPooling RandomPooling(int dim, int heads, int seed)
+    {
+        torch.manual_seed(seed);
+        var pool = new TextConditionedPooling(dim, heads);
+        using var _ = torch.no_grad();
+        foreach (var (name, p) in pool.named_parameters())
+        {
+            bool norm = name.StartsWith("layer_norm", StringComparison.Ordinal);
+            if (p.dim() == 2) p.copy_(torch.randn(p.shape) / Math.Sqrt(dim));
+            else if (norm && name.EndsWith(".weight", StringComparison.Ordinal)) p.copy_(1 + 0.3 * torch.randn(p.shape));
+            else p.copy_((norm ? 0.2 : 0.1) * torch.randn(p.shape));
+        }
+        pool.eval();
+        return pool;
+    }
+
+    /// <summary>Frames that share a video-level component (as real frames do) plus per-frame noise.</summary>
+    private static Tensor RandomFrames(int videos, int frames, int dim) =>
+        torch.randn(videos, 1, dim) + 0.5 * torch.randn(videos, frames, dim);
+
+    private static (Tensor Sims, Tensor Weights) Direct(TextConditionedPooling pool, Tensor text, Tensor frames)
+    {
+        using var _ = torch.no_grad();
+        var output = pool.forward(text, frames);
+        return (TextConditionedPooling.Similarity(text, output.Pooled), output.Weights.permute(1, 0, 2, 3));   // [T, V], [T, V, H, F]
+    }
+
+    private static (Tensor Sims, Tensor Weights) Factored(TextConditionedPooling pool, Tensor text, Tensor frames, ScalarType dtype)
+    {
+        using var factored = new XPoolFactored(pool, dtype);
+        using var videos = factored.PrepareVideos(frames);
+        using var texts = factored.PrepareTexts(text);
+        return factored.Score(texts, videos, 0, texts.Count, 0, videos.Count);
+    }
+
+    [Theory]
+    [InlineData(1, 1)]
+    [InlineData(1, 12)]
+    [InlineData(2, 3)]
+    [InlineData(2, 7)]
+    [InlineData(4, 5)]
+    [InlineData(4, 12)]
+    public void FactoredEqualsDirect(int heads, int frames)
+    {
+        using var scope = torch.NewDisposeScope();
+        const int dim = 64;
+        using var pool = RandomPooling(dim, heads, seed: 10 * heads + frames);
+        var text = torch.randn(9, dim);
+        var video = RandomFrames(5, frames, dim);
+
+        // The derivation, in float64: equal up to rounding.
+        pool.to(ScalarType.Float64);
+        var (want, wantWeights) = Direct(pool, text.to(ScalarType.Float64), video.to(ScalarType.Float64));
+        var (got64, weights64) = Factored(pool, text.to(ScalarType.Float64), video.to(ScalarType.Float64), ScalarType.Float64);
+        TensorAssert.Close(want, got64, 1e-12, $"float64 sims, {heads} heads, {frames} frames");
+        TensorAssert.Close(wantWeights, weights64, 1e-12, "float64 attention weights");
+
+        // The float32 implementation against the float64 truth, and against the float32 direct form.
+        var (got32, _) = Factored(pool, text, video, ScalarType.Float32);
+        TensorAssert.Close(want, got32, 1e-5, $"float32 factored vs float64 direct, {heads} heads, {frames} frames");
+        pool.to(ScalarType.Float32);
+        var (direct32, _) = Direct(pool, text, video);
+        TensorAssert.Close(direct32, got32, 1e-5, "float32 factored vs float32 direct");
+        // Not a vacuous comparison: the sims spread over a real range.
+        Assert.True((want.max() - want.min()).item<double>() > 0.05);
+    }
+
+    [Fact]
+    public void FramesAreASetButHeadsAreNot()
+    {
+        using var scope = torch.NewDisposeScope();
+        const int dim = 32, heads = 2, frames = 6;
+        using var pool = RandomPooling(dim, heads, seed: 3);
+        var text = torch.randn(4, dim);
+        var video = RandomFrames(3, frames, dim);
+        var (sims, _) = Factored(pool, text, video, ScalarType.Float32);
+
+        // Shuffling a video's frames changes nothing: the softmax and every sum run over the frame axis.
+        var perm = torch.tensor(new long[] { 4, 0, 5, 2, 1, 3 });
+        var (shuffled, _) = Factored(pool, text, video.index_select(1, perm), ScalarType.Float32);
+        TensorAssert.Close(sims, shuffled, 1e-6, "frames permuted");
+
+        // Shuffling channels inside head 0 of q_proj and k_proj alike changes nothing (a dot product per head)...
+        var headPerm = torch.cat([torch.randperm(dim / heads), torch.arange(dim / heads, dim)]);
+        using (torch.no_grad())
+        {
+            var sd = pool.state_dict();
+            foreach (var key in new[] { "cross_attn.q_proj", "cross_attn.k_proj" })
+            {
+                sd[key + ".weight"].copy_(sd[key + ".weight"].index_select(0, headPerm));
+                sd[key + ".bias"].copy_(sd[key + ".bias"].index_select(0, headPerm));
+            }
+        }
+        var (samePerHead, _) = Factored(pool, text, video, ScalarType.Float32);
+        TensorAssert.Close(sims, samePerHead, 1e-5, "channels permuted within a head in q and k");
+
+        // ...but giving head 0 the keys of head 1 does change the scores, and both forms still agree.
+        var swap = torch.cat([torch.arange(dim / heads, dim), torch.arange(0, dim / heads)]);
+        using (torch.no_grad())
+        {
+            var kw = pool.state_dict()["cross_attn.k_proj.weight"];
+            kw.copy_(kw.index_select(0, swap));
+        }
+        var (swapped, _) = Factored(pool, text, video, ScalarType.Float32);
+        Assert.True((sims - swapped).abs().max().item<float>() > 1e-3, "swapping the heads' keys left the scores unchanged");
+        TensorAssert.Close(Direct(pool, text, video).Sims, swapped, 1e-5, "direct vs factored after the swap");
+    }
+
+    [Fact]
+    public void ModelUsesTheFactoredFormOutsideTrainingAndBothFormsAgree()
+    {
+        using var scope = torch.NewDisposeScope();
+        torch.manual_seed(5);
+        using var model = new DualEncoderModel(new DualEncoderConfig { Pooling = VideoPooling.XPool, Clip = ClipPresets.Tiny, XPoolHeads = 2, NumFrames = 4 });
+        using (torch.no_grad())
+            foreach (var p in model.HeadParameters())
+                p.add_(0.2 * torch.randn(p.shape));
+        model.eval();
+        Assert.Equal(XPoolSimilarity.Factored, model.XPoolForm);
+        var text = torch.randn(11, 32);
+        var frames = RandomFrames(7, 4, 32);
+
+        var factored = model.Similarity(text, frames);
+        var chunked = model.SimilarityMatrix(text, frames, textChunk: 4, videoChunk: 3);
+        var again = model.SimilarityMatrix(text, frames, textChunk: 4, videoChunk: 3);       // from the cached per-video data
+        model.XPoolForm = XPoolSimilarity.Direct;
+        var direct = model.Similarity(text, frames);
+        var directChunked = model.SimilarityMatrix(text, frames, textChunk: 4, videoChunk: 3);
+
+        TensorAssert.Close(direct.Sims, factored.Sims, 1e-5, "Similarity: factored vs direct");
+        TensorAssert.Close(direct.FrameWeights!, factored.FrameWeights!, 1e-6, "frame weights [V, T, F]");
+        TensorAssert.Close(torch.tensor(directChunked), torch.tensor(chunked), 1e-5, "SimilarityMatrix: factored vs direct");
+        Assert.Equal(chunked, again);
+
+        // The cache follows the weights: change one, drop the cache, and the factored matrix follows the direct one.
+        model.XPoolForm = XPoolSimilarity.Factored;
+        using (torch.no_grad()) model.HeadParameters().First().add_(0.3 * torch.randn(model.HeadParameters().First().shape));
+        model.DropCache();
+        var changed = model.SimilarityMatrix(text, frames);
+        model.XPoolForm = XPoolSimilarity.Direct;
+        TensorAssert.Close(torch.tensor(model.SimilarityMatrix(text, frames)), torch.tensor(changed), 1e-5, "after a weight change");
+        Assert.True(changed.Zip(chunked).Max(p => Math.Abs(p.First - p.Second)) > 1e-4, "the weight change did not move the scores");
+    }
+
+    [Fact]
+    public void FlopFormulaCountsTheGemms()
+    {
+        // 1k-A at 12 frames, D = 512, 1 head: about 2 x 10^6 pairs x (12 + 12) x 512 in the two GEMMs.
+        double flops = XPoolFactored.Flops(1000, 1000, 12, 512, 1);
+        Assert.InRange(flops, 2e6 * 24 * 512, 2e6 * 24 * 512 * 2.5);
+    }
+}
