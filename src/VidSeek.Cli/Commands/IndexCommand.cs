@@ -17,7 +17,7 @@ public static class IndexCommand
     {
         var dir = new Argument<DirectoryInfo?>("DIR") { Description = "Folder of videos, searched recursively (mp4, avi, webm, mkv, mov).", Arity = ArgumentArity.ZeroOrOne };
         var model = new Option<string>("--model") { Description = "A checkpoint from vidseek train (xpool, meanp, vlt), a Hugging Face CLIP folder, or a hub id (openai/clip-vit-base-patch32).", Required = true };
-        var output = new Option<FileInfo>("--out") { Description = "The index file (created, or brought up to date).", Required = true };
+        var output = new Option<string>("--out") { Description = "The index: a file, or a postgres://user@host:port/db[?schema=NAME] URL (created, or brought up to date).", Required = true };
         var frames = new Option<int?>("--frames") { Description = "Frames sampled per segment (default: the model's)." }.Bound(1, CommonOptions.MaxFrames);
         var data = new DataOptions();
         data.Data.Required = false;
@@ -37,6 +37,7 @@ public static class IndexCommand
             dir, model, output, frames, split, precision, segments, window, stride, threshold, minShot,
         };
         data.AddTo(command);
+        command.Subcommands.Add(CreateCopy());
         command.AddValidator(r =>
         {
             bool hasDir = r.GetValue(dir) is not null, hasData = r.GetValue(data.Data) is not null;
@@ -45,7 +46,7 @@ public static class IndexCommand
         command.SetAction((parse, stdout) =>
         {
             string modelDir = CommonOptions.ResolveModel(parse.GetValue(model)!);
-            string indexFile = parse.GetValue(output)!.FullName;
+            string indexFile = IndexStore.Normalize(parse.GetValue(output)!);
             List<IndexSourceVideo> videos;
             string root;
             string? dataset = null;
@@ -109,18 +110,46 @@ public static class IndexCommand
             foreach (var (path, error) in report.Failed)
                 stderr.WriteLine($"skipped {path}: {error}");
             // The first stage of search: kept in step with the index once it exists or the index is large enough to need it.
-            if (File.Exists(AnnIndex.PathFor(indexFile)) || index.SegmentCount > VideoSearcher.DefaultCandidates)
+            if (index is SqliteIndexStore && (File.Exists(AnnIndex.PathFor(indexFile)) || index.SegmentCount > VideoSearcher.DefaultCandidates))
             {
                 if (Environment.GetEnvironmentVariable(AnnAbortAtVariable) is { Length: > 0 } point)
                     AnnIndex.FaultPoint = p => { if (p == point) Environment.Exit(87); };
                 using var ann = AnnIndex.Open(index, indexModel, w => stderr.WriteLine($"warning: {w}"));
                 stdout.WriteLine($"approximate index {AnnIndex.PathFor(indexFile)}: {ann.Count} segments, {ann.OpenedAs}");
             }
-            stdout.WriteLine($"{index.VideoCount} videos in {indexFile}: {report.Added} added, {report.Updated} updated, {report.Unchanged} unchanged, {report.Removed} removed, {report.Failed.Count} failed to decode");
+            stdout.WriteLine($"{index.VideoCount} videos in {index.Location}: {report.Added} added, {report.Updated} updated, {report.Unchanged} unchanged, {report.Removed} removed, {report.Failed.Count} failed to decode");
             if (report.Segments > 0)
                 stdout.WriteLine($"encoded {report.Segments} segments ({index.Manifest.SegmentingOrDefault.Describe()}), {report.VideoSeconds:F0} s of video in {report.WallSeconds:F1} s: "
                     + $"{report.VideoSeconds / Math.Max(1e-9, report.WallSeconds):F1} s of video per second (decoding {report.DecodeSeconds:F1} s, encoding {report.EncodeSeconds:F1} s, overlapped)");
             if (cancel.IsCancellationRequested) stdout.WriteLine("interrupted: run the same command again to finish");
+            return 0;
+        });
+        return command;
+    }
+
+    /// <summary><c>vidseek index copy FROM TO</c>: an index moved between stores (a file and a postgres:// URL, either way).</summary>
+    private static Command CreateCopy()
+    {
+        var from = new Argument<string>("FROM") { Description = "The index to copy: a file, or a postgres:// URL." };
+        var to = new Argument<string>("TO") { Description = "Where to: a new file, or a postgres:// URL (created, or completed if it holds the same index)." };
+        var command = new Command("copy", "Copy an index between stores (SQLite file <-> PostgreSQL) with everything in it: videos, captions, segments, embeddings, thumbnails, manifest.") { from, to };
+        command.SetAction((parse, stdout) =>
+        {
+            string source = IndexStore.Normalize(parse.GetValue(from)!), target = IndexStore.Normalize(parse.GetValue(to)!);
+            IndexCopyReport report = null!;
+            Cli.Err.Progress().AutoClear(true)
+                .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new RateColumn("videos"))
+                .Start(ctx =>
+                {
+                    var task = ctx.AddTask("copying", maxValue: 1);
+                    report = IndexCopy.Copy(source, target, (done, total, path) =>
+                    {
+                        task.MaxValue = Math.Max(1, total);
+                        task.Description = $"copying {Markup.Escape(Shorten(path))}";
+                        task.Value = done;
+                    });
+                });
+            stdout.WriteLine($"copied {report.Copied} videos ({report.Segments} segments in all) to {(IndexStore.IsUrl(target) ? PostgresIndexStore.Redact(target) : target)}: {report.AlreadyThere} were there already, {report.Removed} removed");
             return 0;
         });
         return command;

@@ -10,7 +10,7 @@ public static class SearchCommand
 {
     public static Command Create()
     {
-        var index = new Argument<FileInfo>("INDEX") { Description = "An index built by vidseek index." };
+        var index = new Argument<string>("INDEX") { Description = "An index built by vidseek index: its file, or a postgres:// URL." };
         var query = new Argument<string>("TEXT") { Description = "What to look for, in words." };
         CommonOptions.RejectOptionLikeValues(index);
         var k = new Option<int>("-k", "--top") { Description = "Number of results.", DefaultValueFactory = _ => 5 }.Bound(1, CommonOptions.MaxK);
@@ -25,7 +25,7 @@ public static class SearchCommand
         command.SetAction((parse, stdout) =>
         {
             CommonOptions.ApplyPrecision(parse, precision);
-            using var searcher = VideoSearcher.Open(parse.GetValue(index)!.FullName, parse.GetValue(model) is { } m ? CommonOptions.ResolveModel(m) : null, parse.GetValue(rerankK),
+            using var searcher = VideoSearcher.Open(IndexStore.Normalize(parse.GetValue(index)!), parse.GetValue(model) is { } m ? CommonOptions.ResolveModel(m) : null, parse.GetValue(rerankK),
                 parse.GetValue(candidates), w => parse.InvocationConfiguration.Error.WriteLine($"warning: {w}"));
             var hits = searcher.Search(parse.GetValue(query)!, parse.GetValue(k), parse.GetValue(perVideo), parse.GetValue(exact));
             if (parse.GetValue(json))

@@ -9,7 +9,7 @@ public static class ServeCommand
 {
     public static Command Create()
     {
-        var index = new Argument<FileInfo>("INDEX") { Description = "An index built by vidseek index." };
+        var index = new Argument<string>("INDEX") { Description = "An index built by vidseek index: its file, or a postgres:// URL." };
         var port = new Option<int>("--port") { Description = "TCP port (0: any free one).", DefaultValueFactory = _ => 8080 }.Bound(0, 65535);
         CommonOptions.RejectOptionLikeValues(index);
         var host = new Option<string>("--host") { Description = "IP address (or host name, resolved once) to listen on; the default answers this machine only. 0.0.0.0 listens on every interface.", DefaultValueFactory = _ => "127.0.0.1" };
@@ -21,7 +21,7 @@ public static class ServeCommand
         {
             CommonOptions.ApplyPrecision(parse, precision);
             ListenAddress.Resolve(parse.GetValue(host)!); // a bad --host fails before the model loads
-            var searcher = VideoSearcher.Open(parse.GetValue(index)!.FullName, parse.GetValue(model) is { } m ? CommonOptions.ResolveModel(m) : null,
+            var searcher = VideoSearcher.Open(IndexStore.Normalize(parse.GetValue(index)!), parse.GetValue(model) is { } m ? CommonOptions.ResolveModel(m) : null,
                 candidates: parse.GetValue(candidates), warn: w => parse.InvocationConfiguration.Error.WriteLine($"warning: {w}"));
             var server = SearchServer.StartAsync(searcher, new ServeOptions { Host = parse.GetValue(host)!, Port = parse.GetValue(port) }).GetAwaiter().GetResult();
             stdout.WriteLine($"serving {searcher.Index.VideoCount} videos of {searcher.Index.Location} on {server.Url} (Ctrl+C stops)");

@@ -40,7 +40,7 @@ public readonly record struct StoredFile(long Id, long Size, long MtimeTicks, st
 
 /// <summary>
 /// The video index as the builder, the searcher and the web server see it, whatever holds it (the embedded SQLite file
-/// <see cref="SqliteIndexStore"/> today). Every write is atomic per video: after a crash a store holds each video either
+/// <see cref="SqliteIndexStore"/>, or a PostgreSQL database, <see cref="PostgresIndexStore"/>). Every write is atomic per video: after a crash a store holds each video either
 /// as it was before or as it was written, with all its segments and thumbnails.
 /// </summary>
 /// <remarks>
@@ -97,12 +97,50 @@ public interface IIndexStore : IDisposable
     byte[]? Thumbnail(long segmentId, int frame);
 }
 
-/// <summary>Opens an index by its location: a file path is the embedded SQLite store.</summary>
+/// <summary>
+/// A store that several <c>index</c> processes may update at once (<see cref="PostgresIndexStore"/>): the work is shared
+/// through a job table. A job is a path to (re)encode; a worker claims one under a lease that it renews while it works, and
+/// that expires when the worker dies, so another worker takes the job over. <see cref="IIndexStore.Put"/> and
+/// <see cref="IIndexStore.Touch"/> finish the path's job in the same transaction as the write: a video lands exactly once.
+/// </summary>
+public interface ISharedIndexStore : IIndexStore
+{
+    /// <summary>Adds jobs for these paths (those already queued are left as they are).</summary>
+    void Enqueue(IEnumerable<string> paths);
+
+    /// <summary>Claims the next job that nobody holds (or whose lease has expired) for <paramref name="lease"/>; null when there is none to claim.</summary>
+    string? Claim(string worker, TimeSpan lease);
+
+    /// <summary>Extends this worker's lease on a job; false when the job is no longer this worker's.</summary>
+    bool Renew(string path, string worker, TimeSpan lease);
+
+    /// <summary>Drops a job without a write (the file failed to decode, or turned out unchanged).</summary>
+    void Finish(string path);
+
+    /// <summary>How many jobs are left, claimed or not.</summary>
+    int PendingJobs { get; }
+
+    /// <summary>What is stored for one path now (another worker may have written it since this one looked), or null.</summary>
+    StoredFile? Stored(string path);
+}
+
+/// <summary>
+/// Opens an index by its location: a <c>postgres://</c> or <c>postgresql://</c> URL is <see cref="PostgresIndexStore"/>,
+/// anything else a file path of the embedded SQLite store.
+/// </summary>
 public static class IndexStore
 {
+    /// <summary>Whether <paramref name="location"/> names a database server rather than a file.</summary>
+    public static bool IsUrl(string location) => PostgresIndexStore.IsUrl(location);
+
+    /// <summary>A location as the user gave it, made absolute when it is a file path.</summary>
+    public static string Normalize(string location) => IsUrl(location) ? location : Path.GetFullPath(location);
+
     /// <summary>Opens an existing index for reading (or, with <paramref name="writable"/>, for updating).</summary>
-    public static IIndexStore Open(string location, bool writable = false) => SqliteIndexStore.Open(location, writable);
+    public static IIndexStore Open(string location, bool writable = false) =>
+        IsUrl(location) ? PostgresIndexStore.Open(location, writable) : SqliteIndexStore.Open(location, writable);
 
     /// <summary>Opens <paramref name="location"/> for writing, creating it with <paramref name="manifest"/> if it does not exist.</summary>
-    public static IIndexStore OpenOrCreate(string location, IndexManifest manifest) => SqliteIndexStore.OpenOrCreate(location, manifest);
+    public static IIndexStore OpenOrCreate(string location, IndexManifest manifest) =>
+        IsUrl(location) ? PostgresIndexStore.OpenOrCreate(location, manifest) : SqliteIndexStore.OpenOrCreate(location, manifest);
 }

@@ -72,7 +72,7 @@ public sealed class VideoSearcher : IDisposable
         videos = new Lazy<IReadOnlyList<IndexedVideo>>(() => index.Videos());
         // Read once, not kept: a large index's video list is not held for a yes/no.
         hasCaptions = new Lazy<bool>(() => index.Videos().Any(v => v.Captions.Count > 0));
-        if (segmentCount > candidates) OpenAnn(); // keep the first stage open from the start
+        if (segmentCount > candidates && index is SqliteIndexStore) OpenAnn(); // keep the first stage open from the start
     }
 
     /// <summary>Opens an index and the model it was built with (or <paramref name="modelOverride"/>, which must hold the same weights).</summary>
@@ -88,10 +88,10 @@ public sealed class VideoSearcher : IDisposable
             string folder = modelOverride is null ? index.Manifest.Model : Path.GetFullPath(modelOverride);
             string weights = Path.Combine(folder, "model.safetensors");
             if (!File.Exists(weights))
-                throw new VidSeekException($"{location} was built with the model in {folder}, which is not there any more (model.safetensors missing); give --model FOLDER with the same weights");
+                throw new VidSeekException($"{index.Location} was built with the model in {folder}, which is not there any more (model.safetensors missing); give --model FOLDER with the same weights");
             string sha = IndexBuilder.Sha256(weights);
             if (sha != index.Manifest.ModelSha256)
-                throw new VidSeekException($"{weights} is not the model {location} was built with (sha256 {sha[..12]}, expected {index.Manifest.ModelSha256[..Math.Min(12, index.Manifest.ModelSha256.Length)]}); index again with this model");
+                throw new VidSeekException($"{weights} is not the model {index.Location} was built with (sha256 {sha[..12]}, expected {index.Manifest.ModelSha256[..Math.Min(12, index.Manifest.ModelSha256.Length)]}); index again with this model");
             var model = IndexModel.Open(folder, index.Manifest.Frames, rerankK);
             try { return new VideoSearcher(index, model, candidates, warn ?? (w => Console.Error.WriteLine($"warning: {w}"))); }
             catch { model.Dispose(); throw; }
@@ -155,7 +155,9 @@ public sealed class VideoSearcher : IDisposable
         }
         if (segmentCount == 0) return [];
         using var encoded = model.EncodeQuery(query);
-        var ranked = exact || n >= segmentCount ? Exhaustive(encoded, k, perVideo) : FirstStage(encoded, k, n, perVideo);
+        // The ANN file lives beside an embedded index; a server-side store (PostgreSQL) is searched exhaustively for now.
+        bool firstStage = !exact && n < segmentCount && Index is SqliteIndexStore;
+        var ranked = firstStage ? FirstStage(encoded, k, n, perVideo) : Exhaustive(encoded, k, perVideo);
         return Hits(query, ranked);
     }
 

@@ -46,12 +46,21 @@ public sealed class IndexFixture : IDisposable
     public void Dispose() => tmp.Dispose();
 }
 
-[Collection(ProcessStateCollection.Name)]
-public class IndexTests(IndexFixture fixture) : IClassFixture<IndexFixture>
+/// <summary>
+/// What <c>vidseek index</c> and <c>search</c> do, whatever store holds the index: each test runs on the SQLite file
+/// (<see cref="IndexTests"/>) and on PostgreSQL (<see cref="PostgresIndexTests"/>).
+/// </summary>
+public abstract class IndexBehaviour(IndexFixture fixture)
 {
-    private static string IndexFile(string dir) => Path.Combine(dir, "index.vsi");
+    protected IndexFixture Fixture => fixture;
 
-    private (int Code, string Out, string Err) Index(string videos, string index) =>
+    /// <summary>A location for a new index; <paramref name="dir"/> is a folder it may go in.</summary>
+    protected abstract string IndexFile(string dir);
+
+    /// <summary>The store's own consistency check, after a crash.</summary>
+    protected virtual void CheckSound(string index) { }
+
+    protected (int Code, string Out, string Err) Index(string videos, string index) =>
         CliRunner.Run("index", videos, "--model", fixture.Model, "--out", index);
 
     [Fact]
@@ -64,7 +73,8 @@ public class IndexTests(IndexFixture fixture) : IClassFixture<IndexFixture>
         Assert.Contains($"{IndexFixture.GoodVideos.Length} videos in", stdout);
         Assert.Contains($"{IndexFixture.GoodVideos.Length} added", stdout);
 
-        using (var store = SqliteIndexStore.Open(index))
+        CheckSound(index);
+        using (var store = IndexStore.Open(index))
         {
             var all = store.Videos();
             Assert.Contains(all, v => v.Path == "sub/oneframe_h264.mov"); // the subfolder, '/'-separated
@@ -74,7 +84,6 @@ public class IndexTests(IndexFixture fixture) : IClassFixture<IndexFixture>
             Assert.All(segments, s => Assert.Equal(4, s.FrameTimes.Length));
             Assert.All(segments, s => Assert.NotNull(store.Thumbnail(s.Id, 3)));
             Assert.All(segments, s => Assert.Equal(all.Single(v => v.Id == s.VideoId).Duration, s.End, 6));
-            Assert.Equal("ok", store.IntegrityCheck());
         }
 
         var (scode, sout, serr) = CliRunner.Run("search", index, "colour bars", "-k", "3");
@@ -134,33 +143,6 @@ public class IndexTests(IndexFixture fixture) : IClassFixture<IndexFixture>
     }
 
     [Fact]
-    public void AProcessKilledInsideAWriteLeavesAValidIndexThatTheNextRunCompletes()
-    {
-        string videos = fixture.NewVideoFolder("bars_h264.mp4", "numbered_h264.mp4", "counter_mpeg4.mp4", "zoom_h264.mkv", "moving_vp8.webm");
-        string index = IndexFile(videos);
-        // The child exits hard (no unwinding, no dispose) inside the transaction of the 3rd video, after its rows are written.
-        var crashed = RunChild(["index", videos, "--model", fixture.Model, "--out", index], (IndexCommand.AbortAfterVariable, "3"));
-        Assert.Equal(86, crashed.Code);
-        Assert.True(File.Exists(index + "-journal"), "the rollback journal of the open transaction should be left behind");
-
-        var rerun = Index(videos, index);
-        Assert.True(rerun.Code == 0, rerun.Err);
-        Assert.Contains("5 videos in", rerun.Out);
-        Assert.Contains("3 added", rerun.Out); // 2 survived the crash, the 3rd was rolled back
-        using var store = SqliteIndexStore.Open(index);
-        Assert.Equal("ok", store.IntegrityCheck());
-        var all = Load(index).Values.ToList();
-        Assert.Equal(all.Count, all.Select(v => v.Video.Path).Distinct().Count());
-
-        // Same content as an index built in one go.
-        string fresh = IndexFile(fixture.Tmp + "/" + Guid.NewGuid().ToString("N"));
-        Assert.Equal(0, Index(videos, fresh).Code);
-        var expected = Load(fresh);
-        Assert.Equal(expected.Keys.Order(), all.Select(v => v.Video.Path).Order());
-        foreach (var v in all) Assert.Equal(expected[v.Video.Path].Segment.FrameEmbeddings, v.Segment.FrameEmbeddings);
-    }
-
-    [Fact]
     public void SigkillAtAnyMomentLeavesAValidIndex()
     {
         string videos = fixture.NewVideoFolder(IndexFixture.GoodVideos);
@@ -171,13 +153,12 @@ public class IndexTests(IndexFixture fixture) : IClassFixture<IndexFixture>
         var clock = Stopwatch.StartNew();
         while (!child.HasExited && clock.Elapsed < TimeSpan.FromSeconds(60))
         {
-            if (File.Exists(index) && CountOrZero(index) >= 2) break;
+            if (CountOrZero(index) >= 2) break;
             Thread.Sleep(20);
         }
         if (!child.HasExited) child.Kill();
         child.WaitForExit();
-        if (File.Exists(index))
-            using (var store = SqliteIndexStore.Open(index, writable: true)) Assert.Equal("ok", store.IntegrityCheck());
+        CheckSound(index);
         var rerun = Index(videos, index);
         Assert.True(rerun.Code == 0, rerun.Err);
         Assert.Contains($"{IndexFixture.GoodVideos.Length} videos in", rerun.Out);
@@ -230,7 +211,7 @@ public class IndexTests(IndexFixture fixture) : IClassFixture<IndexFixture>
         var (scode, _, serr) = CliRunner.Run("search", index, "bars", "--model", other);
         Assert.Equal(1, scode);
         Assert.Contains("is not the model", serr);
-        var (ncode, _, nerr) = CliRunner.Run("search", Path.Combine(videos, "missing.vsi"), "bars");
+        var (ncode, _, nerr) = CliRunner.Run("search", IndexFile(Path.Combine(videos, "missing")), "bars");
         Assert.Equal(1, ncode);
         Assert.Contains("index not found", nerr);
     }
@@ -246,7 +227,7 @@ public class IndexTests(IndexFixture fixture) : IClassFixture<IndexFixture>
         foreach (var f in Directory.GetFiles(TinySetup.TokenizerDir)) File.Copy(f, Path.Combine(folder, Path.GetFileName(f)));
 
         var split = TinySetup.Split();
-        string index = Path.Combine(fixture.Tmp, Guid.NewGuid().ToString("N"), "vlt.vsi");
+        string index = IndexFile(Path.Combine(fixture.Tmp, Guid.NewGuid().ToString("N")));
         BuildIndex(folder, split, index, frames: 2);
 
         float[] reranked, itc;
@@ -280,7 +261,7 @@ public class IndexTests(IndexFixture fixture) : IClassFixture<IndexFixture>
     }
 
     /// <summary>Indexes a split with the model in <paramref name="folder"/> through the library (as vidseek index --data does).</summary>
-    private static void BuildIndex(string folder, VidSeek.Data.RetrievalSplit split, string index, int frames)
+    protected static void BuildIndex(string folder, VidSeek.Data.RetrievalSplit split, string index, int frames)
     {
         using var model = IndexModel.Open(folder, frames);
         var (videos, root) = IndexBuilder.FromSplit(split);
@@ -290,7 +271,7 @@ public class IndexTests(IndexFixture fixture) : IClassFixture<IndexFixture>
     }
 
     /// <summary>Each video of the index with its one segment (these fixtures are short clips), by path.</summary>
-    private static Dictionary<string, (IndexedVideo Video, IndexedSegment Segment)> Load(string index)
+    protected static Dictionary<string, (IndexedVideo Video, IndexedSegment Segment)> Load(string index)
     {
         using var store = IndexStore.Open(index);
         var segments = store.Segments().ToDictionary(s => s.VideoId);
@@ -319,5 +300,45 @@ public class IndexTests(IndexFixture fixture) : IClassFixture<IndexFixture>
         var stderr = p.StandardError.ReadToEndAsync();
         if (!p.WaitForExit(120_000)) { p.Kill(); throw new TimeoutException("vidseek index did not finish"); }
         return (p.ExitCode, stdout.Result, stderr.Result);
+    }
+}
+
+/// <summary>The behaviours on the embedded SQLite file, and what only a file store has (its journal, its integrity check).</summary>
+[Collection(ProcessStateCollection.Name)]
+public class IndexTests(IndexFixture fixture) : IndexBehaviour(fixture), IClassFixture<IndexFixture>
+{
+    protected override string IndexFile(string dir) => Path.Combine(dir, "index.vsi");
+
+    protected override void CheckSound(string index)
+    {
+        if (File.Exists(index))
+            using (var store = SqliteIndexStore.Open(index, writable: true)) Assert.Equal("ok", store.IntegrityCheck());
+    }
+
+    [Fact]
+    public void AProcessKilledInsideAWriteLeavesAValidIndexThatTheNextRunCompletes()
+    {
+        string videos = Fixture.NewVideoFolder("bars_h264.mp4", "numbered_h264.mp4", "counter_mpeg4.mp4", "zoom_h264.mkv", "moving_vp8.webm");
+        string index = IndexFile(videos);
+        // The child exits hard (no unwinding, no dispose) inside the transaction of the 3rd video, after its rows are written.
+        var crashed = RunChild(["index", videos, "--model", Fixture.Model, "--out", index], (IndexCommand.AbortAfterVariable, "3"));
+        Assert.Equal(86, crashed.Code);
+        Assert.True(File.Exists(index + "-journal"), "the rollback journal of the open transaction should be left behind");
+
+        var rerun = Index(videos, index);
+        Assert.True(rerun.Code == 0, rerun.Err);
+        Assert.Contains("5 videos in", rerun.Out);
+        Assert.Contains("3 added", rerun.Out); // 2 survived the crash, the 3rd was rolled back
+        using var store = SqliteIndexStore.Open(index);
+        Assert.Equal("ok", store.IntegrityCheck());
+        var all = Load(index).Values.ToList();
+        Assert.Equal(all.Count, all.Select(v => v.Video.Path).Distinct().Count());
+
+        // Same content as an index built in one go.
+        string fresh = IndexFile(Fixture.Tmp + "/" + Guid.NewGuid().ToString("N"));
+        Assert.Equal(0, Index(videos, fresh).Code);
+        var expected = Load(fresh);
+        Assert.Equal(expected.Keys.Order(), all.Select(v => v.Video.Path).Order());
+        foreach (var v in all) Assert.Equal(expected[v.Video.Path].Segment.FrameEmbeddings, v.Segment.FrameEmbeddings);
     }
 }
