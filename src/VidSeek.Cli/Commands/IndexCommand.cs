@@ -83,7 +83,7 @@ public static class IndexCommand
                 stderr.WriteLine($"skipped {path}: {error}");
             stdout.WriteLine($"{index.VideoCount} videos in {indexFile}: {report.Added} added, {report.Updated} updated, {report.Unchanged} unchanged, {report.Removed} removed, {report.Failed.Count} failed to decode");
             if (cancel.IsCancellationRequested) stdout.WriteLine("interrupted: run the same command again to finish");
-            return 0;
+            return cancel.IsCancellationRequested ? Cli.Interrupted : 0;
         });
         return command;
     }
