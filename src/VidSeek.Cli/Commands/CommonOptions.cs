@@ -7,7 +7,16 @@ namespace VidSeek.Cli.Commands;
 /// <summary>Options that several commands share, so they are spelled and described the same everywhere.</summary>
 public static class CommonOptions
 {
-    public static readonly JsonSerializerOptions Json = new() { WriteIndented = false }; // one line: embeddings are long, and tools like jq pretty-print
+    public static readonly JsonSerializerOptions Json = new() { WriteIndented = false, Encoder = JsonText }; // one line: embeddings are long, and tools like jq pretty-print
+
+    /// <summary>Indented, for the small documents of <c>search</c> and <c>eval</c>.</summary>
+    public static readonly JsonSerializerOptions JsonIndented = new() { WriteIndented = true, Encoder = JsonText };
+
+    /// <summary>
+    /// Every <c>--json</c> writes text as it is ("café", not "caf\u00E9"), as the web API does; JSON's own escapes
+    /// (quote, backslash, control characters) still apply. "Unsafe" refers to embedding the output in HTML, which the CLI never does.
+    /// </summary>
+    public static System.Text.Encodings.Web.JavaScriptEncoder JsonText => System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping;
 
     public static Option<string> Model() => new("--model")
     {

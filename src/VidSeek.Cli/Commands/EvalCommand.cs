@@ -95,7 +95,7 @@ public static class EvalCommand
                     results = vlt ? null : groups.ToDictionary(g => g, g => Metrics(results[""], g)),
                     stages = vlt ? stages.ToDictionary(s => s, s => groups.ToDictionary(g => g, g => Metrics(results[s], g))) : null,
                 };
-                stdout.WriteLine(JsonSerializer.Serialize(doc, new JsonSerializerOptions { WriteIndented = true, DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull }));
+                stdout.WriteLine(JsonSerializer.Serialize(doc, new JsonSerializerOptions { WriteIndented = true, Encoder = CommonOptions.JsonText, DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull }));
                 return 0;
             }
             string runs = folders.Length > 1 ? $", mean ± std over {folders.Length} checkpoints" : "";

@@ -26,7 +26,7 @@ public static class SearchCommand
             if (parse.GetValue(json))
             {
                 stdout.WriteLine(JsonSerializer.Serialize(new { query = parse.GetValue(query), results = hits.Select(h => ToJson(h, searcher.Index.Manifest.Root)) },
-                    new JsonSerializerOptions { WriteIndented = true }));
+                    CommonOptions.JsonIndented));
                 return 0;
             }
             stdout.WriteLine(Render(hits, searcher.Kind));
