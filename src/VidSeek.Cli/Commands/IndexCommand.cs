@@ -12,7 +12,7 @@ public static class IndexCommand
 
     public static Command Create()
     {
-        var dir = new Argument<DirectoryInfo?>("DIR") { Description = "Folder of videos, searched recursively (mp4, avi, webm, mkv, mov).", Arity = ArgumentArity.ZeroOrOne };
+        var dir = new Argument<DirectoryInfo?>("DIR") { Description = "Folder of videos, searched recursively (mp4, m4v, mov, avi, webm, mkv, mts, m2ts, 3gp, mpg, mpeg, wmv, flv, ogv; any case), or one video file.", Arity = ArgumentArity.ZeroOrOne };
         var model = new Option<string>("--model") { Description = "A checkpoint from vidseek train (xpool, meanp, vlt), a Hugging Face CLIP folder, or a hub id (openai/clip-vit-base-patch32).", Required = true };
         var output = new Option<FileInfo>("--out") { Description = "The index file (created, or brought up to date).", Required = true };
         var frames = new Option<int?>("--frames") { Description = "Frames sampled per video (default: the model's)." };
@@ -40,8 +40,7 @@ public static class IndexCommand
             string? dataset = null;
             if (parse.GetValue(dir) is { } folder)
             {
-                root = Path.GetFullPath(folder.FullName).TrimEnd(Path.DirectorySeparatorChar);
-                videos = IndexBuilder.ScanFolder(root);
+                (videos, root) = VideoFiles.Scan(folder.FullName);
             }
             else
             {

@@ -22,6 +22,7 @@ public static class SearchCommand
             if (parse.GetValue(k) < 1) throw new VidSeekException("-k must be at least 1");
             if (parse.GetValue(rerankK) < 1) throw new VidSeekException("--rerank-k must be at least 1");
             using var searcher = VideoSearcher.Open(parse.GetValue(index)!.FullName, parse.GetValue(model) is { } m ? CommonOptions.ResolveModel(m) : null, parse.GetValue(rerankK));
+            EmptyIndex.Check(searcher);
             var hits = searcher.Search(parse.GetValue(query)!, parse.GetValue(k));
             if (parse.GetValue(json))
             {

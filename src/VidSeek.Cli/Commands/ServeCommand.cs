@@ -18,6 +18,7 @@ public static class ServeCommand
         {
             if (parse.GetValue(port) is < 0 or > 65535) throw new VidSeekException("--port must lie in 0..65535");
             var searcher = VideoSearcher.Open(parse.GetValue(index)!.FullName, parse.GetValue(model) is { } m ? CommonOptions.ResolveModel(m) : null);
+            EmptyIndex.Check(searcher);
             var server = SearchServer.StartAsync(searcher, new ServeOptions { Host = parse.GetValue(host)!, Port = parse.GetValue(port) }).GetAwaiter().GetResult();
             stdout.WriteLine($"serving {searcher.Videos.Count} videos of {searcher.Index.Location} on {server.Url} (Ctrl+C stops)");
             server.WaitForShutdownAsync().GetAwaiter().GetResult();
