@@ -14,6 +14,9 @@ public static class Cli
     public const int UserError = 1;
     public const int UsageError = 2;
 
+    /// <summary>Exit code after Ctrl+C (SIGINT), once the command has saved what it had: 128 + 2, as shells report it.</summary>
+    public const int Interrupted = 130;
+
     /// <summary>Progress bars and messages go to stderr, so stdout stays clean JSON for pipes.</summary>
     public static IAnsiConsole Err { get; } = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
 

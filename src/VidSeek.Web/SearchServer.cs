@@ -281,8 +281,14 @@ public sealed class SearchServer : IAsyncDisposable
 
     private static string ContentType(string path) => Path.GetExtension(path).ToLowerInvariant() switch
     {
-        ".mp4" or ".mov" => "video/mp4",
+        ".mp4" or ".m4v" or ".mov" => "video/mp4",
         ".webm" => "video/webm",
+        ".ogv" => "video/ogg",
+        ".mts" or ".m2ts" => "video/mp2t",
+        ".3gp" => "video/3gpp",
+        ".mpg" or ".mpeg" => "video/mpeg",
+        ".wmv" => "video/x-ms-wmv",
+        ".flv" => "video/x-flv",
         ".mkv" => "video/x-matroska",
         ".avi" => "video/x-msvideo",
         _ => "application/octet-stream",

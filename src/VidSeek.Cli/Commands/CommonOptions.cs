@@ -10,12 +10,21 @@ public static class CommonOptions
     /// <summary>
     /// One line (embeddings are long, and tools like jq pretty-print). A non-finite number (an overflowing score) is written
     /// as the string "NaN", "Infinity" or "-Infinity" (System.Text.Json's named literals), where the default would throw
-    /// in the middle of the output.
+    /// in the middle of the output. Text is written as it is (<see cref="JsonText"/>).
     /// </summary>
-    public static readonly JsonSerializerOptions Json = new() { WriteIndented = false, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
+    public static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = false, Encoder = JsonText, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
 
     /// <summary><see cref="Json"/>, indented (search and eval results, read by people too).</summary>
     public static readonly JsonSerializerOptions JsonIndented = new(Json) { WriteIndented = true };
+
+    /// <summary>
+    /// Every <c>--json</c> writes text as it is ("café", not "caf\u00E9"), as the web API does; JSON's own escapes
+    /// (quote, backslash, control characters) still apply. "Unsafe" refers to embedding the output in HTML, which the CLI never does.
+    /// </summary>
+    public static System.Text.Encodings.Web.JavaScriptEncoder JsonText => System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping;
 
     public static Option<string> Model() => new("--model")
     {

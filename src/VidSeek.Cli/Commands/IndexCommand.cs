@@ -15,7 +15,7 @@ public static class IndexCommand
 
     public static Command Create()
     {
-        var dir = new Argument<DirectoryInfo?>("DIR") { Description = "Folder of videos, searched recursively (mp4, avi, webm, mkv, mov).", Arity = ArgumentArity.ZeroOrOne };
+        var dir = new Argument<DirectoryInfo?>("DIR") { Description = "Folder of videos, searched recursively (mp4, m4v, mov, avi, webm, mkv, mts, m2ts, 3gp, mpg, mpeg, wmv, flv, ogv; any case), or one video file.", Arity = ArgumentArity.ZeroOrOne };
         var model = new Option<string>("--model") { Description = "A checkpoint from vidseek train (xpool, meanp, vlt), a Hugging Face CLIP folder, or a hub id (openai/clip-vit-base-patch32).", Required = true };
         var output = new Option<string>("--out") { Description = "The index: a file, or a postgres://user@host:port/db[?schema=NAME] URL (created, or brought up to date).", Required = true };
         var frames = new Option<int?>("--frames") { Description = "Frames sampled per segment (default: the model's)." }.Bound(1, CommonOptions.MaxFrames);
@@ -65,8 +65,7 @@ public static class IndexCommand
             if (segmenting.Mode == SegmentMode.None) segmenting = SegmentingOptions.WholeVideo;
             if (parse.GetValue(dir) is { } folder)
             {
-                root = Path.GetFullPath(folder.FullName).TrimEnd(Path.DirectorySeparatorChar);
-                videos = IndexBuilder.ScanFolder(root);
+                (videos, root) = VideoFiles.Scan(folder.FullName);
             }
             else
             {
@@ -122,7 +121,7 @@ public static class IndexCommand
                 stdout.WriteLine($"encoded {report.Segments} segments ({index.Manifest.SegmentingOrDefault.Describe()}), {report.VideoSeconds:F0} s of video in {report.WallSeconds:F1} s: "
                     + $"{report.VideoSeconds / Math.Max(1e-9, report.WallSeconds):F1} s of video per second (decoding {report.DecodeSeconds:F1} s, encoding {report.EncodeSeconds:F1} s, overlapped)");
             if (cancel.IsCancellationRequested) stdout.WriteLine("interrupted: run the same command again to finish");
-            return 0;
+            return cancel.IsCancellationRequested ? Cli.Interrupted : 0;
         });
         return command;
     }

@@ -27,6 +27,7 @@ public static class SearchCommand
             CommonOptions.ApplyPrecision(parse, precision);
             using var searcher = VideoSearcher.Open(IndexStore.Normalize(parse.GetValue(index)!), parse.GetValue(model) is { } m ? CommonOptions.ResolveModel(m) : null, parse.GetValue(rerankK),
                 parse.GetValue(candidates), w => parse.InvocationConfiguration.Error.WriteLine($"warning: {w}"));
+            EmptyIndex.Check(searcher);
             var hits = searcher.Search(parse.GetValue(query)!, parse.GetValue(k), parse.GetValue(perVideo), parse.GetValue(exact));
             if (parse.GetValue(json))
             {

@@ -23,6 +23,7 @@ public static class ServeCommand
             ListenAddress.Resolve(parse.GetValue(host)!); // a bad --host fails before the model loads
             var searcher = VideoSearcher.Open(IndexStore.Normalize(parse.GetValue(index)!), parse.GetValue(model) is { } m ? CommonOptions.ResolveModel(m) : null,
                 candidates: parse.GetValue(candidates), warn: w => parse.InvocationConfiguration.Error.WriteLine($"warning: {w}"));
+            EmptyIndex.Check(searcher);
             var server = SearchServer.StartAsync(searcher, new ServeOptions { Host = parse.GetValue(host)!, Port = parse.GetValue(port) }).GetAwaiter().GetResult();
             stdout.WriteLine($"serving {searcher.Index.VideoCount} videos of {searcher.Index.Location} on {server.Url} (Ctrl+C stops)");
             if (System.Net.IPAddress.TryParse(parse.GetValue(host), out var address) && ListenAddress.IsWildcard(address))

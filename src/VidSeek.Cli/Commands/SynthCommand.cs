@@ -53,14 +53,30 @@ public static class SynthCommand
 
             var clock = Stopwatch.StartNew();
             ShapesCorpus? corpus = null;
+            using var cancel = new CancellationTokenSource();
+            ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); };
+            Console.CancelKeyPress += onCancel;
+            try
+            {
             Cli.Err.Progress().AutoClear(true)
                 .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RateColumn("videos"), new RemainingTimeColumn())
                 .Start(ctx =>
                 {
                     var task = ctx.AddTask("rendering videos", maxValue: options.Videos);
                     // Increment, not Value = n: reports come from worker threads and may arrive out of order.
-                    corpus = ShapesGenerator.Generate(options, new Reporter(() => task.Increment(1)));
+                    corpus = ShapesGenerator.Generate(options, new Reporter(() => task.Increment(1)), cancel.Token);
                 });
+            }
+            catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+            {
+                // No annotations were written, so the folder holds only videos/; the generator accepts it again without --force.
+                parse.InvocationConfiguration.Error.WriteLine($"interrupted: {options.OutputDir} is incomplete (no shapes.json); run the same command again to write it");
+                return Cli.Interrupted;
+            }
+            finally
+            {
+                Console.CancelKeyPress -= onCancel;
+            }
             double seconds = clock.Elapsed.TotalSeconds;
 
             var counts = corpus!.SplitCounts;

@@ -31,7 +31,7 @@ public static class TrainCommand
         var trainSplit = new Option<string>("--train-split") { Description = "Split to train on.", DefaultValueFactory = _ => "train" };
         var valSplit = new Option<string?>("--val-split") { Description = "Split to report R@1 on after every epoch (and keep the best checkpoint by)." };
         var output = new Option<DirectoryInfo>("--out") { Description = "Run folder: checkpoint/, best/, log.csv, training.png." };
-        var resume = new Option<DirectoryInfo?>("--resume") { Description = "Continue the run in this folder from its last checkpoint (all other options come from the run)." };
+        var resume = new Option<DirectoryInfo?>("--resume") { Description = "Continue the run in this folder from its last checkpoint (all other options come from the run, except --epochs: a new total extends the run and recomputes its schedule)." };
         var init = new Option<string?>("--init") { Description = "Start the CLIP backbone from a Hugging Face CLIP folder (e.g. openai/clip-vit-base-patch32), or from the CLIP of a VidSeek checkpoint." };
         var clipConfig = new Option<string?>("--clip-config") { Description = $"Train CLIP from scratch with this architecture: {string.Join(", ", ClipPresets.All.Keys)}, or a config.json." };
         var tokenizer = new Option<DirectoryInfo?>("--tokenizer") { Description = "vocab.json + merges.txt (CLIP BPE), or for vlt also a BERT vocab.txt folder (WordPiece) (default: the --init/--init-text folder's, else the bundled CLIP vocabulary)." };
@@ -94,7 +94,10 @@ public static class TrainCommand
                 Format = parse.GetValue(data.Format)!, Root = parse.GetValue(data.Data)!.FullName, TrainSplit = parse.GetValue(trainSplit)!,
                 ValSplit = parse.GetValue(valSplit), VideosDir = parse.GetValue(data.Videos)?.FullName, SkipMissing = parse.GetValue(data.SkipMissing),
             };
-            var options = saved is not null ? saved.Options with { MaxSteps = parse.GetValue(maxSteps), SaveEvery = parse.GetValue(saveEvery) } : new TrainOptions
+            // On --resume, an explicit --epochs N changes the run's length (checked against the steps done once steps per epoch are known).
+            int? newEpochs = saved is not null && parse.GetResult(epochs) is { Implicit: false } ? parse.GetValue(epochs) : null;
+            if (newEpochs is < 1) throw new VidSeekException($"--epochs {newEpochs}: must be at least 1");
+            var options = saved is not null ? saved.Options with { MaxSteps = parse.GetValue(maxSteps), SaveEvery = parse.GetValue(saveEvery), Epochs = newEpochs ?? saved.Options.Epochs } : new TrainOptions
             {
                 Epochs = parse.GetValue(epochs), BatchSize = parse.GetValue(batch), Seed = parse.GetValue(seed),
                 ClipLr = parse.GetValue(clipLr) ?? (fromScratch ? 1e-3 : vltInit ? 1e-5 : 1e-6), HeadLr = parse.GetValue(headLr) ?? (fromScratch ? 1e-3 : vltInit ? 1e-4 : 1e-5),
@@ -180,6 +183,8 @@ public static class TrainCommand
             }
             using var _ = net;
             using var __ = trainer;
+            if (saved is not null && options.Epochs != saved.Options.Epochs)
+                ScheduleChange.Announce(trainer, saved, outDir, parse.InvocationConfiguration.Error);
 
             Cli.Err.MarkupLineInterpolated($"training {what} on {train.Videos.Count} videos / {train.Captions.Count} captions ({trainData.TrainSplit}), {trainer.StepsPerEpoch} steps per epoch x {options.Epochs} epochs, batch {options.BatchSize}");
             using var cancel = new CancellationTokenSource();
@@ -203,7 +208,7 @@ public static class TrainCommand
                 stdout.WriteLine($"stopped at step {final.GlobalStep} of {trainer.TotalSteps}; continue with: vidseek train --resume {outDir}");
             else
                 stdout.WriteLine($"done: {final.GlobalStep} steps in {final.Seconds:F0} s; checkpoints in {Path.Combine(outDir, Trainer.CheckpointDir)} and {Path.Combine(outDir, Trainer.BestDir)}");
-            return 0;
+            return cancel.IsCancellationRequested ? Cli.Interrupted : 0;
         });
         return command;
     }

@@ -35,7 +35,10 @@ public readonly record struct IndexProgress(int FilesDone, int FilesTotal, doubl
 public static class IndexBuilder
 {
     /// <summary>File extensions indexed from a folder (case-insensitive).</summary>
-    public static IReadOnlySet<string> VideoExtensions { get; } = new HashSet<string>(StringComparer.OrdinalIgnoreCase) { ".mp4", ".avi", ".webm", ".mkv", ".mov" };
+    public static IReadOnlySet<string> VideoExtensions { get; } = new HashSet<string>(StringComparer.OrdinalIgnoreCase) 
+    {
+        ".mp4", ".m4v", ".mov", ".avi", ".webm", ".mkv", ".mts", ".m2ts", ".3gp", ".mpg", ".mpeg", ".wmv", ".flv", ".ogv",
+    };
 
     /// <summary>Thumbnails are scaled to this height (JPEG, quality 85).</summary>
     public const int ThumbnailHeight = 96;

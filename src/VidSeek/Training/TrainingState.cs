@@ -41,13 +41,14 @@ public sealed record TrainingState
 
     /// <summary>
     /// The state of the run saved in <paramref name="checkpoint"/>, with its optimizer state loaded into
-    /// <paramref name="optimizer"/>. Stopping points (<c>max_steps</c>, <c>save_every</c>) may change between
-    /// sessions; any other option that shapes the run may not.
+    /// <paramref name="optimizer"/>. Stopping points (<c>max_steps</c>, <c>save_every</c>) and the number of epochs
+    /// (<c>train --resume RUN --epochs N</c>: the cosine schedule is then recomputed for the new total from the next step
+    /// on) may change between sessions; any other option that shapes the run may not.
     /// </summary>
     public static TrainingState Resume(string checkpoint, TrainOptions options, TorchSharp.Modules.OptimizerHelper optimizer)
     {
         var saved = Load(Path.Combine(checkpoint, "trainer_state.json"));
-        if (saved.Options with { MaxSteps = options.MaxSteps, SaveEvery = options.SaveEvery } != options)
+        if (saved.Options with { MaxSteps = options.MaxSteps, SaveEvery = options.SaveEvery, Epochs = options.Epochs } != options)
             throw new VidSeekException($"{checkpoint}: the run was started with other options ({saved.Options}); resume with the same ones");
         optimizer.load_state_dict(Path.Combine(checkpoint, "optimizer.bin"));
         return saved with { Options = options };

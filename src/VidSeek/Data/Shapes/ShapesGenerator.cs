@@ -67,7 +67,9 @@ public static class ShapesGenerator
     /// annotation files are replaced, and the files of <c>videos/</c> named as the generator names them
     /// (<c>video{n}.mp4</c>, <c>video{n}.partial.mp4</c>) that the new corpus does not have are deleted, so an
     /// earlier, larger or interrupted corpus leaves nothing stale; nothing else in the folder is touched
-    /// (--force on the wrong folder must not wipe it).
+    /// (--force on the wrong folder must not wipe it). A folder that holds only what an interrupted run leaves
+    /// (<c>videos/</c> with generator-named files and no annotations) is written into without <c>--force</c>, so a rerun
+    /// after Ctrl+C simply starts again: every video is re-rendered, since the earlier run may have had other settings.
     /// </remarks>
     /// <param name="options">The settings, including the output folder.</param>
     /// <param name="progress">Receives the number of videos written so far, from worker threads.</param>
@@ -119,6 +121,16 @@ public static class ShapesGenerator
         return corpus;
     }
 
+    /// <summary>True when <paramref name="dir"/> holds nothing but <c>videos/</c> with files named as the generator names them: an interrupted run.</summary>
+    private static bool IsInterruptedCorpus(string dir)
+    {
+        var entries = Directory.EnumerateFileSystemEntries(dir).ToList();
+        string videos = Path.Combine(dir, ShapesAnnotations.VideosDir);
+        return entries.Count == 1 && entries[0] == videos && Directory.Exists(videos)
+            && !Directory.EnumerateDirectories(videos).Any()
+            && Directory.EnumerateFiles(videos).All(f => GeneratedName.IsMatch(Path.GetFileName(f)));
+    }
+
     /// <summary>Creates the folder, or checks that writing into it is allowed and clears what the new corpus would leave stale.</summary>
     private static void PrepareFolder(string dir, ShapesCorpus corpus, bool force)
     {
@@ -127,7 +139,7 @@ public static class ShapesGenerator
         {
             if (Directory.Exists(dir) && Directory.EnumerateFileSystemEntries(dir).Any())
             {
-                if (!force)
+                if (!force && !IsInterruptedCorpus(dir))
                     throw new VidSeekException($"output folder {dir} is not empty; pass --force to write the corpus into it anyway");
                 string videos = Path.Combine(dir, ShapesAnnotations.VideosDir);
                 if (Directory.Exists(videos))
