@@ -106,6 +106,8 @@ public static class IndexCommand
             var stderr = parse.InvocationConfiguration.Error;
             foreach (var (path, error) in report.Failed)
                 stderr.WriteLine($"skipped {path}: {error}");
+            foreach (var (path, warning) in report.Warnings)
+                stderr.WriteLine($"warning: {path}: {warning}");
             stdout.WriteLine($"{index.VideoCount} videos in {indexFile}: {report.Added} added, {report.Updated} updated, {report.Unchanged} unchanged, {report.Removed} removed, {report.Failed.Count} failed to decode");
             if (report.Segments > 0)
                 stdout.WriteLine($"encoded {report.Segments} segments ({index.Manifest.SegmentingOrDefault.Describe()}), {report.VideoSeconds:F0} s of video in {report.WallSeconds:F1} s: "
