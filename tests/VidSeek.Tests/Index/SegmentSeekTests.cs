@@ -146,6 +146,19 @@ public class SegmentSeekTests(GeneratedVideos videos) : IClassFixture<GeneratedV
         Assert.Equal(info.FrameCount, segments[^1].EndFrame);
     }
 
+    [Fact]
+    public void IndexPrintsTheWarningAndIndexesTheCutFile()
+    {
+        var cut = videos["cut.mkv"];
+        using var dir = TestPaths.NewTempDir();
+        File.Copy(cut, Path.Combine(dir.Path, "clip.mkv"));
+        string index = Path.Combine(dir.Path, "i.vsi");
+        var (code, stdout, stderr) = CliRunner.Run("index", dir.Path, "--model", Path.Combine(TestPaths.RepoRoot, "assets", "demo-model"), "--out", index);
+        Assert.True(code == 0, stderr);
+        Assert.Contains("1 added", stdout);
+        Assert.Matches(@"warning: clip\.mkv: \d+ of ~1500 frames decoded \(.*file truncated\?\); indexed what decodes", stderr);
+    }
+
     [Theory]
     [InlineData("vfr.mkv")]
     [InlineData("cfr.mkv")]
