@@ -29,6 +29,10 @@ public static class IndexThroughput
         string models = o.String("models") ?? "clip,demo";
         string? output = o.String("out");
         string segment = o.String("segment") ?? "30s";
+        // Frame access, one row per model and mode: "auto" seeks where the container can be trusted, "sequential" decodes every frame.
+        string[] accesses = (o.String("access") ?? "sequential,auto").Split(',', StringSplitOptions.RemoveEmptyEntries);
+        foreach (var a in accesses)
+            if (a is not ("auto" or "sequential")) throw new ArgumentException($"unknown --access '{a}' (auto, sequential)");
         o.CheckAllRead();
 
         string videos = Path.Combine(work, "videos");
@@ -50,22 +54,25 @@ public static class IndexThroughput
                 "demo" => Path.Combine(RepoRoot(), "assets", "demo-model"),
                 _ => throw new ArgumentException($"unknown model '{name}' (clip, demo)"),
             };
-            string index = Path.Combine(work, $"{name}.vsi");
-            File.Delete(index);
-            var result = Child(folder, videos, index, segment);
-            rows.Add($"| {name} | {result.GetProperty("videos").GetInt32()} | {result.GetProperty("segments").GetInt32()} | {result.GetProperty("frames").GetInt32()} "
-                + $"| {result.GetProperty("video_seconds").GetDouble():F0} | {result.GetProperty("wall_seconds").GetDouble():F1} "
-                + $"| **{result.GetProperty("video_seconds").GetDouble() / result.GetProperty("wall_seconds").GetDouble():F1}** "
-                + $"| {Share(result, "decode_seconds")} | {Share(result, "encode_seconds")} | {result.GetProperty("peak_rss_mib").GetInt64():N0} |");
-            File.Delete(index);
+            foreach (string access in accesses)
+            {
+                string index = Path.Combine(work, $"{name}.vsi");
+                File.Delete(index);
+                var result = Child(folder, videos, index, segment, access);
+                rows.Add($"| {name} | {access} | {result.GetProperty("seeked").GetInt32()} | {result.GetProperty("videos").GetInt32()} | {result.GetProperty("segments").GetInt32()} | {result.GetProperty("frames").GetInt32()} "
+                    + $"| {result.GetProperty("video_seconds").GetDouble():F0} | {result.GetProperty("wall_seconds").GetDouble():F1} "
+                    + $"| **{result.GetProperty("video_seconds").GetDouble() / result.GetProperty("wall_seconds").GetDouble():F1}** "
+                    + $"| {Share(result, "decode_seconds")} | {Share(result, "encode_seconds")} | {result.GetProperty("peak_rss_mib").GetInt64():N0} |");
+                File.Delete(index);
+            }
         }
         var md = new List<string>
         {
             $"Collection: {Directory.GetFiles(videos, "*.mp4").Length} H.264 files, {total:F0} s of video ({string.Join(", ", heights.Select(h => h + "p"))} clips of {string.Join(", ", durations.Select(d => d + " s"))}"
                 + (longSeconds > 0 ? $", one {longSeconds} s {longHeight}p file" : "") + $"); segments: windows of {segment}.",
             "",
-            "| model | videos | segments | frames encoded | video (s) | wall (s) | s of video / s | decode stage busy | encode stage busy | peak RSS (MiB) |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+            "| model | access | videos read by seeking | videos | segments | frames encoded | video (s) | wall (s) | s of video / s | decode stage busy | encode stage busy | peak RSS (MiB) |",
+            "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         };
         md.AddRange(rows);
         foreach (var line in md) Console.WriteLine(line);
@@ -80,30 +87,34 @@ public static class IndexThroughput
     public static int ChildRun(string[] args)
     {
         string model = args[0], videos = args[1], index = args[2], segment = args[3];
+        var read = new VidSeek.Video.VideoReadOptions
+        {
+            Access = args[4] == "sequential" ? VidSeek.Video.FrameAccessMode.Sequential : VidSeek.Video.FrameAccessMode.Auto,
+        };
         using var indexModel = IndexModel.Open(model);
         var segmenting = new SegmentingOptions { Window = SegmentingOptions.ParseDuration(segment, "--segment"), Stride = SegmentingOptions.ParseDuration(segment, "--segment") };
         using var store = IndexStore.OpenOrCreate(index, indexModel.Manifest(model, null, videos, null, segmenting));
         var report = IndexBuilder.Update(store, indexModel, IndexBuilder.ScanFolder(videos), p =>
         {
             if (p.SecondsTotal > 0) Console.Error.Write($"\r{p.FilesDone}/{p.FilesTotal} files, {p.SecondsDone:F0}/{p.SecondsTotal:F0} s of video   ");
-        });
+        }, read: read);
         Console.Error.WriteLine();
         if (report.Failed.Count > 0) throw new InvalidOperationException($"failed: {report.Failed[0].Path}: {report.Failed[0].Error}");
         Console.WriteLine(JsonSerializer.Serialize(new
         {
-            videos = report.Added, segments = report.Segments, frames = report.Segments * store.Manifest.Frames, video_seconds = report.VideoSeconds,
+            videos = report.Added, seeked = report.SeekedVideos, segments = report.Segments, frames = report.Segments * store.Manifest.Frames, video_seconds = report.VideoSeconds,
             wall_seconds = report.WallSeconds, decode_seconds = report.DecodeSeconds, encode_seconds = report.EncodeSeconds,
             peak_rss_mib = XPoolEvalBench.PeakRssMiB(),
         }));
         return 0;
     }
 
-    private static JsonElement Child(string model, string videos, string index, string segment)
+    private static JsonElement Child(string model, string videos, string index, string segment, string access)
     {
         var start = new ProcessStartInfo(Environment.ProcessPath!) { RedirectStandardOutput = true, UseShellExecute = false };
         // Under `dotnet run` the process is the dotnet host running the bench's dll; as a published app it is the app itself.
         if (Path.GetFileNameWithoutExtension(Environment.ProcessPath!) == "dotnet") start.ArgumentList.Add(typeof(IndexThroughput).Assembly.Location);
-        foreach (var a in new[] { "index-throughput-child", model, videos, index, segment }) start.ArgumentList.Add(a);
+        foreach (var a in new[] { "index-throughput-child", model, videos, index, segment, access }) start.ArgumentList.Add(a);
         using var child = Process.Start(start)!;
         string stdout = child.StandardOutput.ReadToEnd();
         child.WaitForExit();

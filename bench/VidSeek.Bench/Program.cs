@@ -26,7 +26,7 @@ const string Usage = """
                         --config base|shapes-small  --gemm-sizes 1024,2048,3072  --threads N  --max-others 5 (%)  --quiet-wait 120
       index-throughput  indexing a generated H.264 collection (Debian's ffmpeg): s of video/s, decode vs encode, peak RSS
                         --work DIR  --durations 10,30,60,120,300  --heights 720,1080  --long 3600  --long-height 1080
-                        --models clip,demo  --segment 30s  --out FILE (.md)
+                        --models clip,demo  --segment 30s  --access sequential,auto  --out FILE (.md)
       search-source     the source of the search benchmark: Shapes corpus (seed 1, 800 videos), train split indexed with the demo model
                         --work DIR (/tmp/vidseek-search-bench)  --model DIR (assets/demo-model)
       search-build      an index of N segments mixed from the source's, and its ANN index: build time, size

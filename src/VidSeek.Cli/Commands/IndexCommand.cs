@@ -108,6 +108,8 @@ public static class IndexCommand
             var stderr = parse.InvocationConfiguration.Error;
             foreach (var (path, error) in report.Failed)
                 stderr.WriteLine($"skipped {path}: {error}");
+            foreach (var (path, warning) in report.Warnings)
+                stderr.WriteLine($"warning: {path}: {warning}");
             // The first stage of search: kept in step with the index once it exists or the index is large enough to need it.
             if (index is SqliteIndexStore && (File.Exists(AnnIndex.PathFor(indexFile)) || index.SegmentCount > VideoSearcher.DefaultCandidates))
             {

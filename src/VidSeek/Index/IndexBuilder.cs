@@ -18,8 +18,14 @@ public sealed record IndexSourceVideo(string FullPath, IReadOnlyList<string> Cap
 /// <param name="DecodeSeconds">Time the decode stage spent decoding, sampling and preprocessing (it runs beside the encoder).</param>
 /// <param name="EncodeSeconds">Time the encode stage spent in the model.</param>
 /// <param name="WallSeconds">Wall-clock time of the run.</param>
+/// <param name="Warnings">Files indexed with a caveat (e.g. decoded only in part: what decodes is indexed), with what happened.</param>
+/// <param name="SeekedVideos">Videos whose frames were reached by seeking (the rest were decoded front to back).</param>
 public sealed record IndexUpdateReport(int Added, int Updated, int Unchanged, int Removed, IReadOnlyList<(string Path, string Error)> Failed, int Total,
-    int Segments = 0, double VideoSeconds = 0, double DecodeSeconds = 0, double EncodeSeconds = 0, double WallSeconds = 0);
+    int Segments = 0, double VideoSeconds = 0, double DecodeSeconds = 0, double EncodeSeconds = 0, double WallSeconds = 0,
+    IReadOnlyList<(string Path, string Warning)>? Warnings = null, int SeekedVideos = 0)
+{
+    public IReadOnlyList<(string Path, string Warning)> Warnings { get; init; } = Warnings ?? [];
+}
 
 /// <summary>Where an <see cref="IndexBuilder.Update"/> run is: files, and seconds of video, done out of those to encode.</summary>
 /// <param name="FilesDone">Files checked or encoded (of <paramref name="FilesTotal"/>).</param>
@@ -106,8 +112,9 @@ public static class IndexBuilder
     /// </remarks>
     /// <param name="progress">After each encoded batch and each file: files and seconds of video done.</param>
     /// <param name="beforeCommit">Test hook passed to <see cref="IIndexStore.Put"/> with the number of videos encoded so far.</param>
+    /// <param name="read">Frame access (seek where it applies, or sequential; default: decide per file).</param>
     public static IndexUpdateReport Update(IIndexStore index, IndexModel model, IReadOnlyList<IndexSourceVideo> videos,
-        Action<IndexProgress>? progress = null, CancellationToken cancel = default, Action<int>? beforeCommit = null)
+        Action<IndexProgress>? progress = null, CancellationToken cancel = default, Action<int>? beforeCommit = null, VideoReadOptions? read = null)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         string root = index.Manifest.Root;
@@ -185,7 +192,7 @@ public static class IndexBuilder
                     try
                     {
                         var info = SegmentDecoder.Decode(job.Source.FullPath, segmenting, m.Frames, preprocessor,
-                            s => Send(new SegmentItem(job, s)), () => Send(new DiscardItem(job)), stop.Token);
+                            s => Send(new SegmentItem(job, s)), () => Send(new DiscardItem(job)), stop.Token, read);
                         Send(new EndItem(job, info));
                     }
                     catch (VidSeekException e) { Send(new FailedItem(job, e.Message)); }
@@ -198,7 +205,8 @@ public static class IndexBuilder
             finally { decodeSeconds = watch.Elapsed.TotalSeconds; }
         }, stop.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default);
 
-        int added = 0, updated = 0, encodedVideos = 0, encodedSegments = 0;
+        int added = 0, updated = 0, encodedVideos = 0, encodedSegments = 0, seeked = 0;
+        var warnings = new List<(string, string)>();
         double finished = 0, videoSeconds = 0; // finished: the estimated seconds of the files done (encoded or failed)
         var encodeWatch = new System.Diagnostics.Stopwatch();
         var batch = new List<SegmentItem>();
@@ -245,6 +253,8 @@ public static class IndexBuilder
                         if (job.Replaces) updated++; else added++;
                         encodedSegments += encoded.Count;
                         videoSeconds += d.Duration;
+                        if (d.Warning is not null) warnings.Add((job.Path, d.Warning));
+                        if (d.Method == FrameAccess.Seek) seeked++;
                         finished += job.Estimate;
                         encoded.Clear();
                         done++;
@@ -261,7 +271,7 @@ public static class IndexBuilder
             catch (OperationCanceledException) { }
         }
         return new IndexUpdateReport(added, updated, unchanged, removed, failed, wanted.Count, encodedSegments, videoSeconds, decodeSeconds,
-            encodeWatch.Elapsed.TotalSeconds, clock.Elapsed.TotalSeconds);
+            encodeWatch.Elapsed.TotalSeconds, clock.Elapsed.TotalSeconds, warnings, seeked);
 
         // Progress by duration: the files done, plus the current file up to the end of its last encoded segment.
         void Report(string path)

@@ -16,14 +16,24 @@ public sealed record DecodedSegment(int Ordinal, int FirstFrame, int EndFrame, d
     IReadOnlyList<byte[]> Thumbnails);
 
 /// <summary>What decoding a video found: its true frame count, rate, size and duration, and how many passes it took.</summary>
-public sealed record DecodedVideoInfo(int FrameCount, double Fps, int Width, int Height, double Duration, int Passes, int Segments);
+/// <param name="Passes">Sequential passes over the whole file (0 when every frame was reached by seeking).</param>
+/// <param name="Method">How the sampled frames were reached.</param>
+/// <param name="FallbackReason">Why the seek path was tried and not used (null when it was used, or not tried).</param>
+/// <param name="Warning">Set when the file decodes only in part (e.g. cut short): what decoded of what the container promised.</param>
+public sealed record DecodedVideoInfo(int FrameCount, double Fps, int Width, int Height, double Duration, int Passes, int Segments,
+    FrameAccess Method = FrameAccess.Sequential, string? FallbackReason = null, string? Warning = null);
 
 /// <summary>
 /// Decodes a video into its segments (<see cref="SegmentingOptions.Plan"/>), streaming: each segment is handed on as soon as its
 /// frames are decoded, so a film never has more than a segment's sampled frames in memory.
 /// </summary>
 /// <remarks>
-/// Windows and whole videos are planned from the container's frame count, so one pass takes the frames. When the count turns
+/// Windows and whole videos of MP4/MOV and Matroska/WebM files whose frame count and timestamps check out (one
+/// <see cref="VideoReader.SeekCheck"/> per video) are read by seeking: one open file, the sampled frames taken in ascending
+/// order (decoding forward over short hops, seeking over long ones, every frame's timestamp verified), each segment handed on
+/// once its frames are in, so the frames are the sequential path's (same indices, pixels and times; tested). Otherwise (AVI,
+/// variable frame rate, damaged files, or sampled frames so dense that seeking cannot pay) the file is decoded front to back:
+/// windows and whole videos are planned from the container's frame count, so one pass takes the frames. When the count turns
 /// out wrong (truncated files, containers without a count), the segments handed on are withdrawn (<c>discard</c>) and a
 /// second pass takes the frames of the plan made from the true count, as <see cref="VideoReader.Read"/> does. Shots need the
 /// whole video seen first: one pass runs the <see cref="ShotDetector"/> on a small copy of every frame, a second takes the
@@ -31,10 +41,12 @@ public sealed record DecodedVideoInfo(int FrameCount, double Fps, int Width, int
 /// </remarks>
 public static class SegmentDecoder
 {
+    /// <param name="read">Seek or decode sequentially (default: decide per file, as <see cref="VideoReader.Read"/>).</param>
     public static DecodedVideoInfo Decode(string path, SegmentingOptions options, int frames, ClipImagePreprocessor preprocessor,
-        Action<DecodedSegment> emit, Action discard, CancellationToken cancel = default)
+        Action<DecodedSegment> emit, Action discard, CancellationToken cancel = default, VideoReadOptions? read = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(frames, 1);
+        read ??= VideoReadOptions.Default;
         if (options.Mode == SegmentMode.Shots)
         {
             double fps = 0;
@@ -53,22 +65,95 @@ public static class SegmentDecoder
             finally { live?.Dispose(); }
         }
 
-        // Windows or whole video: plan from the container's count and take the frames in the same pass.
+        string? fallback = null;
+        if (read.Access != FrameAccessMode.Sequential)
+        {
+            var header = FrameScan.Probe(path);
+            if (header.EstimatedFrames > 0 && header.Fps > 0)
+            {
+                var plan = options.Plan(header.EstimatedFrames, header.Fps);
+                var seeking = new PassState(frames, preprocessor, emit);
+                seeking.Plan(plan);
+                // Seeking pays only when the sampled frames lie further apart than a forward decode would cover (as VideoReader.Read).
+                if (read.Access == FrameAccessMode.Seek || header.EstimatedFrames / (double)seeking.WantedCount > read.MinSeekDistance)
+                {
+                    fallback = VideoReader.SeekCheck(path, out int count, out double fps);
+                    if (fallback is null)
+                    {
+                        var seek = TakeSeeking(path, seeking, count, fps, read.MinSeekDistance, cancel, out fallback);
+                        if (seek is not null) return seek;
+                    }
+                    // A frame failed its check after all: withdraw what was handed on; the sequential path starts afresh.
+                    if (seeking.Emitted > 0) discard();
+                }
+            }
+        }
+
+        // Windows or whole video, sequentially: plan from the container's count and take the frames in the same pass.
         List<(int Start, int End)>? planned = null;
+        ContainerInfo? container = null;
         var state = new PassState(frames, preprocessor, emit);
         var first = FrameScan.Pass(path, i => state.Wants(i), state.OnFrame, probe =>
         {
+            container = probe;
             if (probe.EstimatedFrames > 0) state.Plan(planned = options.Plan(probe.EstimatedFrames, probe.Fps));
         }, cancel, state.OnGrab);
         if (first.FrameCount == 0) throw NoFrames(path);
+        string? warning = PartlyDecoded(path, container!, first);
         if (planned is not null && first.FrameCount == planned[^1].End)
         {
             state.Finish(first);
-            return Info(first, 1, state.Emitted);
+            return Info(first, 1, state.Emitted) with { FallbackReason = fallback, Warning = warning };
         }
         // The count was wrong or missing: withdraw what was handed on and take the frames of the true plan.
         if (state.Emitted > 0) discard();
-        return Take(path, options.Plan(first.FrameCount, first.Fps), frames, preprocessor, emit, first.FrameCount, passes: 2, cancel);
+        return Take(path, options.Plan(first.FrameCount, first.Fps), frames, preprocessor, emit, first.FrameCount, passes: 2, cancel)
+            with { FallbackReason = fallback, Warning = warning };
+    }
+
+    /// <summary>
+    /// The frames of a verified file (<see cref="VideoReader.SeekCheck"/>: <paramref name="count"/> is the true count, frame k
+    /// is stamped k / fps) by seeking, handing each segment on as soon as its frames are in. Null, with the reason, when a frame
+    /// fails its check (the caller withdraws what was handed on).
+    /// </summary>
+    /// <remarks>
+    /// Segment boundaries are never decoded here, so their times are k / fps: the sequential path's are the boundary frames'
+    /// timestamps, which equal k / fps up to the container's time base (e.g. 1 ms in Matroska). The sampled frames' times are
+    /// their own timestamps, as on the sequential path.
+    /// </remarks>
+    private static DecodedVideoInfo? TakeSeeking(string path, PassState state, int count, double fps, int minSeekDistance,
+        CancellationToken cancel, out string? reason)
+    {
+        int width = 0, height = 0;
+        using var seeker = new VideoReader.Seeker(path, fps, minSeekDistance);
+        using var buffer = new Mat();
+        foreach (int index in state.WantedAscending())
+        {
+            cancel.ThrowIfCancellationRequested();
+            if (seeker.Read(index, out double ms, out reason) is not { } decoded) return null;
+            var frame = FrameScan.ToBgr(decoded, buffer);
+            if (width == 0) (width, height) = (frame.Width, frame.Height);
+            else if (frame.Width != width || frame.Height != height)
+                throw new VidSeekException($"{path} changes frame size mid-stream ({width}x{height}, then {frame.Width}x{frame.Height} at frame {index})");
+            // As FrameScan.Pass: the frame's own timestamp, index / fps where it has none.
+            state.OnFrame(index, double.IsFinite(ms) && ms >= 0 ? ms / 1000.0 : index / fps, frame);
+            state.HandReady(fps, count);
+        }
+        reason = null;
+        return new DecodedVideoInfo(count, fps, width, height, count / fps, 0, state.Emitted, FrameAccess.Seek);
+    }
+
+    /// <summary>
+    /// A warning when the decoded frames end well before the container's duration (a file cut short: what decodes is indexed);
+    /// null otherwise. A variable-rate file also decodes a count other than the container's estimate, but its last frame still
+    /// lies near the container's end, so it is not flagged.
+    /// </summary>
+    private static string? PartlyDecoded(string path, ContainerInfo container, ScanPass pass)
+    {
+        double promised = container.EstimatedDuration;
+        if (container.EstimatedFrames <= 0 || pass.FrameCount >= container.EstimatedFrames || promised <= 0) return null;
+        if (pass.Duration >= 0.9 * promised) return null;
+        return $"{pass.FrameCount} of ~{container.EstimatedFrames} frames decoded ({pass.Duration:F1} of {promised:F1} s; file truncated?); indexed what decodes";
     }
 
     private static VidSeekException NoFrames(string path) => new($"no frames could be decoded from {path} (the file may be truncated or corrupt)");
@@ -128,6 +213,25 @@ public static class SegmentDecoder
         }
 
         public bool Wants(int index) => wanted.ContainsKey(index);
+
+        /// <summary>Distinct frames sampled by the plan.</summary>
+        public int WantedCount => wanted.Count;
+
+        public IEnumerable<int> WantedAscending() => wanted.Keys.Order();
+
+        /// <summary>
+        /// The seek path's hand-off: every leading segment whose frames are all in, with its boundaries' times on the verified grid
+        /// (k / fps; the last segment ends at the video's duration, count / fps, as <see cref="Finish"/>).
+        /// </summary>
+        public void HandReady(double fps, int count)
+        {
+            while (next < pending.Count && pending[next].Pixels.All(x => x is not null))
+            {
+                var p = pending[next++];
+                startTimes[p.Start] = p.Start / fps;
+                Hand(p, p.End >= count ? count / fps : p.End / fps);
+            }
+        }
 
         private readonly HashSet<int> starts = [];
 

@@ -90,7 +90,7 @@ public static class FrameScan
     }
 
     /// <summary>OpenCV hands out BGR, or grey/BGRA for some codecs: always give 8-bit BGR.</summary>
-    private static Mat ToBgr(Mat decoded, Mat buffer)
+    internal static Mat ToBgr(Mat decoded, Mat buffer)
     {
         if (decoded.Depth() != MatType.CV_8U) throw new InvalidOperationException($"unexpected decoded depth {decoded.Type()}");
         switch (decoded.Channels())

@@ -122,12 +122,47 @@ public static partial class VideoReader
     private static Dictionary<int, Frame>? ReadSeeking(string path, int[] indices, double fps, int minSeekDistance, out string? reason)
     {
         var frames = new Dictionary<int, Frame>();
-        using var capture = Open(path);
-        using var bgr = new Mat();
-        int position = -1; // the index of the frame last grabbed; -1 before the first
+        using var seeker = new Seeker(path, fps, minSeekDistance);
         foreach (int target in indices.Distinct().Order())
         {
-            if (target - position <= Math.Max(1, minSeekDistance))
+            if (seeker.Read(target, out double ms, out reason) is not { } bgr) return null;
+            frames[target] = new Frame(ToRgbBytes(bgr), bgr.Width, bgr.Height, double.IsFinite(ms) ? ms : -1);
+        }
+        reason = null;
+        return frames;
+    }
+
+    /// <summary>
+    /// The seek path's checks alone (<see cref="CheckSeekable"/>), for a caller that then reads a video in many pieces with
+    /// one <see cref="Seeker"/>: null when the container's count <paramref name="estimate"/> is the true count and seeking
+    /// by frame number is exact, else why not. One check per video (for Matroska and fragmented MP4 it is a demux pass).
+    /// </summary>
+    internal static string? SeekCheck(string path, out int estimate, out double fps)
+    {
+        CheckFile(path);
+        (estimate, fps) = Header(path);
+        return CheckSeekable(path, estimate, fps);
+    }
+
+    /// <summary>
+    /// One open file read by seeking, for a video that passed <see cref="SeekCheck"/>: <see cref="Read"/> gives frame k,
+    /// reached by decoding forward from the last frame read when it is at most minSeekDistance ahead, else by a seek, its
+    /// timestamp verified against k / fps. Ascending targets are cheapest; any order works (a backward target seeks).
+    /// </summary>
+    internal sealed class Seeker(string path, double fps, int minSeekDistance) : IDisposable
+    {
+        private readonly VideoCapture capture = Open(path);
+        private readonly Mat bgr = new();
+        private int position = -1; // the index of the frame last grabbed; -1 before the first
+
+        /// <summary>
+        /// The frame <paramref name="target"/> as decoded (BGR, or grey/BGRA for some codecs; reused by the next call) and its
+        /// timestamp in ms; null, with the reason, when it cannot be reached or its timestamp is not target / fps.
+        /// </summary>
+        public Mat? Read(int target, out double ms, out string? reason)
+        {
+            ms = double.NaN;
+            if (target > position && target - position <= Math.Max(1, minSeekDistance))
             {
                 // Forward from a frame whose index is known (the file's start, or a verified frame): plain counting.
                 for (; position < target; position++)
@@ -144,7 +179,7 @@ public static partial class VideoReader
                 if (SeekTo(capture, target, fps, out reason) is not { } landed) return null;
                 position = landed;
             }
-            double ms = capture.PosMsec;
+            ms = capture.PosMsec;
             // Frame 0 is the first frame by definition; every other frame must carry its own time.
             if (target > 0 && GridIndex(ms, fps) != target)
             {
@@ -156,10 +191,15 @@ public static partial class VideoReader
                 reason = $"frame {target} could not be decoded after seeking";
                 return null;
             }
-            frames[target] = new Frame(ToRgbBytes(bgr), bgr.Width, bgr.Height, double.IsFinite(ms) ? ms : -1);
+            reason = null;
+            return bgr;
         }
-        reason = null;
-        return frames;
+
+        public void Dispose()
+        {
+            bgr.Dispose();
+            capture.Dispose();
+        }
     }
 
     /// <summary>
