@@ -102,27 +102,10 @@ public static class FrameScan
         }
     }
 
-    /// <summary>Opens with the FFmpeg backend only (as <see cref="VideoReader"/>), with a clear message for what OpenCV would only call "not opened".</summary>
+    /// <summary>Opens as <see cref="VideoReader"/> does (the same checks and messages, the FFmpeg backend only).</summary>
     private static VideoCapture Open(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
-        if (Directory.Exists(path)) throw new VidSeekException($"expected a video file but found a folder: {path}");
-        if (!File.Exists(path)) throw new VidSeekException($"video file not found: {path}");
-        if (new FileInfo(path).Length == 0) throw new VidSeekException($"video file is empty (0 bytes): {path}");
-        VideoCapture capture;
-        try
-        {
-            capture = new VideoCapture(path, VideoCaptureAPIs.FFMPEG);
-        }
-        catch (OpenCVException e)
-        {
-            throw new VidSeekException($"cannot open video: {path} ({e.Message})", e);
-        }
-        if (!capture.IsOpened())
-        {
-            capture.Dispose();
-            throw new VidSeekException($"cannot open video: {path} (not a video file, or a format FFmpeg cannot read)");
-        }
-        return capture;
+        return VideoReader.OpenChecked(path);
     }
 }

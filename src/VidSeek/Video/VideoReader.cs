@@ -320,6 +320,13 @@ public static partial class VideoReader
         }
     }
 
+    /// <summary><see cref="CheckFile"/>, then <see cref="Open"/>: for the other readers of this folder (FrameScan).</summary>
+    internal static VideoCapture OpenChecked(string path)
+    {
+        CheckFile(path);
+        return Open(path);
+    }
+
     /// <summary>Opens with the FFmpeg backend only (ANY would also try e.g. the image-sequence backend, which reads '%' in names as a pattern).</summary>
     private static VideoCapture Open(string path)
     {
