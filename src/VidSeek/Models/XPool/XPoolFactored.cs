@@ -30,8 +30,12 @@ public enum XPoolSimilarity
 /// So per video (independent of the text) we keep the keys <c>k[h,f]</c>, the vectors <c>B[h,f]</c> and three
 /// Gram matrices of the n = H·F vectors (<c>A A^T</c>, <c>B B^T</c>, <c>(g3 B)(g3 B)^T</c>, each n x n) with their
 /// products with <c>cc</c>, <c>g3 cc</c> and <c>b3</c>; per pair the squared norms are quadratic forms <c>a^T G a</c>
-/// plus linear terms. For a block of texts x videos that is two GEMMs, <c>q</c> against the keys (the attention logits)
-/// and <c>g3 t</c> against <c>B</c>, both <c>[T, D] x [D, V·n]</c>, and a batched <c>[T, n] x [n, 3n + 3]</c> per video.
+/// plus linear terms. For a block of texts x videos that is two GEMMs, the keys against <c>q</c> (the attention logits)
+/// and <c>B</c> against <c>g3 t</c>, both <c>[V·n, D] x [D, T]</c> and straight from row ranges of the stored matrices,
+/// then one fused pass (<see cref="XPoolPairKernel"/>): per pair the softmax, the weighted sum, the three quadratic
+/// forms over the packed Gram triangles and the scalar algebra below, in registers, 8 texts (float32) per instruction.
+/// With one head, <c>k_proj</c> folds into the queries and <c>out_proj</c>, <c>v_proj</c>, both centrings and
+/// <c>(I + W_l) diag(g2)</c> into one <c>[2D, D]</c> weight that gives A and B of a frame in one GEMM.
 ///
 /// Numerics (float32): every squared norm is a Gram form of vectors that are already centred over the channels
 /// (<c>C</c> is applied to the vectors before the products), never <c>E[x²] - E[x]²</c>, which cancels when a vector's mean
@@ -46,8 +50,9 @@ public sealed class XPoolFactored : IDisposable
 
     private readonly Dictionary<string, Tensor> w;
     private readonly Tensor cc, g3cc;
-    private readonly Tensor? woWv, woBv;   // one head: out_proj . v_proj, and its bias W_o b_v + b_o
-    private readonly double ccSq, g3ccSq, g3ccB3, b3Sq;
+    private readonly Tensor? abWeight, abBias;   // one head: [2D, D] and [2D], frames (after LN1) to A and B in one GEMM
+    private readonly Tensor? nT;                 // several heads: N^T, N = C (I + W_l) diag(g2), so B = A N^T
+    private readonly XPoolPairKernel.Constants constants;
     private readonly int heads, dim, headDim;
 
     public ScalarType Dtype { get; }
@@ -68,18 +73,25 @@ public sealed class XPoolFactored : IDisposable
         var c = b2 + w["linear_proj.weight"].matmul(b2) + w["linear_proj.bias"];
         cc = Centre(c).MoveToOuterDisposeScope();
         g3cc = (cc * w["layer_norm3.weight"]).MoveToOuterDisposeScope();
+        // N = C (I + W_l) diag(g2): B = N A for each of the vectors A = C P (C centres a vector over the channels,
+        // which for a matrix acting on column vectors means centring each column).
+        var n = CentreColumns((torch.eye(dim, dtype: dtype) + w["linear_proj.weight"]) * w["layer_norm2.weight"]);
         if (heads == 1)
         {
+            // A = C (W_o W_v x + W_o b_v + b_o) and B = N A: both linear in the LN1'd frame x.
             var wo = w["cross_attn.out_proj.weight"];
-            woWv = wo.matmul(w["cross_attn.v_proj.weight"]).MoveToOuterDisposeScope();
-            woBv = (wo.matmul(w["cross_attn.v_proj.bias"]) + w["cross_attn.out_proj.bias"]).MoveToOuterDisposeScope();
+            var wA = CentreColumns(wo.matmul(w["cross_attn.v_proj.weight"]));
+            var bA = Centre(wo.matmul(w["cross_attn.v_proj.bias"]) + w["cross_attn.out_proj.bias"]);
+            abWeight = torch.cat([wA, n.matmul(wA)], 0).contiguous().MoveToOuterDisposeScope();
+            abBias = torch.cat([bA, n.matmul(bA)], 0).MoveToOuterDisposeScope();
         }
+        else nT = n.T.contiguous().MoveToOuterDisposeScope();
         var b3 = w["layer_norm3.bias"];
-        ccSq = cc.dot(cc).ToDouble();
-        g3ccSq = g3cc.dot(g3cc).ToDouble();
-        g3ccB3 = g3cc.dot(b3).ToDouble();
-        b3Sq = b3.dot(b3).ToDouble();
+        constants = new XPoolPairKernel.Constants(dim, Eps, cc.dot(cc).ToDouble(), g3cc.dot(g3cc).ToDouble(),
+            g3cc.dot(b3).ToDouble(), b3.dot(b3).ToDouble());
     }
+
+    private static Tensor CentreColumns(Tensor m) => m - m.mean(new long[] { 0 }, keepdim: true);
 
     private static Tensor Centre(Tensor x) => x - x.mean(new long[] { -1 }, keepdim: true);
 
@@ -92,24 +104,25 @@ public sealed class XPoolFactored : IDisposable
     /// <param name="Keys"><c>[H, V·F, d_head]</c>: the keys of every frame, per head (rows of video v are v·F .. v·F+F-1);
     /// with one head the LN1'd frames themselves, <c>[1, V·F, D]</c> (k_proj is folded into the queries).</param>
     /// <param name="B"><c>[V·n, D]</c>: the vectors B[h,f] (row v·n + h·F + f).</param>
-    /// <param name="Grams"><c>[V, n, 3n]</c>: A A^T | B B^T | (g3 B)(g3 B)^T.</param>
-    /// <param name="Linear"><c>[V, n, 3]</c>: B·cc | (g3 B)·(g3 cc) | (g3 B)·b3.</param>
-    public sealed record Videos(Tensor Keys, Tensor B, Tensor Grams, Tensor Linear, int Count, int Frames) : IDisposable
+    /// <param name="Forms"><c>[V, 3m + 3n]</c>, m = n(n+1)/2: the lower triangles (row by row, off-diagonal entries doubled)
+    /// of A A^T, B B^T and (g3 B)(g3 B)^T, then B·cc, (g3 B)·(g3 cc), (g3 B)·b3: what the pair kernel reads per video.</param>
+    public sealed record Videos(Tensor Keys, Tensor B, Tensor Forms, int Count, int Frames) : IDisposable
     {
-        public void Dispose() { Keys.Dispose(); B.Dispose(); Grams.Dispose(); Linear.Dispose(); }
+        public void Dispose() { Keys.Dispose(); B.Dispose(); Forms.Dispose(); }
 
         /// <summary>Takes the tensors out of the caller's dispose scope, for data kept beyond it.</summary>
         public Videos DetachFromDisposeScope()
         {
-            Keys.DetachFromDisposeScope(); B.DetachFromDisposeScope(); Grams.DetachFromDisposeScope(); Linear.DetachFromDisposeScope();
+            Keys.DetachFromDisposeScope(); B.DetachFromDisposeScope(); Forms.DetachFromDisposeScope();
             return this;
         }
     }
 
-    /// <summary>Per-text data. <c>Q</c> <c>[H, T, d_head]</c> already scaled by 1/sqrt(d_head) (one head: <c>[1, T, D]</c>, times W_k); <c>G3T</c> <c>[T, D]</c>; the rest <c>[T]</c>.</summary>
-    public sealed record Texts(Tensor Q, Tensor G3T, Tensor Norm, Tensor DotB3, Tensor DotCc, int Count) : IDisposable
+    /// <summary>Per-text data. <c>Q</c> <c>[H, T, d_head]</c> already scaled by 1/sqrt(d_head) (one head: <c>[1, T, D]</c>, times W_k);
+    /// <c>G3T</c> <c>[T, D]</c>; <c>Scalars</c> <c>[3, T]</c>: |t|, &lt;t, b3&gt;, &lt;g3 t, cc&gt;.</summary>
+    public sealed record Texts(Tensor Q, Tensor G3T, Tensor Scalars, int Count) : IDisposable
     {
-        public void Dispose() { Q.Dispose(); G3T.Dispose(); Norm.Dispose(); DotB3.Dispose(); DotCc.Dispose(); }
+        public void Dispose() { Q.Dispose(); G3T.Dispose(); Scalars.Dispose(); }
     }
 
     /// <param name="frames">Frame embeddings <c>[V, F, D]</c> (any float dtype; computed in <see cref="Dtype"/>).</param>
@@ -120,13 +133,15 @@ public sealed class XPoolFactored : IDisposable
         long v = frames.shape[0], f = frames.shape[1];
         long n = heads * f;
         var x = LayerNorm1(frames.to(Dtype));                                                   // [V, F, D]
-        Tensor keys, p;
+        Tensor keys, a, b;
         if (heads == 1)
         {
-            // One head: k_proj moves to the text side (PrepareTexts), and out_proj folds into v_proj, so a frame costs
-            // one D x D product here instead of three.
+            // One head: k_proj moves to the text side (PrepareTexts), and out_proj, both centrings and (I + W_l) diag(g2)
+            // fold into one [2D, D] weight, so a frame costs one GEMM row here: A and B side by side.
             keys = x.reshape(1, v * f, dim);                                                    // [1, V·F, D]
-            p = nn.functional.linear(x, woWv!, woBv!).view(v, 1, f, dim);                      // [V, 1, F, D]
+            var ab = nn.functional.linear(x.reshape(v * f, dim), abWeight!, abBias!);            // [V·F, 2D]
+            a = ab.narrow(1, 0, dim).reshape(v, n, dim);                                        // [V, n, D]
+            b = ab.narrow(1, dim, dim).reshape(v, n, dim);
         }
         else
         {
@@ -134,16 +149,21 @@ public sealed class XPoolFactored : IDisposable
             var values = Linear(x, "cross_attn.v_proj").view(v, f, heads, headDim);            // [V, F, H, hd]
             // P[v,h,f] = W_o[:, head h] v[v,f,h] + b_o / H: out_proj applied head by head (columns h·hd .. h·hd+hd-1).
             var wo = w["cross_attn.out_proj.weight"].view(dim, heads, headDim);                // [D, H, hd]
-            p = torch.einsum("vfhe,dhe->vhfd", values, wo) + w["cross_attn.out_proj.bias"] / heads; // [V, H, F, D]
+            var p = torch.einsum("vfhe,dhe->vhfd", values, wo) + w["cross_attn.out_proj.bias"] / heads; // [V, H, F, D]
+            a = Centre(p).reshape(v, n, dim);                                                   // [V, n, D]
+            b = a.matmul(nT);                                                                   // C (I + W_l) diag(g2) A
         }
-        var a = Centre(p).reshape(v, n, dim);                                                   // [V, n, D]
-        var ag = a * w["layer_norm2.weight"];
-        var b = Centre(ag + ag.matmul(w["linear_proj.weight"].T));                             // C (I + W_l) diag(g2) A
         var gb = b * w["layer_norm3.weight"];
-        var grams = torch.cat([a.bmm(a.transpose(1, 2)), b.bmm(b.transpose(1, 2)), gb.bmm(gb.transpose(1, 2))], 2); // [V, n, 3n]
-        var linear = torch.stack([b.matmul(cc), gb.matmul(g3cc), gb.matmul(w["layer_norm3.bias"])], 2);           // [V, n, 3]
-        return new Videos(keys.MoveToOuterDisposeScope(), b.reshape(v * n, dim).MoveToOuterDisposeScope(),
-            grams.MoveToOuterDisposeScope(), linear.MoveToOuterDisposeScope(), (int)v, (int)f);
+        var grams = torch.stack([a.bmm(a.transpose(1, 2)), b.bmm(b.transpose(1, 2)), gb.bmm(gb.transpose(1, 2))], 1)
+            .view(v, 3, n * n);                                                                 // [V, 3, n·n]
+        // Lower triangles, off-diagonals doubled: a^T G a = sum_{i >= j} G'_ij a_i a_j.
+        var tril = torch.tril_indices(n, n);
+        var rows = tril[0]; var cols = tril[1];
+        var packed = grams.index_select(2, rows * n + cols) * torch.where(rows == cols, 1.0, 2.0).to(Dtype); // [V, 3, m]
+        var linear = torch.stack([b.matmul(cc), gb.matmul(g3cc), gb.matmul(w["layer_norm3.bias"])], 1);      // [V, 3, n]
+        var forms = torch.cat([packed.reshape(v, -1), linear.reshape(v, -1)], 1).contiguous(); // [V, 3m + 3n]
+        return new Videos(keys.contiguous().MoveToOuterDisposeScope(), b.reshape(v * n, dim).contiguous().MoveToOuterDisposeScope(),
+            forms.MoveToOuterDisposeScope(), (int)v, (int)f);
     }
 
     /// <param name="text">Raw text embeddings <c>[T, D]</c> (not layer-normed: the cosine uses them as they are).</param>
@@ -161,10 +181,8 @@ public sealed class XPoolFactored : IDisposable
         var g3t = (t * w["layer_norm3.weight"]).contiguous();
         // F.normalize divides by max(|t|, 1e-12).
         var norm = t.square().sum(new long[] { -1 }).sqrt().clamp_min(1e-12);
-        var dotB3 = t.matmul(w["layer_norm3.bias"]);
-        var dotCc = g3t.matmul(cc);
-        return new Texts(q.MoveToOuterDisposeScope(), g3t.MoveToOuterDisposeScope(), norm.MoveToOuterDisposeScope(),
-            dotB3.MoveToOuterDisposeScope(), dotCc.MoveToOuterDisposeScope(), (int)n);
+        var scalars = torch.stack([norm, t.matmul(w["layer_norm3.bias"]), g3t.matmul(cc)], 0).contiguous(); // [3, T]
+        return new Texts(q.MoveToOuterDisposeScope(), g3t.MoveToOuterDisposeScope(), scalars.MoveToOuterDisposeScope(), (int)n);
     }
 
     /// <summary>
@@ -173,54 +191,60 @@ public sealed class XPoolFactored : IDisposable
     /// </summary>
     public (Tensor Sims, Tensor Weights) Score(Texts texts, Videos videos, long t0, long tn, long v0, long vn)
     {
+        using var scope = torch.NewDisposeScope();
+        var sims = torch.empty(tn, vn, dtype: Dtype);
+        var weights = torch.empty(vn, heads, videos.Frames, tn, dtype: Dtype);                 // the kernel's [vn, n, tn]
+        if (Dtype == ScalarType.Float64)
+            Run(texts, videos, t0, tn, v0, vn, XPoolPairKernel.Of<double>(sims), 0, vn, XPoolPairKernel.Of<double>(weights));
+        else
+            Run(texts, videos, t0, tn, v0, vn, XPoolPairKernel.Of<float>(sims), 0, vn, XPoolPairKernel.Of<float>(weights));
+        return (sims.MoveToOuterDisposeScope(), weights.permute(3, 0, 1, 2).MoveToOuterDisposeScope());
+    }
+
+    /// <summary>
+    /// Similarities of texts <c>[t0, t0+tn)</c> against videos <c>[v0, v0+vn)</c> written into a row-major
+    /// <c>[T, V]</c> matrix: the pair (t, v) at <c>t · <paramref name="rowStride"/> + v</c> (float32 only; no attention weights).
+    /// </summary>
+    public void ScoreInto(Texts texts, Videos videos, long t0, long tn, long v0, long vn, float[] result, long rowStride)
+    {
+        if (Dtype != ScalarType.Float32) throw new InvalidOperationException("ScoreInto writes float32; this XPoolFactored computes in " + Dtype);
+        Run(texts, videos, t0, tn, v0, vn, XPoolPairKernel.Of(result), t0 * rowStride + v0, rowStride, null);
+    }
+
+    // Two GEMMs for the block, laid out text-minor for the kernel: logits [H, vn·F, tn] = keys · q^T and
+    // textB [vn·n, tn] = B · (g3 t)^T (both straight from row ranges of the stored matrices, no copies); then the fused
+    // per-pair kernel (XPoolPairKernel), which writes the sims (and the weights when asked) where the caller wants them.
+    private void Run<T>(Texts texts, Videos videos, long t0, long tn, long v0, long vn,
+        XPoolPairKernel.SpanOf<T> sims, long simsOffset, long simsStrideT, XPoolPairKernel.SpanOf<T>? weights)
+        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+    {
         using var _ = torch.no_grad();
         using var scope = torch.NewDisposeScope();
         long f = videos.Frames, n = heads * f;
         var q = texts.Q.narrow(1, t0, tn);                                                      // [H, tn, hd]
         var k = videos.Keys.narrow(1, v0 * f, vn * f);                                          // [H, vn·F, hd]
-        var weights = q.matmul(k.transpose(1, 2)).view(heads, tn, vn, f).softmax(-1);          // [H, tn, vn, F]
-        var a = weights.permute(1, 2, 0, 3).reshape(tn, vn, n);                                 // [tn, vn, n], index h·F + f
-
-        // <g3 t, sum a B>: the second GEMM, then the attention-weighted sum over the n vectors.
-        var tb = texts.G3T.narrow(0, t0, tn).matmul(videos.B.narrow(0, v0 * n, vn * n).T).view(tn, vn, n);
-        var numLin = tb.mul_(a).sum(-1).T;                                                      // [vn, tn]
-        tb.Dispose();
-
-        // Quadratic and linear forms with the per-video Grams: [vn, tn, n] x [vn, n, 3n] and [vn, n, 3].
-        // The scalar work below runs on [vn, tn]: views of these results, transposed once at the end.
-        var av = a.transpose(0, 1).contiguous();                                                // [vn, tn, n]
-        var forms = av.bmm(videos.Grams.narrow(0, v0, vn)).view(vn, tn, 3, n);
-        var quad = forms.mul_(av.unsqueeze(2)).sum(-1);                                        // [vn, tn, 3]
-        forms.Dispose();
-        var lin = av.bmm(videos.Linear.narrow(0, v0, vn));                                      // [vn, tn, 3]
-        av.Dispose();
-        var qAA = quad.select(2, 0); var qBB = quad.select(2, 1); var qGG = quad.select(2, 2);
-        var lBcc = lin.select(2, 0); var lGcc = lin.select(2, 1); var lGb3 = lin.select(2, 2);
-
-        var invSigma = qAA.div(dim).add_(Eps).rsqrt_();                                        // LN2: 1/sigma
-        var invSigmaSq = invSigma.square();
-        var csSq = qBB.mul(invSigmaSq).add_(lBcc.mul(invSigma), alpha: 2).add_(ccSq);          // |C s|^2
-        var invSigma3 = csSq.div_(dim).add_(Eps).rsqrt_();                                     // LN3: 1/sigma3
-        var g3csSq = qGG.mul(invSigmaSq).add_(lGcc.mul(invSigma), alpha: 2).add_(g3ccSq);      // |g3 C s|^2
-        var g3csB3 = lGb3.mul(invSigma).add_(g3ccB3);                                          // <g3 C s, b3>
-        var zSq = g3csSq.mul_(invSigma3.square()).add_(g3csB3.mul_(invSigma3), alpha: 2).add_(b3Sq); // |z|^2
-        var num = numLin.mul(invSigma).add_(texts.DotCc.narrow(0, t0, tn)).mul_(invSigma3).add_(texts.DotB3.narrow(0, t0, tn)); // <t, z>
-        var sims = num.div_(zSq.clamp_min_(0).sqrt_().clamp_min_(1e-12).mul_(texts.Norm.narrow(0, t0, tn))).T; // [tn, vn]
-        return (sims.MoveToOuterDisposeScope(), weights.permute(1, 2, 0, 3).MoveToOuterDisposeScope());
+        var logits = k.bmm(q.transpose(1, 2)).contiguous();                                    // [H, vn·F, tn]
+        var textB = videos.B.narrow(0, v0 * n, vn * n).mm(texts.G3T.narrow(0, t0, tn).T).contiguous(); // [vn·n, tn]
+        var block = new XPoolPairKernel.Block<T>(heads, (int)f, (int)tn, (int)vn, t0, v0, texts.Count,
+            XPoolPairKernel.Of<T>(logits), XPoolPairKernel.Of<T>(textB), XPoolPairKernel.Of<T>(videos.Forms),
+            XPoolPairKernel.Of<T>(texts.Scalars), sims, simsOffset, simsStrideT, weights);
+        XPoolPairKernel.Run(block, constants, torch.get_num_threads());
     }
 
     /// <summary>
     /// Multiply-adds x 2 of the factored all-pairs computation for <paramref name="texts"/> x <paramref name="videos"/>:
     /// per video the keys, values and out_proj of every frame (3·F·D² MACs; one head: W_o W_v only, F·D²), (I + W_l)
-    /// of every B (H·F·D²) and the three Grams (3·n²·D); per text q (D², one head 2·D²); per pair the two GEMMs
-    /// (F·D + n·D) and the Gram forms (n·(3n + 3)). Elementwise work (softmax, LayerNorm statistics) is not counted.
+    /// of every B (H·F·D²; one head: A and B in one [2D, D] GEMM, 2·F·D²) and the three Grams (3·n²·D); per text q (D²,
+    /// one head 2·D²); per pair the two GEMMs (F·D + n·D) and the Gram forms as the kernel computes them (the m = n(n+1)/2
+    /// products a_i a_j, three packed triangles, three linear forms: 4m + 3n). Elementwise work (softmax, LayerNorm
+    /// statistics) is not counted.
     /// </summary>
     public static double Flops(long texts, long videos, int frames, int dim, int heads)
     {
         double n = (double)heads * frames, d = dim;
         double perVideo = (heads == 1 ? 2 : 3 + heads) * frames * d * d + 3 * n * n * d + 3 * n * d;
         double perText = (heads == 1 ? 2 : 1) * d * d + 2 * d;
-        double perPair = frames * d + n * d + n * (3 * n + 3);
+        double perPair = frames * d + n * d + 4 * (n * (n + 1) / 2) + 3 * n;
         return 2 * (videos * perVideo + texts * perText + (double)texts * videos * perPair);
     }
 
@@ -230,8 +254,9 @@ public sealed class XPoolFactored : IDisposable
         foreach (var t in w.Values) t.DetachFromDisposeScope();
         cc.DetachFromDisposeScope();
         g3cc.DetachFromDisposeScope();
-        woWv?.DetachFromDisposeScope();
-        woBv?.DetachFromDisposeScope();
+        abWeight?.DetachFromDisposeScope();
+        abBias?.DetachFromDisposeScope();
+        nT?.DetachFromDisposeScope();
         return this;
     }
 
@@ -240,7 +265,8 @@ public sealed class XPoolFactored : IDisposable
         foreach (var t in w.Values) t.Dispose();
         cc.Dispose();
         g3cc.Dispose();
-        woWv?.Dispose();
-        woBv?.Dispose();
+        abWeight?.Dispose();
+        abBias?.Dispose();
+        nT?.Dispose();
     }
 }
