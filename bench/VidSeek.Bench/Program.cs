@@ -12,7 +12,7 @@ const string Usage = """
       xpool-eval        X-Pool all-pairs similarity at 1k-A and MSVD size: factored form (time, FLOPs, fraction of GEMM peak,
                         peak RSS) against the direct form (timed on a subset, extrapolated)
                         --sizes 1ka,msvd  --reps 3  --warmup 1  --direct-texts 512  --direct-videos 64  --frames 12  --dim 512
-                        --heads 1  --threads N  --gemm-n 2048  --max-others 100 (%)  --quiet-wait 30
+                        --heads 1  --threads N  --gemm-n 2048  --max-others 100 (%)  --quiet-wait 30  --text-chunk 1024  --video-chunk 64
       shapes-attention  where X-Pool's attention falls for Shapes segment captions
                         --checkpoint DIR --data SHAPES_DIR [--split test]
       bypass-attention  how much Bypass CA's video tokens attend their own frame vs the words, per caption type
@@ -46,7 +46,6 @@ switch (args[0])
     case "clip-bf16": return ClipBf16Bench.Run(Options.Parse(args[1..]));
     case "clip-layer": return LayerBench.Run(Options.Parse(args[1..]));
     case "xpool-eval": return XPoolEvalBench.Run(Options.Parse(args[1..]));
-    case "xpool-profile-old": return XPoolProfileOld.Run(Options.Parse(args[1..]));
     case "shapes-attention": ShapesAttention.Run(args[1..]); return 0;
     case "vlt-probe": VltProbe.Run(args[1..]); return 0;
     case "bypass-attention": BypassAttention.Run(args[1..]); return 0;

@@ -26,6 +26,7 @@ public static class XPoolEvalBench
         int reps = o.Int("reps", 3), warmup = o.Int("warmup", 1);
         int directTexts = o.Int("direct-texts", 512), directVideos = o.Int("direct-videos", 64);
         int threads = o.Int("threads", Environment.ProcessorCount);
+        int textChunk = o.Int("text-chunk", DualEncoderModel.FactoredTextChunk), videoChunk = o.Int("video-chunk", DualEncoderModel.FactoredVideoChunk);
         Timing.MaxOthers = o.Int("max-others", 100) / 100.0;
         Timing.QuietWaitSeconds = o.Int("quiet-wait", 30);
         o.CheckAllRead();
@@ -39,11 +40,13 @@ public static class XPoolEvalBench
         int gemmN = o.Int("gemm-n", 2048);
         Console.WriteLine($"Each repetition runs, interleaved: torch.mm of two {gemmN} x {gemmN} matrices (the GEMM peak, under the same load), the factored");
         Console.WriteLine("form over all pairs (per-video preparation included: the cache is dropped first), its per-video preparation alone, and the direct");
-        Console.WriteLine("form on the first texts x videos of the subset; ratios use the medians of the same repetitions.");
+        Console.WriteLine("form on the first texts x videos of the subset; ratios use the medians of the same repetitions. Also, for the second table, the");
+        Console.WriteLine($"factored form's stages alone: per-text preparation, and the two GEMMs of every {textChunk} x {videoChunk} block without the pair kernel.");
         Console.WriteLine();
         Console.WriteLine("| size | texts x videos | factored (s) | of which per-video prep (s) | GFLOP (formula) | GFLOP/s | GEMM peak (GFLOP/s) | of peak | FLOP bound (s) | time / bound | peak RSS (MiB) | direct subset | direct (s, extrapolated) | speed-up | max abs diff (subset) | others |");
         Console.WriteLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
 
+        var stageRows = new List<string>();
         foreach (var size in sizes)
         {
             torch.manual_seed(0);
@@ -63,20 +66,27 @@ public static class XPoolEvalBench
             GC.Collect();
             long rssBefore = ResetPeakRss();
             model.XPoolForm = XPoolSimilarity.Factored;
-            float[] sims = model.SimilarityMatrix(text, frameEmb);
+            float[] sims = model.SimilarityMatrix(text, frameEmb, textChunk, videoChunk);
             model.DropCache();
             long rssPeak = PeakRssMiB();
 
             using var ga = torch.randn(gemmN, gemmN);
             using var gb = torch.randn(gemmN, gemmN);
             float[]? direct = null;
+            using var stages = new XPoolFactored(model.Pool!);
+            using var stageVideos = stages.PrepareVideos(frameEmb);
+            using var stageTexts = stages.PrepareTexts(text);
             var samples = Timing.Measure([
                 () => torch.mm(ga, gb),
-                () => { model.XPoolForm = XPoolSimilarity.Factored; model.DropCache(); sims = model.SimilarityMatrix(text, frameEmb); model.DropCache(); },
+                () => { model.XPoolForm = XPoolSimilarity.Factored; model.DropCache(); sims = model.SimilarityMatrix(text, frameEmb, textChunk, videoChunk); model.DropCache(); },
                 () => { using var f = new XPoolFactored(model.Pool!); using var v = f.PrepareVideos(frameEmb); },
                 () => { model.XPoolForm = XPoolSimilarity.Direct; direct = model.SimilarityMatrix(subText, subFrames); },
+                () => { using var t = stages.PrepareTexts(text); },
+                () => BlockGemms(stageTexts, stageVideos, heads * frames, textChunk, videoChunk),
             ], warmup, reps);
-            var (gemm, fact, prep, dir) = (samples[0], samples[1], samples[2], samples[3]);
+            var (gemm, fact, prep, dir, textPrep, gemms) = (samples[0], samples[1], samples[2], samples[3], samples[4], samples[5]);
+            stageRows.Add($"| {size.Name} | {fact.Median:F3} | {prep.Median:F3} ({prep.Median / fact.Median:P0}) | {textPrep.Median:F3} ({textPrep.Median / fact.Median:P0}) | " +
+                $"{gemms.Median:F3} ({gemms.Median / fact.Median:P0}) | {fact.Median - prep.Median - textPrep.Median - gemms.Median:F3} ({(fact.Median - prep.Median - textPrep.Median - gemms.Median) / fact.Median:P0}) |");
             double peak = 2.0 * gemmN * gemmN * gemmN / gemm.Median / 1e9;
             double flops = XPoolFactored.Flops(size.Texts, size.Videos, frames, dim, heads);
             double bound = flops / 1e9 / peak;
@@ -90,8 +100,27 @@ public static class XPoolEvalBench
                 $"{rssPeak:N0} (start {rssBefore:N0}) | {dt} x {dv}: {dir.Median:F2} s | {directFull:F1} | {directFull / fact.Median:F0}x | {maxDiff:E1} | {fact.Others:P0} |");
         }
         Console.WriteLine();
+        Console.WriteLine("Where the factored time goes (medians of the same repetitions; the pair kernel = total minus the other stages):");
+        Console.WriteLine();
+        Console.WriteLine("| size | factored (s) | per-video prep (s) | per-text prep (s) | block GEMMs (s) | fused pair kernel and the rest (s) |");
+        Console.WriteLine("| --- | ---: | ---: | ---: | ---: | ---: |");
+        foreach (var row in stageRows) Console.WriteLine(row);
+        Console.WriteLine();
         Console.WriteLine($"Medians of {reps} interleaved repetitions after {warmup} warm-up round(s). Direct (s, extrapolated) = the subset's time x (texts x videos) / (subset pairs): the direct form's cost is the same for every pair. Others = CPU share other processes used during the factored runs; load average at end {Machine.LoadAverageNow()}.");
         return 0;
+    }
+
+    /// <summary>The two GEMMs that <see cref="XPoolFactored"/> runs per block (logits and text against B), without the pair kernel.</summary>
+    private static void BlockGemms(XPoolFactored.Texts texts, XPoolFactored.Videos videos, int n, int textChunk, int videoChunk)
+    {
+        using var _ = torch.no_grad();
+        int f = videos.Frames;
+        foreach (var (t0, tn, v0, vn) in DualEncoderModel.Blocks(texts.Count, videos.Count, textChunk, videoChunk))
+        {
+            using var scope = torch.NewDisposeScope();
+            videos.Keys.narrow(1, v0 * f, vn * f).bmm(texts.Q.narrow(1, t0, tn).transpose(1, 2));
+            videos.B.narrow(0, v0 * n, vn * n).mm(texts.G3T.narrow(0, t0, tn).T);
+        }
     }
 
     /// <summary>Resets VmHWM to the current resident set (<c>echo 5 &gt; /proc/self/clear_refs</c>) and returns it, in MiB.</summary>

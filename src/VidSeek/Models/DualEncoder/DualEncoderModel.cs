@@ -142,7 +142,7 @@ public sealed class DualEncoderModel : nn.Module
             {
                 var (model, videos) = FactoredVideos(frames);
                 var prepared = texts = model.PrepareTexts(text);
-                (tc, vc) = (textChunk ?? 1024, videoChunk ?? 64);
+                (tc, vc) = (textChunk ?? FactoredTextChunk, videoChunk ?? FactoredVideoChunk);
                 score = (t0, tn, v0, vn) => model.ScoreInto(prepared, videos, t0, tn, v0, vn, result, v);
             }
             else
@@ -164,8 +164,11 @@ public sealed class DualEncoderModel : nn.Module
         return result;
     }
 
+    /// <summary>Default block of <see cref="SimilarityMatrix"/> for the factored X-Pool form (texts, videos).</summary>
+    public const int FactoredTextChunk = 1024, FactoredVideoChunk = 64;
+
     /// <summary>The blocks of a <c>[T, V]</c> matrix, video-major: a block of videos stays in cache while every text block passes it.</summary>
-    internal static IEnumerable<(long T0, long Tn, long V0, long Vn)> Blocks(long t, long v, int textChunk, int videoChunk)
+    public static IEnumerable<(long T0, long Tn, long V0, long Vn)> Blocks(long t, long v, int textChunk, int videoChunk)
     {
         if (textChunk <= 0 || videoChunk <= 0) throw new ArgumentOutOfRangeException(nameof(textChunk), "block sizes must be positive");
         for (long v0 = 0; v0 < v; v0 += videoChunk)
