@@ -82,7 +82,7 @@ public static class XPoolEvalBench
                 () => { using var f = new XPoolFactored(model.Pool!); using var v = f.PrepareVideos(frameEmb); },
                 () => { model.XPoolForm = XPoolSimilarity.Direct; direct = model.SimilarityMatrix(subText, subFrames); },
                 () => { using var t = stages.PrepareTexts(text); },
-                () => BlockGemms(stageTexts, stageVideos, heads * frames, textChunk, videoChunk),
+                () => BlockGemms(stages, stageTexts, stageVideos, textChunk, videoChunk),
             ], warmup, reps);
             var (gemm, fact, prep, dir, textPrep, gemms) = (samples[0], samples[1], samples[2], samples[3], samples[4], samples[5]);
             stageRows.Add($"| {size.Name} | {fact.Median:F3} | {prep.Median:F3} ({prep.Median / fact.Median:P0}) | {textPrep.Median:F3} ({textPrep.Median / fact.Median:P0}) | " +
@@ -111,15 +111,13 @@ public static class XPoolEvalBench
     }
 
     /// <summary>The two GEMMs that <see cref="XPoolFactored"/> runs per block (logits and text against B), without the pair kernel.</summary>
-    private static void BlockGemms(XPoolFactored.Texts texts, XPoolFactored.Videos videos, int n, int textChunk, int videoChunk)
+    private static void BlockGemms(XPoolFactored model, XPoolFactored.Texts texts, XPoolFactored.Videos videos, int textChunk, int videoChunk)
     {
         using var _ = torch.no_grad();
-        int f = videos.Frames;
         foreach (var (t0, tn, v0, vn) in DualEncoderModel.Blocks(texts.Count, videos.Count, textChunk, videoChunk))
         {
             using var scope = torch.NewDisposeScope();
-            videos.Keys.narrow(1, v0 * f, vn * f).bmm(texts.Q.narrow(1, t0, tn).transpose(1, 2));
-            videos.B.narrow(0, v0 * n, vn * n).mm(texts.G3T.narrow(0, t0, tn).T);
+            model.BlockGemms(texts, videos, t0, tn, v0, vn);
         }
     }
 

@@ -158,6 +158,49 @@ public class XPoolFactoredTests
         Assert.True(changed.Zip(chunked).Max(p => Math.Abs(p.First - p.Second)) > 1e-4, "the weight change did not move the scores");
     }
 
+    /// <summary>
+    /// The fused pair kernel over blocks whose edges fall anywhere: text counts that are not a multiple of the 8 float32
+    /// lanes (partial vectors), single-text and single-video blocks, blocks larger than the matrix; one head (the
+    /// single-GEMM path against the frames) and two (keys and B per head). Every entry equals the direct form's.
+    /// </summary>
+    [Theory]
+    [InlineData(1, 1024, 64)]
+    [InlineData(1, 8, 3)]
+    [InlineData(1, 5, 4)]
+    [InlineData(1, 1, 1)]
+    [InlineData(2, 9, 2)]
+    [InlineData(4, 16, 7)]
+    public void SimilarityMatrixEqualsTheDirectFormAtAnyBlockEdge(int heads, int textChunk, int videoChunk)
+    {
+        using var scope = torch.NewDisposeScope();
+        torch.manual_seed(heads * 100 + textChunk + videoChunk);
+        using var model = new DualEncoderModel(new DualEncoderConfig { Pooling = VideoPooling.XPool, Clip = ClipPresets.Tiny, XPoolHeads = heads, NumFrames = 5 });
+        using (torch.no_grad())
+            foreach (var p in model.HeadParameters())
+                p.add_(0.2 * torch.randn(p.shape));
+        model.eval();
+        var text = torch.randn(21, 32);
+        var frames = RandomFrames(10, 5, 32);
+        var factored = model.SimilarityMatrix(text, frames, textChunk, videoChunk);
+        model.XPoolForm = XPoolSimilarity.Direct;
+        var direct = model.Similarity(text, frames).Sims.contiguous().data<float>().ToArray();
+        Assert.Equal(direct.Length, factored.Length);
+        for (int i = 0; i < direct.Length; i++)
+            Assert.True(Math.Abs(direct[i] - factored[i]) <= 1e-5, $"pair (text {i / 10}, video {i % 10}): direct {direct[i]}, factored {factored[i]}");
+    }
+
+    [Fact]
+    public void BlocksCoverTheMatrixOnce()
+    {
+        var seen = new int[7, 5];
+        foreach (var (t0, tn, v0, vn) in DualEncoderModel.Blocks(7, 5, 3, 2))
+            for (long t = t0; t < t0 + tn; t++)
+                for (long v = v0; v < v0 + vn; v++)
+                    seen[t, v]++;
+        Assert.All(seen.Cast<int>(), c => Assert.Equal(1, c));
+        Assert.Empty(DualEncoderModel.Blocks(0, 5, 3, 2));
+    }
+
     [Fact]
     public void FlopFormulaCountsTheGemms()
     {

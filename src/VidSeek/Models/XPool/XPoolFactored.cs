@@ -103,26 +103,29 @@ public sealed class XPoolFactored : IDisposable
     /// <summary>Per-video data, independent of the texts. n = H·F.</summary>
     /// <param name="Keys"><c>[H, V·F, d_head]</c>: the keys of every frame, per head (rows of video v are v·F .. v·F+F-1);
     /// with one head the LN1'd frames themselves, <c>[1, V·F, D]</c> (k_proj is folded into the queries).</param>
-    /// <param name="B"><c>[V·n, D]</c>: the vectors B[h,f] (row v·n + h·F + f).</param>
+    /// <param name="B"><c>[V·n, D]</c>: the vectors B[h,f] (row v·n + h·F + f); null with one head, where the text side
+    /// carries <c>W_B^T (g3 t)</c> instead and both GEMMs run against the frames.</param>
     /// <param name="Forms"><c>[V, 3m + 3n]</c>, m = n(n+1)/2: the lower triangles (row by row, off-diagonal entries doubled)
     /// of A A^T, B B^T and (g3 B)(g3 B)^T, then B·cc, (g3 B)·(g3 cc), (g3 B)·b3: what the pair kernel reads per video.</param>
-    public sealed record Videos(Tensor Keys, Tensor B, Tensor Forms, int Count, int Frames) : IDisposable
+    public sealed record Videos(Tensor Keys, Tensor? B, Tensor Forms, int Count, int Frames) : IDisposable
     {
-        public void Dispose() { Keys.Dispose(); B.Dispose(); Forms.Dispose(); }
+        public void Dispose() { Keys.Dispose(); B?.Dispose(); Forms.Dispose(); }
 
         /// <summary>Takes the tensors out of the caller's dispose scope, for data kept beyond it.</summary>
         public Videos DetachFromDisposeScope()
         {
-            Keys.DetachFromDisposeScope(); B.DetachFromDisposeScope(); Forms.DetachFromDisposeScope();
+            Keys.DetachFromDisposeScope(); B?.DetachFromDisposeScope(); Forms.DetachFromDisposeScope();
             return this;
         }
     }
 
-    /// <summary>Per-text data. <c>Q</c> <c>[H, T, d_head]</c> already scaled by 1/sqrt(d_head) (one head: <c>[1, T, D]</c>, times W_k);
-    /// <c>G3T</c> <c>[T, D]</c>; <c>Scalars</c> <c>[3, T]</c>: |t|, &lt;t, b3&gt;, &lt;g3 t, cc&gt;.</summary>
-    public sealed record Texts(Tensor Q, Tensor G3T, Tensor Scalars, int Count) : IDisposable
+    /// <summary>Per-text data. <c>Q</c> <c>[H, T, d_head]</c> already scaled by 1/sqrt(d_head), and <c>G3T</c> <c>[T, D]</c>;
+    /// with one head <c>Q</c> is <c>[2, T, D]</c>: row 0 the query times W_k (so it meets the LN1'd frames), row 1
+    /// <c>u = W_B^T (g3 t)</c> (so that <c>&lt;g3 t, B_f&gt; = &lt;u, x_f&gt; + &lt;g3 t, b_B&gt;</c>), and <c>G3T</c> is null.
+    /// <c>Scalars</c> <c>[4, T]</c>: |t|, &lt;t, b3&gt;, &lt;g3 t, cc&gt;, &lt;g3 t, b_B&gt; (0 with several heads).</summary>
+    public sealed record Texts(Tensor Q, Tensor? G3T, Tensor Scalars, int Count) : IDisposable
     {
-        public void Dispose() { Q.Dispose(); G3T.Dispose(); Scalars.Dispose(); }
+        public void Dispose() { Q.Dispose(); G3T?.Dispose(); Scalars.Dispose(); }
     }
 
     /// <param name="frames">Frame embeddings <c>[V, F, D]</c> (any float dtype; computed in <see cref="Dtype"/>).</param>
@@ -162,7 +165,7 @@ public sealed class XPoolFactored : IDisposable
         var packed = grams.index_select(2, rows * n + cols) * torch.where(rows == cols, 1.0, 2.0).to(Dtype); // [V, 3, m]
         var linear = torch.stack([b.matmul(cc), gb.matmul(g3cc), gb.matmul(w["layer_norm3.bias"])], 1);      // [V, 3, n]
         var forms = torch.cat([packed.reshape(v, -1), linear.reshape(v, -1)], 1).contiguous(); // [V, 3m + 3n]
-        return new Videos(keys.contiguous().MoveToOuterDisposeScope(), b.reshape(v * n, dim).contiguous().MoveToOuterDisposeScope(),
+        return new Videos(keys.contiguous().MoveToOuterDisposeScope(), heads == 1 ? null : b.reshape(v * n, dim).contiguous().MoveToOuterDisposeScope(),
             forms.MoveToOuterDisposeScope(), (int)v, (int)f);
     }
 
@@ -176,13 +179,25 @@ public sealed class XPoolFactored : IDisposable
         var q = Linear(LayerNorm1(t), "cross_attn.q_proj").div_(Math.Sqrt(headDim));            // [T, D]
         // One head: the logits q·(W_k x + b_k) = (W_k^T q)·x + q·b_k, and q·b_k is the same for every frame of a video,
         // so the softmax drops it. Several heads keep their keys (W_k^T q_h would be D wide per head).
-        q = heads == 1 ? q.matmul(w["cross_attn.k_proj.weight"]).unsqueeze(0).contiguous()   // [1, T, D]
-                       : q.view(n, heads, headDim).permute(1, 0, 2).contiguous();              // [H, T, hd]
         var g3t = (t * w["layer_norm3.weight"]).contiguous();
         // F.normalize divides by max(|t|, 1e-12).
         var norm = t.square().sum(new long[] { -1 }).sqrt().clamp_min(1e-12);
-        var scalars = torch.stack([norm, t.matmul(w["layer_norm3.bias"]), g3t.matmul(cc)], 0).contiguous(); // [3, T]
-        return new Texts(q.MoveToOuterDisposeScope(), g3t.MoveToOuterDisposeScope(), scalars.MoveToOuterDisposeScope(), (int)n);
+        Tensor gbB;
+        if (heads == 1)
+        {
+            // B_f = W_B x_f + b_B (the second half of the folded weight), so <g3 t, B_f> = <W_B^T g3 t, x_f> + <g3 t, b_B>:
+            // both per-pair products are against the LN1'd frames, one GEMM with the queries and u side by side.
+            var u = g3t.matmul(abWeight!.narrow(0, dim, dim));                                  // [T, D]
+            q = torch.stack([q.matmul(w["cross_attn.k_proj.weight"]), u], 0).contiguous();     // [2, T, D]
+            gbB = g3t.matmul(abBias!.narrow(0, dim, dim));
+        }
+        else
+        {
+            q = q.view(n, heads, headDim).permute(1, 0, 2).contiguous();                       // [H, T, hd]
+            gbB = torch.zeros(n, dtype: Dtype);
+        }
+        var scalars = torch.stack([norm, t.matmul(w["layer_norm3.bias"]), g3t.matmul(cc), gbB], 0).contiguous(); // [4, T]
+        return new Texts(q.MoveToOuterDisposeScope(), heads == 1 ? null : g3t.MoveToOuterDisposeScope(), scalars.MoveToOuterDisposeScope(), (int)n);
     }
 
     /// <summary>
@@ -211,22 +226,38 @@ public sealed class XPoolFactored : IDisposable
         Run(texts, videos, t0, tn, v0, vn, XPoolPairKernel.Of(result), t0 * rowStride + v0, rowStride, null);
     }
 
-    // Two GEMMs for the block, laid out text-minor for the kernel: logits [H, vn·F, tn] = keys · q^T and
-    // textB [vn·n, tn] = B · (g3 t)^T (both straight from row ranges of the stored matrices, no copies); then the fused
-    // per-pair kernel (XPoolPairKernel), which writes the sims (and the weights when asked) where the caller wants them.
+    /// <summary>
+    /// The block's GEMMs, laid out text-minor for the pair kernel, straight from row ranges of the stored matrices:
+    /// returns the tensor holding the logits <c>[H, vn·F, tn]</c> at element 0 and the tensor holding
+    /// <c>&lt;g3 t, B&gt;</c> <c>[vn·n, tn]</c> (up to the text constant <c>&lt;g3 t, b_B&gt;</c>) at the returned offset.
+    /// One head: one batched product of the frames against the queries and u, <c>[2, vn·F, tn]</c>, both halves in one
+    /// tensor; several heads: the keys against the queries per head and B against <c>g3 t</c>.
+    /// </summary>
+    public (Tensor Logits, Tensor TextB, long TextBOffset) BlockGemms(Texts texts, Videos videos, long t0, long tn, long v0, long vn)
+    {
+        long f = videos.Frames, n = heads * f;
+        var k = videos.Keys.narrow(1, v0 * f, vn * f);                                          // [H, vn·F, hd]
+        if (heads == 1)
+        {
+            var both = k.expand(2, vn * f, dim).bmm(texts.Q.narrow(1, t0, tn).transpose(1, 2)).contiguous(); // [2, vn·F, tn]
+            return (both, both, vn * f * tn);
+        }
+        var logits = k.bmm(texts.Q.narrow(1, t0, tn).transpose(1, 2)).contiguous();            // [H, vn·F, tn]
+        var textB = videos.B!.narrow(0, v0 * n, vn * n).mm(texts.G3T!.narrow(0, t0, tn).T).contiguous(); // [vn·n, tn]
+        return (logits, textB, 0);
+    }
+
+    // The block's GEMMs, then the fused per-pair kernel (XPoolPairKernel), which writes the sims (and the weights
+    // when asked) where the caller wants them.
     private void Run<T>(Texts texts, Videos videos, long t0, long tn, long v0, long vn,
         XPoolPairKernel.SpanOf<T> sims, long simsOffset, long simsStrideT, XPoolPairKernel.SpanOf<T>? weights)
         where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
     {
         using var _ = torch.no_grad();
         using var scope = torch.NewDisposeScope();
-        long f = videos.Frames, n = heads * f;
-        var q = texts.Q.narrow(1, t0, tn);                                                      // [H, tn, hd]
-        var k = videos.Keys.narrow(1, v0 * f, vn * f);                                          // [H, vn·F, hd]
-        var logits = k.bmm(q.transpose(1, 2)).contiguous();                                    // [H, vn·F, tn]
-        var textB = videos.B.narrow(0, v0 * n, vn * n).mm(texts.G3T.narrow(0, t0, tn).T).contiguous(); // [vn·n, tn]
-        var block = new XPoolPairKernel.Block<T>(heads, (int)f, (int)tn, (int)vn, t0, v0, texts.Count,
-            XPoolPairKernel.Of<T>(logits), XPoolPairKernel.Of<T>(textB), XPoolPairKernel.Of<T>(videos.Forms),
+        var (logits, textB, textBOffset) = BlockGemms(texts, videos, t0, tn, v0, vn);
+        var block = new XPoolPairKernel.Block<T>(heads, videos.Frames, (int)tn, (int)vn, t0, v0, texts.Count,
+            XPoolPairKernel.Of<T>(logits), XPoolPairKernel.Of<T>(textB), textBOffset, XPoolPairKernel.Of<T>(videos.Forms),
             XPoolPairKernel.Of<T>(texts.Scalars), sims, simsOffset, simsStrideT, weights);
         XPoolPairKernel.Run(block, constants, torch.get_num_threads());
     }

@@ -22,16 +22,18 @@ internal static class XPoolPairKernel
 
     /// <summary>Everything one block needs; strides are in elements.</summary>
     /// <param name="Logits"><c>[H, vn·F, tn]</c>: the attention logits (already scaled), row <c>h·vn·F + v·F + f</c>.</param>
-    /// <param name="TextB"><c>[vn·n, tn]</c>: <c>&lt;g3 t, B[v, i]&gt;</c>, row <c>v·n + i</c>, i = h·F + f.</param>
+    /// <param name="TextB"><c>[vn·n, tn]</c> from element <paramref name="TextBOffset"/>: <c>&lt;g3 t, B[v, i]&gt;</c> less the
+    /// text's constant <c>&lt;g3 t, b_B&gt;</c> (the fourth text scalar), row <c>v·n + i</c>, i = h·F + f.</param>
     /// <param name="Forms"><c>[V, 3m + 3n]</c> rows of the whole video set (the block's start at <paramref name="V0"/>):
     /// the lower triangles of A A^T, B B^T and (g3 B)(g3 B)^T with doubled off-diagonal entries (m = n(n+1)/2 each), then
     /// B·cc, (g3 B)·(g3 cc), (g3 B)·b3 (n each).</param>
-    /// <param name="TextScalars"><c>[3, T]</c> of the whole text set (the block's start at <paramref name="T0"/>): |t|, &lt;t, b3&gt;, &lt;g3 t, cc&gt;.</param>
+    /// <param name="TextScalars"><c>[4, T]</c> of the whole text set (the block's start at <paramref name="T0"/>): |t|, &lt;t, b3&gt;,
+    /// &lt;g3 t, cc&gt;, &lt;g3 t, b_B&gt;.</param>
     /// <param name="Sims">Output: sim of block text i and block video j at <c>SimsOffset + i·SimsStrideT + j</c>.</param>
     /// <param name="Weights">Optional output <c>[vn, n, tn]</c>: the softmax weights.</param>
     public sealed record Block<T>(
         int Heads, int Frames, int Tn, int Vn, long T0, long V0, long TextCount,
-        SpanOf<T> Logits, SpanOf<T> TextB, SpanOf<T> Forms, SpanOf<T> TextScalars,
+        SpanOf<T> Logits, SpanOf<T> TextB, long TextBOffset, SpanOf<T> Forms, SpanOf<T> TextScalars,
         SpanOf<T> Sims, long SimsOffset, long SimsStrideT, SpanOf<T>? Weights) where T : unmanaged;
 
     /// <summary>Constants of the module: D, eps, |cc|², |g3 cc|², &lt;g3 cc, b3&gt;, |b3|².</summary>
@@ -51,7 +53,7 @@ internal static class XPoolPairKernel
     {
         int lanes = Vector256<T>.Count, tn = b.Tn, f = b.Frames, n = b.Heads * b.Frames;
         int m = n * (n + 1) / 2, formsWidth = 3 * m + 3 * n;
-        Span<T> logits = b.Logits(), textB = b.TextB(), forms = b.Forms(), scalars = b.TextScalars(), sims = b.Sims();
+        Span<T> logits = b.Logits(), textB = b.TextB().Slice((int)b.TextBOffset), forms = b.Forms(), scalars = b.TextScalars(), sims = b.Sims();
         Span<T> weights = b.Weights is null ? default : b.Weights();
         var a = new Vector256<T>[n];
         Span<T> tail = stackalloc T[lanes];
@@ -81,7 +83,8 @@ internal static class XPoolPairKernel
                     for (int k = 0; k < f; k++) a[h * f + k] /= sum;
                 }
                 // <g3 t, sum_i a_i B_i>, the quadratic forms a^T G a (lower triangle, off-diagonals doubled), the linear forms.
-                var numLin = zero;
+                long tg = b.T0 + t;
+                var numLin = Load(scalars, 3 * b.TextCount + tg, cnt, tail);                       // <g3 t, b_B> (one head: the weights sum to 1)
                 for (int i = 0; i < n; i++) numLin += a[i] * Load(textB, ((long)v * n + i) * tn + t, cnt, tail);
                 Vector256<T> qAA = zero, qBB = zero, qGG = zero;
                 int p = 0;
@@ -111,7 +114,6 @@ internal static class XPoolPairKernel
                 var g3csSq = qGG * invSigmaSq + two * lGcc * invSigma + g3ccSq;                     // |g3 C s|^2
                 var g3csB3 = lGb3 * invSigma + g3ccB3;                                              // <g3 C s, b3>
                 var zSq = g3csSq * invSigma3 * invSigma3 + two * g3csB3 * invSigma3 + b3Sq;         // |z|^2
-                long tg = b.T0 + t;
                 var norm = Load(scalars, tg, cnt, tail);
                 var dotB3 = Load(scalars, b.TextCount + tg, cnt, tail);
                 var dotCc = Load(scalars, 2 * b.TextCount + tg, cnt, tail);
