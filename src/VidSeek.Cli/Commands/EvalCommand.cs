@@ -127,6 +127,7 @@ public static class EvalCommand
         EvalOptions options, Action<string, int, int> progress)
     {
         using var model = VideoLanguageModel.Load(folder);
+        model.SetPrecision(Models.InferencePrecision.Current);                 // --precision: the encoders in bf16, or fp32
         var tok = VltTextTokenizer.ForModel(folder, model.Config, tokenizerDir); // the kind the checkpoint's config.json records
         var source = new VideoFrameSource(split.Videos, frames ?? VltTrainer.DefaultEvalFrames, model.Config.Video.ImageSize, cacheBudgetBytes: 0);
         var (itc, reranked, _) = TwoStageRetrieval.Evaluate(model, split, source, tok.Tokenize, new TwoStageOptions { TopK = k }, options, progress);

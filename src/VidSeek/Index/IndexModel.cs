@@ -184,6 +184,7 @@ public abstract class IndexModel : IDisposable
         public Vlt(string folder, int rerankK)
         {
             Model = VideoLanguageModel.Load(folder);
+            Model.SetPrecision(Models.InferencePrecision.Current);              // --precision: the encoders in bf16, or fp32
             tokenizer = VltTextTokenizer.ForModel(folder, Model.Config); // CLIP BPE or WordPiece, as the checkpoint's config.json records
             this.rerankK = rerankK;
         }

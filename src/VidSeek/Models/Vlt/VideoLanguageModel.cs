@@ -38,6 +38,30 @@ public sealed class VideoLanguageModel : nn.Module
         foreach (var m in new nn.Module[] { proj_v, proj_t, itm_head }) VltInit.Normal(m, config.Text.InitializerRange);
     }
 
+    /// <summary>The precision of the encoders' matrix multiplications (<see cref="SetPrecision"/>).</summary>
+    public Precision Precision { get; private set; } = Precision.Fp32;
+
+    /// <summary>
+    /// Inference in <paramref name="precision"/>: for bf16, every Linear and the patch convolution of the video encoder,
+    /// the text encoder with its fusion layers, and the joint encoder hold their weights in bfloat16 and run on bf16
+    /// inputs (attention through SDPA, whose CPU kernel keeps the softmax in float), while LayerNorms, embeddings, the
+    /// residual streams, the temporal gates and the outputs stay float32, as <see cref="Clip.ClipModel.SetPrecision"/>
+    /// does for CLIP. The small heads on top (the ITC projections and the ITM head) stay float32: they cost nothing and
+    /// feed the scores directly. Back to fp32 converts the weights back (the bf16 rounding stays: reload for exact fp32
+    /// weights). For inference only: training, saving and loading expect fp32.
+    /// </summary>
+    public VideoLanguageModel SetPrecision(Precision precision)
+    {
+        if (precision == Precision) return this;
+        var dtype = precision.ScalarType();
+        foreach (var encoder in new nn.Module[] { video_encoder, text_encoder, joint })
+            foreach (var (_, module) in encoder.named_modules())
+                if (module is Linear or Conv2d)
+                    module.to(dtype);
+        Precision = precision;
+        return this;
+    }
+
     public VideoEncoder VideoEncoder => video_encoder;
     public BertModel TextEncoder => text_encoder;
     public JointEncoder Joint => joint;

@@ -19,7 +19,9 @@ public sealed class BertIntermediate : nn.Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor x)
     {
-        using var h = dense.forward(x);
+        // bf16 (VideoLanguageModel.SetPrecision): dense and the activation in bf16; the result stays bf16 for BertOutput's dense.
+        using var xin = x.to(dense.weight!.dtype);
+        using var h = dense.forward(xin);
         return Activations.Apply(hiddenAct, h); // BERT's "gelu" is the exact erf form
     }
 }

@@ -22,7 +22,10 @@ public sealed class BertOutput : nn.Module<Tensor, Tensor, Tensor>
 
     public override Tensor forward(Tensor intermediate, Tensor input)
     {
-        using var h = dense.forward(intermediate);
+        // bf16 (VideoLanguageModel.SetPrecision): dense in bf16, then the residual and LayerNorm in the input's float32.
+        using var low = intermediate.to(dense.weight!.dtype);
+        using var hLow = dense.forward(low);
+        using var h = hLow.to(input.dtype);
         using var sum = h + input;
         return LayerNorm.forward(sum);
     }

@@ -18,7 +18,9 @@ public sealed class BertPooler : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor hidden)
     {
         using var cls = hidden.select(1, 0);
-        using var h = dense.forward(cls);
-        return h.tanh();
+        using var low = cls.to(dense.weight!.dtype);                // bf16 under VideoLanguageModel.SetPrecision
+        using var h = dense.forward(low);
+        using var t = h.tanh();
+        return t.to(hidden.dtype);
     }
 }

@@ -33,11 +33,18 @@ public sealed class BertSelfAttention : nn.Module<Tensor, Tensor, Tensor?, Tenso
         long hd = d / numHeads;
         // [B, L, D] -> [B, H, L, hd]
         Tensor Heads(Tensor t) => t.view(b, t.shape[1], numHeads, hd).transpose(1, 2);
-        using var q = Heads(query.forward(x));
-        using var k = Heads(key.forward(context));
-        using var v = Heads(value.forward(context));
+        // bf16 (VideoLanguageModel.SetPrecision): projections and SDPA in bf16 (its CPU kernel runs the softmax in float),
+        // the heads back in x's float32 for BertSelfOutput. In fp32 every cast is a no-op.
+        var low = query.weight.dtype;
+        using var xin = x.to(low);
+        using var cin = context.to(low);
+        using var mask = keyMask?.to(low);
+        using var q = Heads(query.forward(xin));
+        using var k = Heads(key.forward(cin));
+        using var v = Heads(value.forward(cin));
         // SDPA applies the 1/sqrt(hd) scale and adds the mask before the softmax over keys.
-        using var att = nn.functional.scaled_dot_product_attention(q, k, v, keyMask);
-        return att.transpose(1, 2).reshape(b, n, d);
+        using var att = nn.functional.scaled_dot_product_attention(q, k, v, mask);
+        using var merged = att.transpose(1, 2).reshape(b, n, d);
+        return merged.to(x.dtype);
     }
 }

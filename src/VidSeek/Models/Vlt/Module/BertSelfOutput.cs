@@ -24,7 +24,10 @@ public sealed class BertSelfOutput : nn.Module<Tensor, Tensor, Tensor>
     /// <param name="input">The block's input, <c>[B, N, D]</c>, for the residual.</param>
     public override Tensor forward(Tensor attended, Tensor input)
     {
-        using var h = dense.forward(attended);
+        // bf16 (VideoLanguageModel.SetPrecision): dense in bf16, then the residual and LayerNorm in the input's float32.
+        using var low = attended.to(dense.weight!.dtype);
+        using var hLow = dense.forward(low);
+        using var h = hLow.to(input.dtype);
         using var sum = h + input;
         return LayerNorm.forward(sum);
     }

@@ -34,12 +34,19 @@ public sealed class CrossAttention : nn.Module<Tensor, Tensor, Tensor?, Tensor>
         long hd = d / numHeads;
         // [B, L, D] -> [B, H, L, hd]
         Tensor Heads(Tensor t) => t.view(b, t.shape[1], numHeads, hd).transpose(1, 2);
-        using var q = Heads(q_proj.forward(x));
-        using var k = Heads(k_proj.forward(context));
-        using var v = Heads(v_proj.forward(context));
-        using var att = nn.functional.scaled_dot_product_attention(q, k, v, keyMask);
+        // bf16 (VideoLanguageModel.SetPrecision): projections and SDPA in bf16, the output back in x's float32 for the
+        // residual. In fp32 every cast is a no-op.
+        var low = q_proj.weight!.dtype;
+        using var xin = x.to(low);
+        using var cin = context.to(low);
+        using var mask = keyMask?.to(low);
+        using var q = Heads(q_proj.forward(xin));
+        using var k = Heads(k_proj.forward(cin));
+        using var v = Heads(v_proj.forward(cin));
+        using var att = nn.functional.scaled_dot_product_attention(q, k, v, mask);
         using var merged = att.transpose(1, 2).reshape(b, n, d);
-        return out_proj.forward(merged);
+        using var output = out_proj.forward(merged);
+        return output.to(x.dtype);
     }
 
     /// <summary>
