@@ -8,6 +8,9 @@ const string Usage = """
                         --micro-batches 1,4,8,16,32  --gemm-sizes 1024,2048,3072  --config PATH  --max-others 5 (%)  --quiet-wait 120
       clip-bf16         CLIP ViT-B/32 bf16 vs fp32: image and text tower speed, cosine of the embeddings on real frames and captions
                         --reps 3  --warmup 1  --image-batch 16  --text-batch 16  --frames 4  --threads N  --videos DIR  --demo-model DIR
+      vlt-bf16          VLT encoders bf16 vs fp32: video, text and joint encoder speed, cosine of their outputs (real frames)
+                        --config base|shapes-small  --fusion T2V2T  --reps 3  --warmup 1  --clips 1  --frames 4  --texts 16  --tokens 32
+                        --pairs 2  --cosine-clips 4  --threads N  --videos DIR
       clip-layer        one ViT-B/32 encoder layer, op by op  --out FILE (.md)  --reps 7  --batches 1,8,16,32
       xpool-eval        X-Pool all-pairs similarity at 1k-A and MSVD size: factored form (time, FLOPs, fraction of GEMM peak,
                         peak RSS) against the direct form (timed on a subset, extrapolated)
@@ -44,6 +47,7 @@ switch (args[0])
 {
     case "clip": return ClipBench.Run(Options.Parse(args[1..]));
     case "clip-bf16": return ClipBf16Bench.Run(Options.Parse(args[1..]));
+    case "vlt-bf16": return VltBf16Bench.Run(Options.Parse(args[1..]));
     case "clip-layer": return LayerBench.Run(Options.Parse(args[1..]));
     case "xpool-eval": return XPoolEvalBench.Run(Options.Parse(args[1..]));
     case "shapes-attention": ShapesAttention.Run(args[1..]); return 0;
