@@ -20,6 +20,7 @@ public static class VltBf16Bench
     {
         int reps = o.Int("reps", 3), warmup = o.Int("warmup", 1);
         int clips = o.Int("clips", 1), frames = o.Int("frames", 4), texts = o.Int("texts", 16), tokens = o.Int("tokens", 32), pairs = o.Int("pairs", 2);
+        int cosineClips = o.Int("cosine-clips", 4);
         int threads = o.Int("threads", Environment.ProcessorCount);
         string configName = o.String("config") ?? "base";
         var fusion = Enum.Parse<FusionKind>(o.String("fusion") ?? "T2V2T", ignoreCase: true);
