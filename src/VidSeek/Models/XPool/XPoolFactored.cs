@@ -265,8 +265,8 @@ public sealed class XPoolFactored : IDisposable
     /// <summary>
     /// Multiply-adds x 2 of the factored all-pairs computation for <paramref name="texts"/> x <paramref name="videos"/>:
     /// per video the keys, values and out_proj of every frame (3·F·D² MACs; one head: W_o W_v only, F·D²), (I + W_l)
-    /// of every B (H·F·D²; one head: A and B in one [2D, D] GEMM, 2·F·D²) and the three Grams (3·n²·D); per text q (D²,
-    /// one head 2·D²); per pair the two GEMMs (F·D + n·D) and the Gram forms as the kernel computes them (the m = n(n+1)/2
+    /// of every B (H·F·D²; one head: A and B in one [2D, D] GEMM, 2·F·D²) and the three Grams (3·n²·D); per text q (D²;
+    /// one head 3·D²: q, W_k^T q and u = W_B^T g3 t); per pair the two GEMMs (F·D + n·D) and the Gram forms as the kernel computes them (the m = n(n+1)/2
     /// products a_i a_j, three packed triangles, three linear forms: 4m + 3n). Elementwise work (softmax, LayerNorm
     /// statistics) is not counted.
     /// </summary>
@@ -274,7 +274,7 @@ public sealed class XPoolFactored : IDisposable
     {
         double n = (double)heads * frames, d = dim;
         double perVideo = (heads == 1 ? 2 : 3 + heads) * frames * d * d + 3 * n * n * d + 3 * n * d;
-        double perText = (heads == 1 ? 2 : 1) * d * d + 2 * d;
+        double perText = (heads == 1 ? 3 : 1) * d * d + 2 * d;
         double perPair = frames * d + n * d + 4 * (n * (n + 1) / 2) + 3 * n;
         return 2 * (videos * perVideo + texts * perText + (double)texts * videos * perPair);
     }
