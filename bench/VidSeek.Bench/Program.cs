@@ -34,6 +34,8 @@ const string Usage = """
       search-query      two-stage search: RSS, p50/p99 latency, recall@10 vs exhaustive exact per candidate count
                         --index DIR/index.vsi  --queries DIR/queries.txt  --pooling xpool|meanp  --latency-queries 200
                         --recall-queries 20  --candidates 100,200,500,1000,2000  --latency-candidates 1000  --out FILE.json
+      search-study      which first-stage vectors recall X-Pool's exact top 10 (brute force): mean, frames, vertices, uniform, combinations
+                        --index DIR/index.vsi  --queries DIR/queries.txt  --recall-queries 40  --candidates 10,20,50,100,200,500,1000
     """;
 if (args.Length == 0 || args[0] is "-h" or "--help")
 {
@@ -56,5 +58,6 @@ switch (args[0])
     case "search-source": return SearchBench.Source(args[1..]);
     case "search-build": return SearchBench.Build(args[1..]);
     case "search-query": return SearchBench.Query(args[1..]);
+    case "search-study": return SearchStudy.Run(args[1..]);
     default: Console.Error.WriteLine($"unknown benchmark '{args[0]}'\n{Usage}"); return 2;
 }
