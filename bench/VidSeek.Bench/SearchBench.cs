@@ -197,9 +197,11 @@ public static class SearchBench
         var candidateCounts = o.GetValueOrDefault("candidates", "100,200,500,1000").Split(',').Select(int.Parse).ToArray();
         int latencyCandidates = int.Parse(o.GetValueOrDefault("latency-candidates", VideoSearcher.DefaultCandidates.ToString()));
         string? outFile = o.GetValueOrDefault("out");
+        // libtorch's intra-op threads (default: one per core); on a loaded machine one thread avoids waiting on busy cores.
+        if (o.TryGetValue("threads", out var threads)) torch.set_num_threads(int.Parse(threads));
         const int K = 10;
 
-        Console.WriteLine($"search-query: {index}, pooling {pooling}, {queries.Count} queries; {Environment.ProcessorCount} cores, load: {Uptime()}");
+        Console.WriteLine($"search-query: {index}, pooling {pooling}, {queries.Count} queries; {Environment.ProcessorCount} cores, {torch.get_num_threads()} torch threads, load: {Uptime()}");
         string dir = Path.GetDirectoryName(index)!, header = AnnHeader(index, pooling);
         string buildJson = Path.Combine(dir, "build.json");
         if (File.Exists(buildJson))
