@@ -34,7 +34,7 @@ const string Usage = """
                         --connectivity 16  --expansion-add 128
       search-query      two-stage search: RSS, p50/p99 latency, recall@10 vs exhaustive exact per candidate count
                         --index DIR/index.vsi  --queries DIR/queries.txt  --pooling xpool|meanp  --latency-queries 200
-                        --recall-queries 50  --candidates 100,200,500,1000  --latency-candidates 1000  --threads N  --out FILE.json
+                        --recall-queries 50  --e2e-queries 10  --candidates 100,200,500,1000  --latency-candidates 1000  --threads N  --out FILE.json
                         (prints build time and disk size from search-build, peak RSS of the query process, p50/p99; the exhaustive
                         reference is computed once in a streamed pass and cached as DIR/truth-POOLING-R.json)
       search-study      which first-stage vectors recall X-Pool's exact top 10 (brute force): mean, frames, vertices, uniform, combinations
