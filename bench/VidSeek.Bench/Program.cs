@@ -32,11 +32,16 @@ const string Usage = """
                         --models clip,demo  --segment 30s  --access sequential,auto  --out FILE (.md)
       search-source     the source of the search benchmark: Shapes corpus (seed 1, 800 videos), train split indexed with the demo model
                         --work DIR (/tmp/vidseek-search-bench)  --model DIR (assets/demo-model)
-      search-build      an index of N segments mixed from the source's, and its ANN index: build time, size
-                        --source DIR  --n 10000  --out DIR  --seed 7
+      search-build      an index of N segments mixed from the source's, and its ANN indexes (X-Pool's, mean pooling's): build time, size
+                        --source DIR  --n 10000  --out DIR  --seed 7  --poolings xpool,meanp  --store-only false  --reuse-store false
+                        --connectivity 16  --expansion-add 128
       search-query      two-stage search: RSS, p50/p99 latency, recall@10 vs exhaustive exact per candidate count
                         --index DIR/index.vsi  --queries DIR/queries.txt  --pooling xpool|meanp  --latency-queries 200
-                        --recall-queries 20  --candidates 100,200,500,1000,2000  --latency-candidates 1000  --out FILE.json
+                        --recall-queries 50  --e2e-queries 10  --candidates 100,200,500,1000  --latency-candidates 1000  --threads N  --out FILE.json
+                        (prints build time and disk size from search-build, peak RSS of the query process, p50/p99; the exhaustive
+                        reference is computed once in a streamed pass and cached as DIR/truth-POOLING-R.json)
+      search-study      which first-stage vectors recall X-Pool's exact top 10 (brute force): mean, frames, vertices, uniform, combinations
+                        --index DIR/index.vsi  --queries DIR/queries.txt  --recall-queries 40  --candidates 10,20,50,100,200,500,1000
     """;
 if (args.Length == 0 || args[0] is "-h" or "--help")
 {
@@ -60,5 +65,6 @@ switch (args[0])
     case "search-source": return SearchBench.Source(args[1..]);
     case "search-build": return SearchBench.Build(args[1..]);
     case "search-query": return SearchBench.Query(args[1..]);
+    case "search-study": return SearchStudy.Run(args[1..]);
     default: Console.Error.WriteLine($"unknown benchmark '{args[0]}'\n{Usage}"); return 2;
 }

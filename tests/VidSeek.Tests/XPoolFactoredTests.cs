@@ -14,7 +14,7 @@ namespace VidSeek.Tests;
 public class XPoolFactoredTests
 {
     /// <summary>A module with every parameter drawn at random: Linears ~ N(0, 1/D), biases, LayerNorm gains 1 + 0.3 N, biases 0.2 N.</summary>
-    private static TextConditionedPooling RandomPooling(int dim, int heads, int seed)
+    internal static TextConditionedPooling RandomPooling(int dim, int heads, int seed)
     {
         torch.manual_seed(seed);
         var pool = new TextConditionedPooling(dim, heads);
@@ -31,7 +31,7 @@ public class XPoolFactoredTests
     }
 
     /// <summary>Frames that share a video-level component (as real frames do) plus per-frame noise.</summary>
-    private static Tensor RandomFrames(int videos, int frames, int dim) =>
+    internal static Tensor RandomFrames(int videos, int frames, int dim) =>
         torch.randn(videos, 1, dim) + 0.5 * torch.randn(videos, frames, dim);
 
     private static (Tensor Sims, Tensor Weights) Direct(TextConditionedPooling pool, Tensor text, Tensor frames)

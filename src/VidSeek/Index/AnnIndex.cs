@@ -21,11 +21,16 @@ public sealed record AnnOptions
 
 /// <summary>
 /// The first stage of search on a large index: an approximate nearest-neighbour index (USearch HNSW, inner product, float16)
-/// over one vector per segment (<see cref="IndexModel.AnnVectors"/>), keyed by segment id. It lives beside the SQLite index
-/// and is never the source of truth: it can always be rebuilt from the store, and is checked against it whenever it is opened.
+/// over K vectors per segment (<see cref="IndexModel.AnnVectors"/>: X-Pool's F + 1 pooling vertices, one vector for mean
+/// pooling and VLT), scored by the best of a segment's K. It lives beside the SQLite index and is never the source of truth:
+/// it can always be rebuilt from the store, and is checked against it whenever it is opened.
 /// </summary>
 /// <remarks>
-/// Files: <c>INDEX.vsi.ann</c>, a small header (format, model hash, dimensions, the store's generation and segment count
+/// Keys: vector j of segment s is USearch key <c>s·K + j</c>; a search asks for more vectors than segments and keeps each
+/// segment's first (best) hit. Explicit keys rather than USearch's multi-key mode (several vectors under one key): every
+/// vector stays addressable on its own (the spot check on open compares each of them), removal is K plain removes, and the
+/// C binding's multi-key lookups (which vector of a key <c>get</c> returns, in which order) are not needed.
+/// Files: <c>INDEX.vsi.ann</c>, a small header (format, kind of vectors and K, model hash, dimensions, the store's generation
 /// when it was written, the sorted segment ids, the name, length and XxHash3 of the data file, and a checksum of itself), and
 /// the data file it names, <c>INDEX.vsi.ann-GEN-RANDOM.usearch</c> (USearch's own format). An update writes a new data file
 /// under a new name, then a new header beside the old one, then renames the header over it (the commit point), then
@@ -39,7 +44,8 @@ public sealed record AnnOptions
 public sealed class AnnIndex : IDisposable
 {
     private const string Magic = "VIDSEEK-ANN";
-    private const int FormatVersion = 1;
+    /// <summary>2: K vectors per segment (keys s·K + j) and their kind in the header; 1 (one mean vector, key s) is rebuilt.</summary>
+    private const int FormatVersion = 2;
     private const int SpotChecks = 8;
 
     /// <summary>Test hook: called with "data-written" (new data file complete, header not yet written) and "header-written" (new header beside, not yet renamed).</summary>
@@ -53,22 +59,33 @@ public sealed class AnnIndex : IDisposable
     public string HeaderPath { get; }
     /// <summary>The store's generation this ANN index is in step with.</summary>
     public long Generation { get; private set; }
+    /// <summary>Segments in the index.</summary>
     public int Count => keys.Length;
     public int Dimensions { get; }
+    /// <summary>K: vectors per segment.</summary>
+    public int PerSegment { get; }
+    /// <summary><see cref="IndexModel.AnnKind"/> of the vectors.</summary>
+    public string Kind { get; }
+    /// <summary>How many vectors the last <see cref="Search"/> asked USearch for (it asks again for more when too few distinct segments came back).</summary>
+    public int LastVectorsAsked { get; private set; }
     /// <summary>What opening it did: "fresh", "updated (+A -R)" or "built" (with the reason).</summary>
     public string OpenedAs { get; private set; } = "";
 
-    private AnnIndex(string headerPath, USearchIndex index, long[] keys, long generation, int dimensions)
+    private AnnIndex(string headerPath, USearchIndex index, long[] keys, long generation, int dimensions, string kind, int perSegment)
     {
         HeaderPath = headerPath;
         this.index = index;
         this.keys = keys;
         Generation = generation;
         Dimensions = dimensions;
+        Kind = kind;
+        PerSegment = perSegment;
     }
 
     /// <summary>Where the ANN header of an index file lives.</summary>
     public static string PathFor(string indexLocation) => indexLocation + ".ann";
+
+    private static ulong Key(long segment, int j, int perSegment) => checked((ulong)segment * (ulong)perSegment + (ulong)j);
 
     /// <summary>
     /// Opens the ANN index of <paramref name="store"/>, in step with it: checked, caught up incrementally, or rebuilt from the
@@ -76,10 +93,12 @@ public sealed class AnnIndex : IDisposable
     /// is a warning, the index in memory is still right.
     /// </summary>
     /// <param name="warn">Receives one line per problem found (a corrupt or mismatched file that is being rebuilt).</param>
-    public static AnnIndex Open(IIndexStore store, IndexModel model, Action<string>? warn = null, bool save = true, AnnOptions? options = null)
+    /// <param name="header">The header file; <see cref="PathFor"/> of the store by default (another model over the same
+    /// frames, e.g. mean pooling on an X-Pool index, keeps its own first stage under another name).</param>
+    public static AnnIndex Open(IIndexStore store, IndexModel model, Action<string>? warn = null, bool save = true, AnnOptions? options = null, string? header = null)
     {
         options ??= new AnnOptions();
-        string header = PathFor(store.Location);
+        header ??= PathFor(store.Location);
         var ann = TryLoad(store, model, header, warn);
         bool changed;
         if (ann is null)
@@ -99,15 +118,34 @@ public sealed class AnnIndex : IDisposable
         return ann;
     }
 
-    /// <summary>The ids of the (about) <paramref name="n"/> segments whose vectors have the largest inner product with <paramref name="query"/>, best first.</summary>
+    /// <summary>
+    /// The ids of the (about) <paramref name="n"/> segments whose best vector has the largest inner product with
+    /// <paramref name="query"/>, best first. USearch returns vectors, several of one segment among them: it is asked for
+    /// 2n vectors, then for twice as many until n distinct segments came back (or every vector was asked for).
+    /// </summary>
     public long[] Search(float[] query, int n)
     {
         if (query.Length != Dimensions) throw new ArgumentException($"query has {query.Length} dimensions, the index {Dimensions}");
         if (Count == 0 || n < 1) return [];
+        n = Math.Min(n, Count);
+        long total = (long)Count * PerSegment;
+        long ask = PerSegment == 1 ? n : Math.Min(total, 2L * n);
         lock (gate) // one native search at a time: the C binding searches on one thread slot
         {
-            int found = index.Search(query, Math.Min(n, Count), out var found_keys, out _);
-            return found_keys.Take(found).Select(k => (long)k).ToArray();
+            while (true)
+            {
+                int found = index.Search(query, (int)ask, out var foundKeys, out _);
+                var seen = new HashSet<long>();
+                var ids = new List<long>(n);
+                for (int i = 0; i < found && ids.Count < n; i++)
+                {
+                    long id = (long)(foundKeys[i] / (ulong)PerSegment);
+                    if (seen.Add(id)) ids.Add(id);
+                }
+                LastVectorsAsked = (int)ask;
+                if (ids.Count >= n || ask >= total) return ids.ToArray();
+                ask = Math.Min(total, 2 * ask);
+            }
         }
     }
 
@@ -117,6 +155,11 @@ public sealed class AnnIndex : IDisposable
         if (!File.Exists(header)) return null;
         Header h;
         try { h = Header.Read(header); }
+        catch (OtherFormatException e)
+        {
+            warn?.Invoke($"{header} was written by another version of VidSeek ({e.Message}); rebuilding it from {store.Location}");
+            return null;
+        }
         catch (Exception e) when (e is IOException or InvalidDataException or EndOfStreamException or ArgumentException)
         {
             warn?.Invoke($"{header} is damaged ({e.Message}); rebuilding it from {store.Location}");
@@ -125,6 +168,12 @@ public sealed class AnnIndex : IDisposable
         if (h.ModelSha256 != store.Manifest.ModelSha256)
         {
             warn?.Invoke($"{header} was built for another model; rebuilding it from {store.Location}");
+            return null;
+        }
+        int perSegment = model.AnnVectorsPerSegment(store.Manifest.Frames);
+        if (h.Kind != model.AnnKind || h.PerSegment != perSegment)
+        {
+            warn?.Invoke($"{header} holds other first-stage vectors ({h.Kind}, {h.PerSegment} a segment; this model searches with {model.AnnKind}, {perSegment}); rebuilding it from {store.Location}");
             return null;
         }
         string data = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(header))!, h.DataFile);
@@ -144,8 +193,8 @@ public sealed class AnnIndex : IDisposable
             warn?.Invoke($"{header}: {h.DataFile} cannot be read ({e.Message}); rebuilding it from {store.Location}");
             return null;
         }
-        var ann = new AnnIndex(header, index, h.Keys, h.Generation, h.Dimensions);
-        string? mismatch = index.Size() != (ulong)h.Keys.Length ? $"it holds {index.Size()} vectors where its header lists {h.Keys.Length}"
+        var ann = new AnnIndex(header, index, h.Keys, h.Generation, h.Dimensions, h.Kind, h.PerSegment);
+        string? mismatch = index.Size() != (ulong)h.Keys.Length * (ulong)h.PerSegment ? $"it holds {index.Size()} vectors where its header lists {h.Keys.Length} segments of {h.PerSegment}"
             : (int)index.Dimensions() != h.Dimensions ? "its dimensions differ from its header's"
             : ann.SpotCheck(store, model, sameGeneration: h.Generation == store.Generation);
         if (mismatch is not null)
@@ -169,15 +218,17 @@ public sealed class AnnIndex : IDisposable
         var segments = store.Segments(sample, withTokens: false);
         if (sameGeneration && segments.Count != sample.Count) return "segments it lists are not in the index";
         if (segments.Count == 0) return null;
-        var expected = Vectors(store, model, segments);
+        var expected = Vectors(store, model, segments); // [S·K]
         for (int i = 0; i < segments.Count; i++)
-        {
-            if (index.Get((ulong)segments[i].Id, out float[] stored) < 1) return $"segment {segments[i].Id} is missing";
-            // float16 storage: a few 1e-3 of difference; another index's vector differs by far more.
-            double diff = 0, norm = 0;
-            for (int d = 0; d < stored.Length; d++) { diff += Math.Abs(stored[d] - expected[i][d]); norm += Math.Abs(expected[i][d]); }
-            if (diff > 0.01 * norm + 1e-6) return $"the vector of segment {segments[i].Id} differs";
-        }
+            for (int j = 0; j < PerSegment; j++)
+            {
+                if (index.Get(Key(segments[i].Id, j, PerSegment), out float[] stored) < 1) return $"vector {j} of segment {segments[i].Id} is missing";
+                // float16 storage: a few 1e-3 of difference; another index's vector differs by far more.
+                var want = expected[i * PerSegment + j];
+                double diff = 0, norm = 0;
+                for (int d = 0; d < stored.Length; d++) { diff += Math.Abs(stored[d] - want[d]); norm += Math.Abs(want[d]); }
+                if (diff > 0.01 * norm + 1e-6) return $"vector {j} of segment {segments[i].Id} differs";
+            }
         return null;
     }
 
@@ -195,6 +246,7 @@ public sealed class AnnIndex : IDisposable
         {
             // Mostly new: a fresh graph is as quick to build and better connected than one with many deletions.
             var rebuilt = Build(store, model, HeaderPath, options);
+            if (rebuilt.PerSegment != PerSegment || rebuilt.Kind != Kind) throw new InvalidOperationException("the model's first-stage vectors changed");
             (index, rebuilt.index) = (rebuilt.index, index);
             keys = rebuilt.keys;
             Generation = rebuilt.Generation;
@@ -207,12 +259,12 @@ public sealed class AnnIndex : IDisposable
         var loaded = new USearchIndex(data, view: false);
         index.Dispose();
         index = loaded;
-        foreach (long id in removed) index.Remove((ulong)id);
+        foreach (long id in removed)
+            for (int j = 0; j < PerSegment; j++) index.Remove(Key(id, j, PerSegment));
         foreach (var block in added.Chunk(options.Block))
         {
             var segments = store.Segments(block, withTokens: false);
-            var vectors = Vectors(store, model, segments);
-            index.Add(segments.Select(s => (ulong)s.Id).ToArray(), vectors);
+            index.Add(Keys(segments, PerSegment), Vectors(store, model, segments));
         }
         keys = ids;
         Generation = generation;
@@ -226,14 +278,14 @@ public sealed class AnnIndex : IDisposable
         options ??= new AnnOptions();
         long generation = store.Generation;
         int dims = AnnDimensions(store, model);
+        int perSegment = model.AnnVectorsPerSegment(store.Manifest.Frames);
         var index = new USearchIndex(MetricKind.Ip, options.Quantization, (ulong)dims, options.Connectivity, options.ExpansionAdd);
         var keys = new List<long>();
         try
         {
             foreach (var block in store.Segments(withTokens: false).Chunk(options.Block))
             {
-                var vectors = Vectors(store, model, block);
-                index.Add(block.Select(s => (ulong)s.Id).ToArray(), vectors);
+                index.Add(Keys(block, perSegment), Vectors(store, model, block));
                 keys.AddRange(block.Select(s => s.Id));
             }
         }
@@ -243,17 +295,26 @@ public sealed class AnnIndex : IDisposable
             throw;
         }
         keys.Sort();
-        return new AnnIndex(header, index, keys.ToArray(), generation, dims) { OpenedAs = "built" };
+        return new AnnIndex(header, index, keys.ToArray(), generation, dims, model.AnnKind, perSegment) { OpenedAs = "built" };
     }
 
     /// <summary>E', the width of the first stage's vectors (E for a dual encoder, the ITC projection's for a VLT).</summary>
     private static int AnnDimensions(IIndexStore store, IndexModel model)
     {
         using var scope = torch.NewDisposeScope();
-        return (int)model.AnnVectors(torch.zeros(1, store.Manifest.Frames, store.Manifest.EmbedDim)).shape[1];
+        return (int)model.AnnVectors(torch.zeros(1, store.Manifest.Frames, store.Manifest.EmbedDim)).shape[2];
     }
 
-    /// <summary>The first-stage vectors of some segments, one float[] each.</summary>
+    /// <summary>The USearch keys of some segments' vectors, in the order of <see cref="Vectors"/>.</summary>
+    private static ulong[] Keys(IReadOnlyList<IndexedSegment> segments, int perSegment)
+    {
+        var keys = new ulong[segments.Count * perSegment];
+        for (int i = 0; i < segments.Count; i++)
+            for (int j = 0; j < perSegment; j++) keys[i * perSegment + j] = Key(segments[i].Id, j, perSegment);
+        return keys;
+    }
+
+    /// <summary>The first-stage vectors of some segments, one float[] each: segment i's K vectors at i·K .. i·K + K - 1.</summary>
     private static float[][] Vectors(IIndexStore store, IndexModel model, IReadOnlyList<IndexedSegment> segments)
     {
         if (segments.Count == 0) return [];
@@ -262,10 +323,10 @@ public sealed class AnnIndex : IDisposable
         var flat = new float[segments.Count * per];
         for (int i = 0; i < segments.Count; i++) segments[i].FrameEmbeddings.CopyTo(flat, i * per);
         using var scope = torch.NewDisposeScope();
-        var v = model.AnnVectors(torch.tensor(flat, [segments.Count, m.Frames, m.EmbedDim])).to(ScalarType.Float32).contiguous(); // [S, E']
+        var v = model.AnnVectors(torch.tensor(flat, [segments.Count, m.Frames, m.EmbedDim])).to(ScalarType.Float32).contiguous(); // [S, K, E']
         var values = v.data<float>().ToArray();
-        int d = (int)v.shape[1];
-        return Enumerable.Range(0, segments.Count).Select(i => values.AsSpan(i * d, d).ToArray()).ToArray();
+        int d = (int)v.shape[2], rows = (int)(v.shape[0] * v.shape[1]);
+        return Enumerable.Range(0, rows).Select(i => values.AsSpan(i * d, d).ToArray()).ToArray();
     }
 
     /// <summary>Writes the data file under a new name, then the header beside and over the old one, then drops the old data.</summary>
@@ -278,7 +339,7 @@ public sealed class AnnIndex : IDisposable
         lock (gate) index.Save(data);
         using (var f = new FileStream(data, FileMode.Open, FileAccess.ReadWrite)) f.Flush(flushToDisk: true);
         FaultPoint?.Invoke("data-written");
-        var h = new Header(Dimensions, Generation, modelSha256, name, new FileInfo(data).Length, Hash(data), keys);
+        var h = new Header(Dimensions, Generation, modelSha256, Kind, PerSegment, name, new FileInfo(data).Length, Hash(data), keys);
         string tmp = HeaderPath + ".tmp";
         h.Write(tmp);
         FaultPoint?.Invoke("header-written");
@@ -300,7 +361,7 @@ public sealed class AnnIndex : IDisposable
     public void Dispose() => index.Dispose();
 
     /// <summary>The header: binary, little-endian, ending in the XxHash3 of everything before it.</summary>
-    private sealed record Header(int Dimensions, long Generation, string ModelSha256, string DataFile, long DataLength, ulong DataHash, long[] Keys)
+    private sealed record Header(int Dimensions, long Generation, string ModelSha256, string Kind, int PerSegment, string DataFile, long DataLength, ulong DataHash, long[] Keys)
     {
         public void Write(string path)
         {
@@ -312,6 +373,8 @@ public sealed class AnnIndex : IDisposable
                 w.Write(Dimensions);
                 w.Write(Generation);
                 w.Write(ModelSha256);
+                w.Write(Kind);
+                w.Write(PerSegment);
                 w.Write(DataFile);
                 w.Write(DataLength);
                 w.Write(DataHash);
@@ -334,10 +397,13 @@ public sealed class AnnIndex : IDisposable
             using var r = new BinaryReader(new MemoryStream(bytes, 0, bytes.Length - 8), Encoding.UTF8);
             if (r.ReadString() != Magic) throw new InvalidDataException("not a VidSeek ANN header");
             int version = r.ReadInt32();
-            if (version != FormatVersion) throw new InvalidDataException($"format version {version}, expected {FormatVersion}");
+            if (version != FormatVersion) throw new OtherFormatException($"format version {version}, this version reads {FormatVersion}");
             int dims = r.ReadInt32();
             long generation = r.ReadInt64();
-            string sha = r.ReadString(), data = r.ReadString();
+            string sha = r.ReadString(), kind = r.ReadString();
+            int perSegment = r.ReadInt32();
+            if (perSegment < 1) throw new InvalidDataException("bad vector count");
+            string data = r.ReadString();
             if (data.Contains('/') || data.Contains('\\') || data.Contains("..")) throw new InvalidDataException("bad data file name");
             long length = r.ReadInt64();
             ulong hash = r.ReadUInt64();
@@ -345,7 +411,10 @@ public sealed class AnnIndex : IDisposable
             if (n < 0 || (long)n * 8 > bytes.Length) throw new InvalidDataException("bad key count");
             var keys = new long[n];
             for (int i = 0; i < n; i++) keys[i] = r.ReadInt64();
-            return new Header(dims, generation, sha, data, length, hash, keys);
+            return new Header(dims, generation, sha, kind, perSegment, data, length, hash, keys);
         }
     }
+
+    /// <summary>A header written by another version of the format (checksum intact).</summary>
+    private sealed class OtherFormatException(string message) : IOException(message);
 }

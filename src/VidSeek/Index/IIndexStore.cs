@@ -81,6 +81,10 @@ public interface IIndexStore : IDisposable
     /// <summary>The video with this id, or null.</summary>
     IndexedVideo? Video(long id);
 
+    /// <summary>Whether any video has captions (the index came from an annotated dataset). By default from <see cref="Videos"/>;
+    /// a store answers it with one query where it can.</summary>
+    bool HasCaptions() => Videos().Any(v => v.Captions.Count > 0);
+
     /// <summary>Every segment in index order (video path, then ordinal), streamed; <paramref name="withTokens"/> reads the VLT tokens too.</summary>
     IEnumerable<IndexedSegment> Segments(bool withTokens = true);
 

@@ -82,12 +82,20 @@ public abstract class IndexModel : IDisposable
     public virtual int Rescored(int k) => k;
 
     /// <summary>
-    /// The first stage's vectors of segments <c>[V, F, E]</c> -> <c>[V, E']</c>, such that their inner product with
-    /// <see cref="AnnQuery"/> is a fast stand-in for the score: the normalised mean of the frames for a dual encoder (mean
-    /// pooling's cosine exactly; X-Pool's approximately), the mean of the normalised ITC-projected frames for a VLT (its ITC
-    /// similarity exactly).
+    /// The first stage's vectors of segments <c>[V, F, E]</c> -> <c>[V, K, E']</c> (K = <see cref="AnnVectorsPerSegment"/>), such
+    /// that the largest inner product of a segment's K vectors with <see cref="AnnQuery"/> is a fast stand-in for the score:
+    /// mean pooling: the normalised mean of the frames (K = 1, its cosine exactly); X-Pool: the normalised vertices of its
+    /// pooling (the pooled vector for attention one-hot on each frame, and for uniform attention; K = F + 1; measured in
+    /// docs/PERFORMANCE.md to recall X-Pool's ranking far better than the mean); VLT: the mean of the normalised ITC-projected
+    /// frames (K = 1, its ITC similarity exactly).
     /// </summary>
     public abstract Tensor AnnVectors(Tensor frames);
+
+    /// <summary>K, the first-stage vectors per segment of <paramref name="frames"/> frames.</summary>
+    public abstract int AnnVectorsPerSegment(int frames);
+
+    /// <summary>What the first-stage vectors are (recorded in the ANN file: a file of another kind is rebuilt).</summary>
+    public abstract string AnnKind { get; }
 
     /// <summary>The query's first-stage vector <c>[E']</c>, unit length.</summary>
     public abstract float[] AnnQuery(EncodedQuery query);
@@ -152,8 +160,14 @@ public abstract class IndexModel : IDisposable
         public override Tensor AnnVectors(Tensor frames)
         {
             using var _ = torch.no_grad();
-            return nn.functional.normalize(frames.mean(new long[] { 1 }), dim: -1);               // [V, E], as IndexedSegment.Coarse
+            if (Model.Pool is { } pool)
+                return nn.functional.normalize(pool.Vertices(frames), dim: -1);                   // [V, F + 1, E]
+            return nn.functional.normalize(frames.mean(new long[] { 1 }, keepdim: true), dim: -1); // [V, 1, E], as IndexedSegment.Coarse
         }
+
+        public override int AnnVectorsPerSegment(int frames) => Model.Pool is null ? 1 : frames + 1;
+
+        public override string AnnKind => Model.Pool is null ? "mean" : "xpool-vertices";
 
         public override float[] AnnQuery(EncodedQuery query)
         {
@@ -229,8 +243,12 @@ public abstract class IndexModel : IDisposable
             using var _ = torch.no_grad();
             // ITC is the mean over frames of <t, f_i> with unit vectors, i.e. <t, mean_i f_i>: exact with an inner product.
             var f = nn.functional.normalize(Model.ProjectFrames(frames), dim: -1);                // [V, F, E']
-            return f.mean(new long[] { 1 });
+            return f.mean(new long[] { 1 }, keepdim: true);                                       // [V, 1, E']
         }
+
+        public override int AnnVectorsPerSegment(int frames) => 1;
+
+        public override string AnnKind => "itc-mean";
 
         public override float[] AnnQuery(EncodedQuery query)
         {

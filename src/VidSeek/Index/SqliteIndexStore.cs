@@ -171,6 +171,8 @@ public sealed class SqliteIndexStore : IIndexStore
 
     public int SegmentCount => Guard(() => Convert.ToInt32(Scalar(db, "SELECT COUNT(*) FROM segments")));
 
+    public bool HasCaptions() => Guard(() => Convert.ToInt64(Scalar(db, "SELECT EXISTS(SELECT 1 FROM captions)")) != 0);
+
     public Dictionary<string, StoredFile> Files() => Guard(() =>
     {
         var result = new Dictionary<string, StoredFile>(StringComparer.Ordinal);

@@ -30,8 +30,8 @@ public sealed record SearchHit(int Rank, IndexedVideo Video, IndexedSegment Segm
 public sealed class VideoSearcher : IDisposable
 {
     /// <summary>
-    /// Candidates the first stage proposes per query by default. Provisional: the recall@10 measured so far (10^4 segments,
-    /// docs/PERFORMANCE.md, <c>vidseek-bench search-query</c>) falls short of 0.99 at 1000; a per-frame first stage recalls X-Pool better there.
+    /// Candidates the first stage proposes per query by default (recall@10 against the exhaustive ranking per candidate count:
+    /// docs/PERFORMANCE.md, <c>vidseek-bench search-query</c>).
     /// </summary>
     public const int DefaultCandidates = 1000;
 
@@ -42,6 +42,7 @@ public sealed class VideoSearcher : IDisposable
     private readonly Lazy<bool> hasCaptions;
     private readonly Lazy<IReadOnlyList<IndexedVideo>> videos;
     private readonly Action<string>? warn;
+    private readonly string? annHeader;
     private readonly object annGate = new();
     private AnnIndex? ann;
     private int segmentCount;
@@ -61,18 +62,19 @@ public sealed class VideoSearcher : IDisposable
     /// <summary>"xpool", "meanp" or "vlt": what the per-frame numbers of a hit mean.</summary>
     public string Kind => model is IndexModel.Dual d ? (d.Model.Config.Pooling == Models.DualEncoder.VideoPooling.XPool ? "xpool" : "meanp") : "vlt";
 
-    private VideoSearcher(IIndexStore index, IndexModel model, int candidates, Action<string>? warn)
+    private VideoSearcher(IIndexStore index, IndexModel model, int candidates, Action<string>? warn, string? annHeader = null)
     {
         Index = index;
         this.model = model;
         this.warn = warn;
+        this.annHeader = annHeader;
         Candidates = candidates;
         Generation = index.Generation;
         segmentCount = index.SegmentCount;
         videos = new Lazy<IReadOnlyList<IndexedVideo>>(() => index.Videos());
-        // Read once, not kept: a large index's video list is not held for a yes/no.
-        hasCaptions = new Lazy<bool>(() => index.Videos().Any(v => v.Captions.Count > 0));
-        if (segmentCount > candidates && index is SqliteIndexStore) OpenAnn(); // keep the first stage open from the start
+        // A store query, not the video list (unless that is read already): a large index's list is not read for a yes/no.
+        hasCaptions = new Lazy<bool>(() => videos.IsValueCreated ? videos.Value.Any(v => v.Captions.Count > 0) : index.HasCaptions());
+        if (HasFirstStage(exact: false, candidates)) OpenAnn(); // keep the first stage open from the start
     }
 
     /// <summary>Opens an index and the model it was built with (or <paramref name="modelOverride"/>, which must hold the same weights).</summary>
@@ -107,10 +109,12 @@ public sealed class VideoSearcher : IDisposable
     /// A searcher over an open store with a model the caller vouches for (its embeddings must be the ones the index holds, e.g.
     /// the same backbone with another pooling); it owns and disposes both.
     /// </summary>
-    public static VideoSearcher Create(IIndexStore index, IndexModel model, int candidates = DefaultCandidates, Action<string>? warn = null)
+    /// <param name="annHeader">Where its first stage lives (<see cref="AnnIndex.PathFor"/> of the store by default): a model
+    /// with other first-stage vectors than the index's own (mean pooling over an X-Pool index) needs a file of its own.</param>
+    public static VideoSearcher Create(IIndexStore index, IndexModel model, int candidates = DefaultCandidates, Action<string>? warn = null, string? annHeader = null)
     {
         if (candidates < 1) throw new VidSeekException($"the candidate count must be at least 1, got {candidates}");
-        return new VideoSearcher(index, model, candidates, warn ?? (w => Console.Error.WriteLine($"warning: {w}")));
+        return new VideoSearcher(index, model, candidates, warn ?? (w => Console.Error.WriteLine($"warning: {w}")), annHeader);
     }
 
     /// <summary>Where the last search spent its time, in milliseconds: the first stage (ANN), reading the candidates from the store, and scoring them.</summary>
@@ -125,7 +129,7 @@ public sealed class VideoSearcher : IDisposable
             // The store changed since (another process updated it): catch the first stage up, or open it the first time.
             ann?.Dispose();
             ann = null;
-            ann = AnnIndex.Open(Index, model, warn);
+            ann = AnnIndex.Open(Index, model, warn, header: annHeader);
             Generation = generation;
             segmentCount = Index.SegmentCount;
             return ann;
@@ -155,11 +159,18 @@ public sealed class VideoSearcher : IDisposable
         }
         if (segmentCount == 0) return [];
         using var encoded = model.EncodeQuery(query);
-        // The ANN file lives beside an embedded index; a server-side store (PostgreSQL) is searched exhaustively for now.
-        bool firstStage = !exact && n < segmentCount && Index is SqliteIndexStore;
-        var ranked = firstStage ? FirstStage(encoded, k, n, perVideo) : Exhaustive(encoded, k, perVideo);
+        var ranked = HasFirstStage(exact, n) ? FirstStage(encoded, k, n, perVideo) : Exhaustive(encoded, k, perVideo);
         return Hits(query, ranked);
     }
+
+    /// <summary>
+    /// Whether a search with <paramref name="n"/> candidates runs in two stages. The one place that chooses the first stage
+    /// by store: the ANN file lives beside an embedded index; a server-side store (PostgreSQL) is searched exhaustively for now.
+    /// </summary>
+    private bool HasFirstStage(bool exact, int n) => !exact && n < segmentCount && Index is SqliteIndexStore;
+
+    /// <summary>The first stage's candidate segment ids for a query, best first (see <see cref="HasFirstStage"/>).</summary>
+    private long[] FirstStageIds(IndexModel.EncodedQuery query, int n) => OpenAnn().Search(model.AnnQuery(query), n);
 
     /// <summary>One segment (e.g. a neighbour of a hit) scored and explained for <paramref name="query"/>, or null for an unknown id; its rank is 0.</summary>
     public SearchHit? Moment(string query, long segmentId)
@@ -188,8 +199,7 @@ public sealed class VideoSearcher : IDisposable
     private List<Ranked> FirstStage(IndexModel.EncodedQuery query, int k, int n, bool perVideo)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        var first = OpenAnn();
-        var ids = first.Search(model.AnnQuery(query), Math.Max(n, model.Rescored(k)));
+        var ids = FirstStageIds(query, Math.Max(n, model.Rescored(k)));
         double ann = clock.Elapsed.TotalMilliseconds;
         var ranked = Rescore(query, ids, k, perVideo);
         LastTimings = LastTimings with { FirstStage = ann };

@@ -2,6 +2,7 @@ using VidSeek.Cli.Commands;
 using VidSeek.Index;
 using VidSeek.Models.DualEncoder;
 using VidSeek.Tests.Training;
+using TorchSharp;
 
 namespace VidSeek.Tests.Index;
 
@@ -72,6 +73,7 @@ public class AnnIndexTests(IndexFixture fixture) : IClassFixture<IndexFixture>
         using var searcher = VideoSearcher.Open(index, candidates: 150, warn: warnings.Add);
         Assert.NotNull(searcher.Ann);
         Assert.Equal(300, searcher.Ann!.Count);
+        Assert.Equal(Frames + 1, searcher.Ann.PerSegment);                                       // X-Pool: the pooling's vertices
         Assert.True(File.Exists(AnnIndex.PathFor(index)));
         foreach (var q in Queries)
         {
@@ -105,6 +107,106 @@ public class AnnIndexTests(IndexFixture fixture) : IClassFixture<IndexFixture>
             // Allowing only for float16 storage: every proposed segment is among the exact top 10 up to 2e-3.
             Assert.All(first, id => Assert.True(score[id] >= exact[9].Score - 2e-3, $"segment {id}: {score[id]} < {exact[9].Score}"));
             Assert.Equal(Ids(exact.Take(10)), Ids(searcher.Search(q, 10, candidates: 50)));
+        }
+    }
+
+    [Fact]
+    public void TheXPoolFirstStageRanksSegmentsByTheirBestVertex()
+    {
+        // X-Pool's first stage holds F + 1 vectors a segment (the pooling's vertices, TextConditionedPooling.Vertices) and
+        // ranks a segment by the best of them: the brute-force top 10 of that score must be among its 20 candidates (HNSW is
+        // approximate, float16), and its candidates must score near the top (a wrong vector would propose far lower ones).
+        string index = SyntheticIndex(fixture.Model, 250, seed: 12);
+        using var store = IndexStore.Open(index);
+        using var model = (IndexModel.Dual)IndexModel.Open(fixture.Model, Frames);
+        using var ann = AnnIndex.Open(store, model);
+        Assert.Equal(Frames + 1, ann.PerSegment);
+        Assert.Equal("xpool-vertices", ann.Kind);
+        var segments = store.Segments(withTokens: false).ToList();
+        using var scope = torch.NewDisposeScope();
+        var frames = torch.tensor(segments.SelectMany(s => s.FrameEmbeddings).ToArray(), [segments.Count, Frames, Dim]);
+        var vertices = torch.nn.functional.normalize(model.Model.Pool!.Vertices(frames), dim: -1); // [S, F + 1, D]
+        foreach (var q in Queries)
+        {
+            using var encoded = model.EncodeQuery(q);
+            var query = torch.tensor(model.AnnQuery(encoded));
+            var best = torch.einsum("d,skd->sk", query, vertices).amax([1]).data<float>().ToArray();
+            var score = segments.Select((s, i) => (s.Id, best[i])).ToDictionary(x => x.Id, x => x.Item2);
+            var first = ann.Search(model.AnnQuery(encoded), 20);
+            Assert.Equal(20, first.Distinct().Count());
+            var top10 = segments.Select(s => s.Id).OrderByDescending(id => score[id]).Take(10);
+            Assert.All(top10, id => Assert.Contains(id, first));
+            float fortieth = best.OrderDescending().ElementAt(39);
+            Assert.All(first, id => Assert.True(score[id] >= fortieth, $"segment {id}: {score[id]} < {fortieth}"));
+        }
+    }
+
+    /// <summary>An X-Pool model's backbone with mean pooling (as the search bench compares them): its own copy of the weights, which it disposes.</summary>
+    private static IndexModel.Dual MeanPoolingOf(string folder)
+    {
+        var xpool = (IndexModel.Dual)IndexModel.Open(folder, Frames); // its head is left to the GC; the backbone goes to the new model
+        return new IndexModel.Dual(new RetrievalCheckpoint(
+            new DualEncoderModel(xpool.Model.Config with { Pooling = VideoPooling.MeanP }, xpool.Model.Clip), xpool.Checkpoint.Texts, folder));
+    }
+
+    [Fact]
+    public void AnAnnFileOfTheOldFormatOrOfOtherVectorsIsRebuilt()
+    {
+        string index = SyntheticIndex(fixture.Model, 100, seed: 13);
+        string header = AnnIndex.PathFor(index);
+        using (var store = IndexStore.Open(index))
+        using (var model = IndexModel.Open(fixture.Model, Frames))
+            AnnIndex.Open(store, model).Dispose();
+
+        // Format 1 (one mean vector a segment, key = segment id), checksum intact: refused by its version, rebuilt.
+        string data = Assert.Single(Directory.GetFiles(Path.GetDirectoryName(index)!, "index.vsi.ann-*.usearch"));
+        using (var store = IndexStore.Open(index))
+        {
+            using var body = new MemoryStream();
+            using (var w = new BinaryWriter(body, System.Text.Encoding.UTF8, leaveOpen: true))
+            {
+                w.Write("VIDSEEK-ANN"); w.Write(1); w.Write(Dim); w.Write(store.Generation); w.Write(store.Manifest.ModelSha256);
+                w.Write(Path.GetFileName(data)); w.Write(new FileInfo(data).Length); w.Write(0UL);
+                var ids = store.SegmentIds();
+                w.Write(ids.Length);
+                foreach (long id in ids) w.Write(id);
+            }
+            var bytes = body.ToArray();
+            File.WriteAllBytes(header, [.. bytes, .. BitConverter.GetBytes(System.IO.Hashing.XxHash3.HashToUInt64(bytes))]);
+        }
+        var warnings = new List<string>();
+        using (var store = IndexStore.Open(index))
+        using (var model = IndexModel.Open(fixture.Model, Frames))
+        using (var ann = AnnIndex.Open(store, model, warnings.Add))
+        {
+            Assert.Equal("built", ann.OpenedAs);
+            Assert.Equal(Frames + 1, ann.PerSegment);
+        }
+        Assert.Contains(warnings, w => w.Contains("another version") && w.Contains("format version 1"));
+
+        // Mean pooling over the same frames (same weights, so the same model hash) writes one mean vector a segment; found at
+        // X-Pool's file, it is refused by its kind and rebuilt, and X-Pool's is then fresh.
+        warnings.Clear();
+        using (var store = IndexStore.Open(index))
+        using (var xpool = (IndexModel.Dual)IndexModel.Open(fixture.Model, Frames))
+        using (var meanp = MeanPoolingOf(fixture.Model))
+        {
+            using (var ann = AnnIndex.Open(store, meanp, warnings.Add))
+            {
+                Assert.Equal("built", ann.OpenedAs);                                             // X-Pool's vectors refused
+                Assert.Equal(1, ann.PerSegment);
+            }
+            Assert.Contains(warnings, w => w.Contains("other first-stage vectors"));
+            warnings.Clear();
+            using (var ann = AnnIndex.Open(store, xpool, warnings.Add)) Assert.Equal("built", ann.OpenedAs);
+            Assert.Contains(warnings, w => w.Contains("other first-stage vectors (mean, 1 a segment"));
+            // Each keeps its own file where told to: both are then fresh.
+            string meanpHeader = index + ".meanp.ann";
+            AnnIndex.Open(store, meanp, header: meanpHeader).Dispose();
+            warnings.Clear();
+            using (var ann = AnnIndex.Open(store, xpool, warnings.Add)) Assert.Equal("fresh", ann.OpenedAs);
+            using (var ann = AnnIndex.Open(store, meanp, warnings.Add, header: meanpHeader)) Assert.Equal("fresh", ann.OpenedAs);
+            Assert.Empty(warnings);
         }
     }
 

@@ -74,6 +74,38 @@ public sealed class TextConditionedPooling : nn.Module<Tensor, Tensor, PoolingOu
     }
 
     /// <summary>
+    /// The pooled vector a text would get if its attention (in every head) were one-hot on frame f, for each f, and the one it
+    /// would get with uniform attention: <c>[V, F + 1, D]</c> (rows 0..F-1 the frames' vertices, row F the uniform point).
+    /// Text-independent: for any text, X-Pool's pooled vector is <c>LN3(s)</c> of an affine function of a convex combination of
+    /// the frames' <c>out_proj(v_proj(LN1 x_f))</c>, so these points span what any text can pull out of the video; the search's
+    /// first stage indexes them (max of the text's cosine over the rows). As at inference: no dropout, whatever the module's mode.
+    /// </summary>
+    /// <param name="frames">Frame embeddings <c>[V, F, D]</c>.</param>
+    public Tensor Vertices(Tensor frames)
+    {
+        using var scope = torch.NewDisposeScope();
+        long f = frames.shape[1];
+        var attention = torch.cat([torch.eye(f, dtype: frames.dtype, device: frames.device),
+            torch.full(1, f, 1.0 / f, dtype: frames.dtype, device: frames.device)], 0);          // [F + 1, F]
+        return PooledAt(frames, attention).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The pooled vectors <c>[V, P, D]</c> for given attention weights <c>[P, F]</c> over the frames (rows sum to 1; the same
+    /// weights in every head and video) instead of the text's softmax: X-Pool's output after the attention, as in
+    /// <see cref="forward"/> without dropout.
+    /// </summary>
+    /// <param name="frames">Frame embeddings <c>[V, F, D]</c>.</param>
+    public Tensor PooledAt(Tensor frames, Tensor attention)
+    {
+        using var scope = torch.NewDisposeScope();
+        var values = cross_attn.Values(layer_norm1.forward(frames));                            // [V, F, D], heads concatenated
+        var points = attention.matmul(values);                                                  // [V, P, D]
+        var r = layer_norm2.forward(cross_attn.OutProj(points));
+        return layer_norm3.forward(r + linear_proj.forward(r)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
     /// X-Pool's similarity <c>[T, V]</c>: cosine of each raw text embedding (not layer-normed) with the video pooled for it.
     /// </summary>
     /// <param name="text"><c>[T, D]</c></param>

@@ -30,6 +30,12 @@ public sealed class XPoolCrossAttention : nn.Module<Tensor, Tensor, XPoolAttenti
         RegisterComponents();
     }
 
+    /// <summary>The values <c>v_proj(x)</c> of layer-normed frames <c>[..., D]</c>, heads concatenated (channel h*hd + i).</summary>
+    public Tensor Values(Tensor frames) => v_proj.forward(frames);
+
+    /// <summary><c>out_proj</c> of merged head outputs <c>[..., D]</c>.</summary>
+    public Tensor OutProj(Tensor merged) => out_proj.forward(merged);
+
     /// <param name="text">Layer-normed text embeddings <c>[T, D]</c>.</param>
     /// <param name="frames">Layer-normed frame embeddings <c>[V, F, D]</c>.</param>
     public override XPoolAttentionOutput forward(Tensor text, Tensor frames)
