@@ -34,6 +34,8 @@ const string Usage = """
       search-query      two-stage search: RSS, p50/p99 latency, recall@10 vs exhaustive exact per candidate count
                         --index DIR/index.vsi  --queries DIR/queries.txt  --pooling xpool|meanp  --latency-queries 200
                         --recall-queries 20  --candidates 100,200,500,1000,2000  --latency-candidates 1000  --out FILE.json
+      calibration       score calibration: how many ground-truth captions vs unrelated queries each "no good match" rule flags
+                        --index FILE (an index of a dataset split, e.g. vidseek-demo/demo.vsi)  --captions 400
     """;
 if (args.Length == 0 || args[0] is "-h" or "--help")
 {
@@ -56,5 +58,6 @@ switch (args[0])
     case "search-source": return SearchBench.Source(args[1..]);
     case "search-build": return SearchBench.Build(args[1..]);
     case "search-query": return SearchBench.Query(args[1..]);
+    case "calibration": return CalibrationBench.Run(Options.Parse(args[1..]));
     default: Console.Error.WriteLine($"unknown benchmark '{args[0]}'\n{Usage}"); return 2;
 }

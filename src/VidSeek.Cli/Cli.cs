@@ -20,6 +20,9 @@ public static class Cli
     /// <summary>Progress bars and messages go to stderr, so stdout stays clean JSON for pipes.</summary>
     public static IAnsiConsole Err { get; } = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
 
+    /// <summary>A progress display on stderr: live bars on a terminal, plain periodic lines otherwise (<see cref="CliProgress"/>).</summary>
+    public static CliProgress Progress() => new();
+
     /// <summary>The <c>vidseek</c> command tree.</summary>
     public static RootCommand BuildRoot()
     {
