@@ -27,6 +27,7 @@ public static class Cli
     public static RootCommand BuildRoot()
     {
         var root = new RootCommand("VidSeek: text-to-video retrieval (CLIP, X-Pool, T2V2T) on the CPU.");
+        root.Options.Add(Threads);
         root.Subcommands.Add(Commands.EmbedTextCommand.Create());
         root.Subcommands.Add(Commands.EmbedVideoCommand.Create());
         root.Subcommands.Add(Commands.TrainCommand.Create());
@@ -40,6 +41,16 @@ public static class Cli
         return root;
     }
 
+    /// <summary>
+    /// <c>--threads N</c>, on every command: caps libtorch's intra-op threads, OpenCV's and FFmpeg's decoding threads
+    /// (<see cref="CpuThreads.Apply"/>). Default: the libraries' own (one per core). Give it when several processes share the cores.
+    /// </summary>
+    public static Option<int?> Threads { get; } = new Option<int?>("--threads")
+    {
+        Description = "CPU threads for the model (libtorch), OpenCV and video decoding (default: one per core); lower it when several processes share the machine.",
+        Recursive = true,
+    };
+
     public static int Run(RootCommand root, string[] args, TextWriter? stdout = null, TextWriter? stderr = null)
     {
         var config = new InvocationConfiguration { Output = stdout ?? Console.Out, Error = stderr ?? Console.Error, EnableDefaultExceptionHandler = false };
@@ -52,6 +63,15 @@ public static class Cli
             {
                 config.Error.WriteLine(UsageLine(parse));
                 return UsageError;
+            }
+            if (parse.GetValue(Threads) is int threads)
+            {
+                if (threads < 1 || threads > 1024)
+                {
+                    config.Error.WriteLine($"error: --threads must be from 1 to 1024, got {threads}; see 'vidseek --help'");
+                    return UsageError;
+                }
+                CpuThreads.Apply(threads);
             }
             return parse.Invoke(config);
         }

@@ -63,8 +63,9 @@ public static class SearchCommand
     public static string? VerdictLine(IReadOnlyList<SearchHit> hits) => SearchHit.Verdict(hits) switch
     {
         null => null,
-        "good match" => $"good match: the best result stands out more than the top results of {hits[0].Percentile:F0}% of generic captions do (vs: each result's percentile)",
-        _ => $"no good match: the best result stands out no more than the top results of generic, unrelated captions do ({hits[0].Percentile:F0}th percentile; below {ScoreCalibration.GoodMatchPercentile:F0} is no good match)",
+        // Both fit 80 columns: "vs" is the column of each result's percentile.
+        "good match" => $"good match: the best result stands out more than for {hits[0].Percentile:F0}% of unrelated texts",
+        _ => $"no good match: nothing stands out more than for unrelated text (p{Math.Floor(hits[0].Percentile ?? 0):0}; needs p{ScoreCalibration.GoodMatchPercentile:0})",
     };
 
     /// <summary>
