@@ -31,20 +31,18 @@ public static class CalibrationBench
         var bank = ScoreCalibration.Bank.Captions.Select(c => c.ToLowerInvariant()).ToHashSet();
         if (Unrelated.FirstOrDefault(u => bank.Contains(u.ToLowerInvariant())) is { } clash) throw new InvalidOperationException($"'{clash}' is in the bank");
 
-        Console.Error.WriteLine($"opening {file} ({CpuThreads.Describe()})");
         using var searcher = VideoSearcher.Open(Path.GetFullPath(file));
-        Console.Error.WriteLine("opened; calibrating");
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var calibration = ScoreCalibration.Compute(searcher.Index, searcher.Model);
-        Console.WriteLine($"calibration: {calibration.Captions} captions x {calibration.SegmentsScored} segments in {clock.Elapsed.TotalSeconds:F1} s; "
-            + $"bank best scores: min {calibration.BestScores[0]:F3}, median {Quantile(calibration.BestScores, 0.5):F3}, p90 {Quantile(calibration.BestScores, 0.9):F3}, max {calibration.BestScores[^1]:F3}; "
-            + $"all pairs mean {calibration.Mean:F3} std {calibration.Std:F4}");
+        Console.WriteLine($"calibration: {calibration.Captions} captions x {calibration.SegmentIds.Length} segments in {clock.Elapsed.TotalSeconds:F1} s ({CpuThreads.Describe()}); "
+            + $"rule in use: no good match below percentile {ScoreCalibration.GoodMatchPercentile} of the bank's stand-out");
 
         var real = searcher.Videos.SelectMany(v => v.Captions).Distinct().Take(maxCaptions).ToList();
         var index = searcher.Index;
-        var bankScores = ScoreCalibration.BankScores(index, searcher.Model, ScoreCalibration.Bank.Captions, int.MaxValue, out _, out _);
-        var realScores = ScoreCalibration.BankScores(index, searcher.Model, real, int.MaxValue, out _, out _);
-        var unrelatedScores = ScoreCalibration.BankScores(index, searcher.Model, Unrelated, int.MaxValue, out _, out _);
+        var sample = index.SegmentIds();
+        var bankScores = ScoreCalibration.BankScores(index, searcher.Model, ScoreCalibration.Bank.Captions, sample);
+        var realScores = ScoreCalibration.BankScores(index, searcher.Model, real, sample);
+        var unrelatedScores = ScoreCalibration.BankScores(index, searcher.Model, Unrelated, sample);
         Console.WriteLine($"{real.Count} ground-truth captions of the index, {Unrelated.Length} unrelated queries, {index.SegmentCount} segments (load {Machine.LoadAverageNow()})");
 
         // Candidate statistics of one query's scores over every segment; each is compared with the same statistic of the bank.
