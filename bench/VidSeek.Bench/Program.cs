@@ -42,6 +42,10 @@ const string Usage = """
                         reference is computed once in a streamed pass and cached as DIR/truth-POOLING-R.json)
       search-study      which first-stage vectors recall X-Pool's exact top 10 (brute force): mean, frames, vertices, uniform, combinations
                         --index DIR/index.vsi  --queries DIR/queries.txt  --recall-queries 40  --candidates 10,20,50,100,200,500,1000
+      calibration       score calibration: how many ground-truth captions vs unrelated queries each "no good match" rule flags
+                        --index FILE (an index of a dataset split, e.g. vidseek-demo/demo.vsi)  --captions 400
+      oversubscription  vidseek index alone vs N processes at once, per OpenMP wait policy and --threads: the slowdown ratio
+                        --videos 200  --processes 3  --configs passive,active,passive-threads1  --work DIR  --cli vidseek.dll  --model DIR
     """;
 if (args.Length == 0 || args[0] is "-h" or "--help")
 {
@@ -66,5 +70,7 @@ switch (args[0])
     case "search-build": return SearchBench.Build(args[1..]);
     case "search-query": return SearchBench.Query(args[1..]);
     case "search-study": return SearchStudy.Run(args[1..]);
+    case "oversubscription": return OversubscriptionBench.Run(Options.Parse(args[1..]));
+    case "calibration": return CalibrationBench.Run(Options.Parse(args[1..]));
     default: Console.Error.WriteLine($"unknown benchmark '{args[0]}'\n{Usage}"); return 2;
 }

@@ -20,10 +20,14 @@ public static class Cli
     /// <summary>Progress bars and messages go to stderr, so stdout stays clean JSON for pipes.</summary>
     public static IAnsiConsole Err { get; } = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
 
+    /// <summary>A progress display on stderr: live bars on a terminal, plain periodic lines otherwise (<see cref="CliProgress"/>).</summary>
+    public static CliProgress Progress() => new();
+
     /// <summary>The <c>vidseek</c> command tree.</summary>
     public static RootCommand BuildRoot()
     {
         var root = new RootCommand("VidSeek: text-to-video retrieval (CLIP, X-Pool, T2V2T) on the CPU.");
+        root.Options.Add(Threads);
         root.Subcommands.Add(Commands.EmbedTextCommand.Create());
         root.Subcommands.Add(Commands.EmbedVideoCommand.Create());
         root.Subcommands.Add(Commands.TrainCommand.Create());
@@ -37,6 +41,16 @@ public static class Cli
         return root;
     }
 
+    /// <summary>
+    /// <c>--threads N</c>, on every command: caps libtorch's intra-op threads, OpenCV's and FFmpeg's decoding threads
+    /// (<see cref="CpuThreads.Apply"/>). Default: the libraries' own (one per core). Give it when several processes share the cores.
+    /// </summary>
+    public static Option<int?> Threads { get; } = new Option<int?>("--threads")
+    {
+        Description = "CPU threads for the model (libtorch), OpenCV and video decoding (default: one per core); lower it when several processes share the machine.",
+        Recursive = true,
+    };
+
     public static int Run(RootCommand root, string[] args, TextWriter? stdout = null, TextWriter? stderr = null)
     {
         var config = new InvocationConfiguration { Output = stdout ?? Console.Out, Error = stderr ?? Console.Error, EnableDefaultExceptionHandler = false };
@@ -49,6 +63,15 @@ public static class Cli
             {
                 config.Error.WriteLine(UsageLine(parse));
                 return UsageError;
+            }
+            if (parse.GetValue(Threads) is int threads)
+            {
+                if (threads < 1 || threads > 1024)
+                {
+                    config.Error.WriteLine($"error: --threads must be from 1 to 1024, got {threads}; see 'vidseek --help'");
+                    return UsageError;
+                }
+                CpuThreads.Apply(threads);
             }
             return parse.Invoke(config);
         }

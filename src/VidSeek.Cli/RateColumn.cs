@@ -6,6 +6,8 @@ namespace VidSeek.Cli;
 /// <summary>A progress column showing items per second ("12.3 videos/s"); Spectre's own speed column formats bytes.</summary>
 public sealed class RateColumn(string unit) : ProgressColumn
 {
+    public string Unit => unit;
+
     public override IRenderable Render(RenderOptions options, ProgressTask task, TimeSpan deltaTime)
     {
         double? speed = task.Speed;

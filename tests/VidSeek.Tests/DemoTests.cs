@@ -16,6 +16,18 @@ public class DemoTests
         Assert.Contains("attention per frame", stdout);
         Assert.Contains("the measured R@1 equal the recorded ones", stdout);
         Assert.True(File.Exists(Path.Combine(work.Path, "demo.vsi")));
+        Assert.Contains("stands out more than for ", stdout);                // each example query says what its scores mean
+
+        // The calibration was stored at index time, and tells unrelated text from the test split's own captions on the shipped model.
+        using (var searcher = VidSeek.Index.VideoSearcher.Open(Path.Combine(work.Path, "demo.vsi")))
+        {
+            Assert.True(VidSeek.Index.ScoreCalibration.Read(searcher.Index) is { } stored && stored.IsCurrentFor(searcher.Index));
+            foreach (var unrelated in new[] { "asdkjh qwe", "a cat on a skateboard", "quarterly tax report" })
+                Assert.True(VidSeek.Index.SearchHit.Verdict(searcher.Search(unrelated, 5)) == "no good match", unrelated);
+            var captions = searcher.Videos.SelectMany(v => v.Captions).Distinct().Take(40).ToList();
+            int good = captions.Count(c => VidSeek.Index.SearchHit.Verdict(searcher.Search(c, 5)) == "good match");
+            Assert.True(good > captions.Count / 2, $"only {good} of {captions.Count} test captions are a good match");
+        }
 
         // A second run reuses the corpus and the index: nothing is encoded again.
         var again = CliRunner.Run("demo", "--work", work.Path, "--queries", "1");

@@ -42,7 +42,7 @@ public static class CommonOptions
         var hub = Hub.HubOptions.FromEnvironment();
         if (hub.Offline) return Models.ModelSource.Resolve(spec, option, hub);
         string folder = "";
-        Cli.Err.Progress().AutoClear(true)
+        Cli.Progress().AutoClear(true)
             .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new DownloadedColumn(), new TransferSpeedColumn(), new RemainingTimeColumn())
             .Start(ctx =>
             {

@@ -39,7 +39,7 @@ public static class DemoCommand
             var corpus = Corpus(data);
             if (!SameCorpus(data, corpus))
             {
-                Cli.Err.Progress().AutoClear(true).Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RateColumn("videos"), new RemainingTimeColumn())
+                Cli.Progress().AutoClear(true).Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RateColumn("videos"), new RemainingTimeColumn())
                     .Start(ctx =>
                     {
                         var task = ctx.AddTask("1/4 generating the Shapes corpus", maxValue: corpus.Videos);
@@ -57,13 +57,14 @@ public static class DemoCommand
                 if (File.Exists(indexFile) && !SameIndex(indexFile, manifest)) File.Delete(indexFile); // from another build of the demo model
                 using var index = IndexStore.OpenOrCreate(indexFile, manifest);
                 IndexUpdateReport report = null!;
-                Cli.Err.Progress().AutoClear(true).Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RateColumn("files"), new RemainingTimeColumn())
+                Cli.Progress().AutoClear(true).Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RateColumn("files"), new RemainingTimeColumn())
                     .Start(ctx =>
                     {
                         var task = ctx.AddTask("2/4 indexing the test videos", maxValue: videos.Count);
                         report = IndexBuilder.Update(index, indexModel, videos, p => task.Value = p.FilesDone);
                     });
                 if (report.Failed.Count > 0) throw new VidSeekException($"{report.Failed.Count} demo videos failed to decode, e.g. {report.Failed[0].Path}: {report.Failed[0].Error}");
+                ScoreCalibration.ForIndex(index, indexModel, w => Cli.Err.WriteLine($"warning: {w}")); // what the scores mean (stored in the index)
                 stdout.WriteLine($"2/4 index: {index.VideoCount} test videos in {indexFile} ({report.Added} encoded now; {clock.Elapsed.TotalSeconds:F0} s)");
             }
 
@@ -79,7 +80,9 @@ public static class DemoCommand
                 {
                     stdout.WriteLine();
                     stdout.WriteLine($"  \"{c.Text}\"  ({c.Type} caption of {Path.GetFileName(test.Videos[c.VideoIndex].Path)})");
-                    stdout.WriteLine(SearchCommand.Render(searcher.Search(c.Text, 5), searcher.Kind));
+                    var top = searcher.Search(c.Text, 5);
+                    stdout.WriteLine(SearchCommand.Render(top, searcher.Kind));
+                    if (SearchCommand.VerdictLine(top) is { } verdict) stdout.WriteLine("  " + verdict);
                     var all = searcher.Search(c.Text, searcher.Videos.Count);
                     var truth = all.Where(h => h.IsGroundTruth).Select(h => $"{h.Video.Path} at rank {h.Rank}");
                     stdout.WriteLine($"  ground truth: {string.Join(", ", truth)} of {all.Count}");
@@ -91,7 +94,7 @@ public static class DemoCommand
             {
                 var source = new VideoFrameSource(test.Videos, ckpt.Model.Config.NumFrames, ckpt.Model.Clip.ImageSize, cacheBudgetBytes: 0);
                 EvalResult result = null!;
-                Cli.Err.Progress().AutoClear(true).Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn())
+                Cli.Progress().AutoClear(true).Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn())
                     .Start(ctx =>
                     {
                         var task = ctx.AddTask("4/4 evaluating", maxValue: test.Videos.Count);

@@ -39,7 +39,7 @@ public static class EmbedVideoCommand
             using var _ = torch.no_grad();
 
             var results = new List<(VideoClip Clip, Tensor Frames)>();
-            Cli.Err.Progress().AutoClear(true).Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+            Cli.Progress().AutoClear(true).Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
                 .Start(ctx =>
                 {
                     var task = ctx.AddTask("embedding videos", maxValue: files.Length);

@@ -58,7 +58,7 @@ public static class EvalCommand
             var stages = vlt ? new[] { ItcStage, RerankedStage } : new[] { "" };
             var results = stages.ToDictionary(s => s, _ => new List<EvalResult>());
             foreach (var folder in folders)
-                Cli.Err.Progress().AutoClear(true).Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+                Cli.Progress().AutoClear(true).Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
                     .Start(ctx =>
                     {
                         var task = ctx.AddTask($"encoding videos ({folder.Name})", maxValue: loaded.Videos.Count);

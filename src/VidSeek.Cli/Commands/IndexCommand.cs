@@ -88,7 +88,7 @@ public static class IndexCommand
             try
             {
                 // By duration, not file count: one hour-long film is most of the work of a folder of phone clips.
-                Cli.Err.Progress().AutoClear(true)
+                Cli.Progress().AutoClear(true)
                     .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new VideoRateColumn(), new RemainingTimeColumn())
                     .Start(ctx =>
                     {
@@ -118,6 +118,12 @@ public static class IndexCommand
                 using var ann = AnnIndex.Open(index, indexModel, w => stderr.WriteLine($"warning: {w}"));
                 stdout.WriteLine($"approximate index {AnnIndex.PathFor(indexFile)}: {ann.Count} segments, {ann.OpenedAs}");
             }
+            // What the scores mean on this index (generic captions against its videos), stored in it for search and serve.
+            if (!cancel.IsCancellationRequested && index.SegmentCount > 0)
+            {
+                var calibration = ScoreCalibration.ForIndex(index, indexModel, w => stderr.WriteLine($"warning: {w}"));
+                stdout.WriteLine($"score calibration: {calibration.Captions} generic captions against {calibration.SegmentIds.Length} of {calibration.SegmentsTotal} segments");
+            }
             stdout.WriteLine($"{index.VideoCount} videos in {index.Location}: {report.Added} added, {report.Updated} updated, {report.Unchanged} unchanged, {report.Removed} removed, {report.Failed.Count} failed to decode");
             if (report.Segments > 0)
                 stdout.WriteLine($"encoded {report.Segments} segments ({index.Manifest.SegmentingOrDefault.Describe()}), {report.VideoSeconds:F0} s of video in {report.WallSeconds:F1} s: "
@@ -138,7 +144,7 @@ public static class IndexCommand
         {
             string source = IndexStore.Normalize(parse.GetValue(from)!), target = IndexStore.Normalize(parse.GetValue(to)!);
             IndexCopyReport report = null!;
-            Cli.Err.Progress().AutoClear(true)
+            Cli.Progress().AutoClear(true)
                 .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new RateColumn("videos"))
                 .Start(ctx =>
                 {
@@ -159,8 +165,10 @@ public static class IndexCommand
     private static string Shorten(string path) => path.Length <= 40 ? path : "..." + path[^37..];
 
     /// <summary>Seconds of video indexed per second of wall time (the task's values are seconds of video).</summary>
-    private sealed class VideoRateColumn : ProgressColumn
+    private sealed class VideoRateColumn : ProgressColumn, CliProgress.IUnitColumn
     {
+        public string Unit => "s of video";
+
         public override Spectre.Console.Rendering.IRenderable Render(Spectre.Console.Rendering.RenderOptions options, ProgressTask task, TimeSpan deltaTime) =>
             new Markup($"{task.Speed ?? 0:F1} s video/s");
     }

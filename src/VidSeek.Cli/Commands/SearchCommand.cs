@@ -20,8 +20,9 @@ public static class SearchCommand
         var perVideo = new Option<bool>("--per-video") { Description = "At most one moment per video (its best)." };
         var exact = new Option<bool>("--exact") { Description = "Score every segment (streamed from the index): the exhaustive ranking, without the approximate first stage." };
         var candidates = new Option<int>("--candidates") { Description = "Segments the approximate first stage proposes for exact scoring (an index with no more segments is searched exhaustively).", DefaultValueFactory = _ => VideoSearcher.DefaultCandidates }.Bound(1, 1_000_000);
+        var wide = new Option<bool>("--wide") { Description = "Print every column, with the attention weights as numbers, however wide the table gets (default: fit 80 columns)." };
         var precision = CommonOptions.Precision();
-        var command = new Command("search", "Find the moments of the indexed videos that a sentence describes.") { index, query, k, json, model, rerankK, perVideo, exact, candidates, precision };
+        var command = new Command("search", "Find the moments of the indexed videos that a sentence describes.") { index, query, k, json, model, rerankK, perVideo, exact, candidates, wide, precision };
         command.SetAction((parse, stdout) =>
         {
             CommonOptions.ApplyPrecision(parse, precision);
@@ -31,11 +32,15 @@ public static class SearchCommand
             var hits = searcher.Search(parse.GetValue(query)!, parse.GetValue(k), parse.GetValue(perVideo), parse.GetValue(exact));
             if (parse.GetValue(json))
             {
-                stdout.WriteLine(JsonSerializer.Serialize(new { query = parse.GetValue(query), results = hits.Select(h => ToJson(h, searcher.Index.Manifest.Root)) },
-                    CommonOptions.JsonIndented));
+                stdout.WriteLine(JsonSerializer.Serialize(new
+                {
+                    query = parse.GetValue(query), verdict = SearchHit.Verdict(hits), good_match_percentile = ScoreCalibration.GoodMatchPercentile,
+                    results = hits.Select(h => ToJson(h, searcher.Index.Manifest.Root)),
+                }, CommonOptions.JsonIndented));
                 return 0;
             }
-            stdout.WriteLine(Render(hits, searcher.Kind));
+            stdout.WriteLine(Render(hits, searcher.Kind, TerminalWidth(), parse.GetValue(wide)));
+            if (VerdictLine(hits) is { } line) stdout.WriteLine(line);
             return 0;
         });
         return command;
@@ -48,35 +53,68 @@ public static class SearchCommand
         segment_id = h.Segment.Id, start = h.Segment.Start, end = h.Segment.End,
         best_frame = h.BestFrame, best_frame_time = h.BestFrameTime, frame_times = h.Segment.FrameTimes,
         frame_weights = h.FrameWeights, frame_scores = h.FrameScores, ground_truth = h.IsGroundTruth, duration = h.Video.Duration,
-        itm_score = h.MatchScore,
+        itm_score = h.MatchScore, stand_out = h.StandOut, percentile = h.Percentile,
     };
 
     /// <summary>
-    /// A plain-text table, 80 columns wide (long paths wrap): rank, score, path, the moment's time range, the best frame's time
-    /// and, for X-Pool, the attention per frame as bars (the weights themselves are in <c>--json</c>); for a VLT model the ITC
-    /// score and the ITM score of the re-ranking.
+    /// What the scores mean, on one line: whether the best result stands out from what generic, unrelated captions get on
+    /// the same videos (<see cref="ScoreCalibration"/>).
+    /// </summary>
+    public static string? VerdictLine(IReadOnlyList<SearchHit> hits) => SearchHit.Verdict(hits) switch
+    {
+        null => null,
+        // Both fit 80 columns: "vs" is the column of each result's percentile.
+        "good match" => $"good match: the best result stands out more than for {hits[0].Percentile:F0}% of unrelated texts",
+        _ => $"no good match: nothing stands out more than for unrelated text (p{Math.Floor(hits[0].Percentile ?? 0):0}; needs p{ScoreCalibration.GoodMatchPercentile:0})",
+    };
+
+    /// <summary>
+    /// A plain-text table that fits <paramref name="width"/> columns (80; long paths wrap): rank, score, how it compares with
+    /// unrelated text ("vs", the percentile of <see cref="SearchHit.Percentile"/>), path, the moment's time range, the best
+    /// frame's time and, for X-Pool, the attention per frame as bars (the weights themselves are in <c>--json</c>); for a VLT
+    /// model the ITC score and the ITM score of the re-ranking. When the bars would not fit on one line they are left out,
+    /// and a note says so; <paramref name="wide"/> prints every column at any width, with the weights as numbers.
     /// </summary>
     /// <param name="kind">xpool, meanp or vlt (<see cref="VideoSearcher.Kind"/>).</param>
-    public static string Render(IReadOnlyList<SearchHit> hits, string kind, int width = 80)
+    public static string Render(IReadOnlyList<SearchHit> hits, string kind, int width = 80, bool wide = false)
     {
-        bool xpool = kind == "xpool", vlt = kind == "vlt";
+        if (wide) return Table(hits, kind, attention: true, numbers: true, width: 400);
+        string table = Table(hits, kind, attention: kind == "xpool", numbers: false, width);
+        // One line per hit when nothing wrapped (plus the header lines); the bars are what may be dropped to get there.
+        if (kind == "xpool" && Wrapped(table, hits.Count))
+            table = Table(hits, kind, attention: false, numbers: false, width) + "\n  (attention per frame left out to fit " + width + " columns: --wide or --json show it)";
+        return table;
+    }
+
+    /// <summary>The width tables are fitted to: <c>COLUMNS</c> when the shell exports it (40 or more), else 80.</summary>
+    public static int TerminalWidth() =>
+        int.TryParse(Environment.GetEnvironmentVariable("COLUMNS"), out int c) && c >= 40 ? c : 80;
+
+    private static bool Wrapped(string table, int rows) => table.Split('\n').Count(l => l.Trim().Length > 0) > rows + 2;
+
+    private static string Table(IReadOnlyList<SearchHit> hits, string kind, bool attention, bool numbers, int width)
+    {
+        bool xpool = kind == "xpool" && attention, vlt = kind == "vlt";
+        bool calibrated = hits.Any(h => h.Percentile is not null);
         var table = new Table().Border(TableBorder.Simple).AddColumns("#", vlt ? "ITC score" : "score");
         if (vlt) table.AddColumn("ITM score");
+        if (calibrated) table.AddColumn("vs");
         table.AddColumns("path", "moment", "best");
         if (xpool) table.AddColumn("attention per frame");
         foreach (var h in hits)
         {
             var row = new List<string> { h.Rank.ToString(), h.Score.ToString("F3") };
             if (vlt) row.Add(h.MatchScore?.ToString("F3") ?? "-");
+            if (calibrated) row.Add(h.Percentile is double p ? $"p{Math.Floor(p):0}" : "-");
             row.AddRange([Markup.Escape(h.Video.Path) + (h.IsGroundTruth ? " [green](ground truth)[/]" : ""), Range(h.Segment.Start, h.Segment.End), Time(h.BestFrameTime, h.Segment.End)]);
-            if (xpool) row.Add(Bars(h.FrameWeights!, numbers: false));
+            if (xpool) row.Add(Bars(h.FrameWeights!, numbers));
             table.AddRow(row.ToArray());
         }
         var writer = new StringWriter();
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(writer), Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors });
         console.Profile.Width = width;
         console.Write(table);
-        return writer.ToString().TrimEnd();
+        return string.Join('\n', writer.ToString().TrimEnd().Split('\n').Select(l => l.TrimEnd()));
     }
 
     /// <summary>A moment's time range: <c>1.5-3.0 s</c> within the first minute, else <c>12:30-13:00</c> (<c>1:02:30-1:03:00</c>).</summary>

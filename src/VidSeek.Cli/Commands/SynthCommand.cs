@@ -58,7 +58,7 @@ public static class SynthCommand
             Console.CancelKeyPress += onCancel;
             try
             {
-            Cli.Err.Progress().AutoClear(true)
+            Cli.Progress().AutoClear(true)
                 .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RateColumn("videos"), new RemainingTimeColumn())
                 .Start(ctx =>
                 {

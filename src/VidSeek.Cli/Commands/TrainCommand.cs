@@ -224,7 +224,7 @@ public static class TrainCommand
     private static TrainingState RunWithProgress(TrainingLoop trainer, CancellationToken cancel)
     {
         TrainingState? result = null;
-        Cli.Err.Progress().AutoClear(false)
+        Cli.Progress().AutoClear(false)
             .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
             .Start(ctx =>
             {

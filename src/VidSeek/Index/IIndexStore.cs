@@ -99,6 +99,13 @@ public interface IIndexStore : IDisposable
 
     /// <summary>The JPEG thumbnail of frame <paramref name="frame"/> of segment <paramref name="segmentId"/>, or null.</summary>
     byte[]? Thumbnail(long segmentId, int frame);
+
+    /// <summary>A value of the meta table that derived data is kept under (e.g. <see cref="ScoreCalibration"/>), or null. The keys
+    /// <c>manifest</c> and <c>generation</c> belong to the store.</summary>
+    string? ReadMeta(string key);
+
+    /// <summary>Sets a meta value (inserted or replaced; not a content change, so the generation stays). <c>manifest</c> and <c>generation</c> are refused.</summary>
+    void WriteMeta(string key, string value);
 }
 
 /// <summary>

@@ -508,6 +508,14 @@ public sealed class PostgresIndexStore : ISharedIndexStore
     public byte[]? Thumbnail(long segmentId, int frame) => Read((c, tx) =>
         Scalar(c, tx, $"SELECT jpeg FROM {q}thumbnails WHERE segment_id = $1 AND frame = $2", segmentId, frame) as byte[]);
 
+    public string? ReadMeta(string key) => Read((c, tx) => Scalar(c, tx, $"SELECT value FROM {q}meta WHERE key = $1", key) as string);
+
+    public void WriteMeta(string key, string value)
+    {
+        if (key is "manifest" or "generation") throw new ArgumentException($"the meta key '{key}' belongs to the store", nameof(key));
+        Write(tx => Execute(tx.Connection!, tx, $"INSERT INTO {q}meta(key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value", key, value));
+    }
+
     private void BumpGeneration(NpgsqlTransaction tx) =>
         Execute(tx.Connection!, tx, $"UPDATE {q}meta SET value = (value::bigint + 1)::text WHERE key = 'generation'");
 

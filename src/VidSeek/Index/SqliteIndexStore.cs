@@ -369,6 +369,27 @@ public sealed class SqliteIndexStore : IIndexStore
         return cmd.ExecuteScalar() as byte[];
     });
 
+    public string? ReadMeta(string key) => Guard(() =>
+    {
+        using var cmd = db.CreateCommand();
+        cmd.CommandText = "SELECT value FROM meta WHERE key = $k";
+        cmd.Parameters.AddWithValue("$k", key);
+        return cmd.ExecuteScalar() as string;
+    });
+
+    public void WriteMeta(string key, string value)
+    {
+        if (key is "manifest" or "generation") throw new ArgumentException($"the meta key '{key}' belongs to the store", nameof(key));
+        Guard(() =>
+        {
+            using var cmd = db.CreateCommand();
+            cmd.CommandText = "INSERT INTO meta(key, value) VALUES ($k, $v) ON CONFLICT(key) DO UPDATE SET value = excluded.value";
+            cmd.Parameters.AddWithValue("$k", key);
+            cmd.Parameters.AddWithValue("$v", value);
+            return cmd.ExecuteNonQuery();
+        });
+    }
+
     /// <summary>SQLite's own consistency check: "ok" for a sound file.</summary>
     public string IntegrityCheck() => (string)Scalar(db, "PRAGMA integrity_check")!;
 

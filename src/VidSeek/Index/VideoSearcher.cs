@@ -17,6 +17,17 @@ public sealed record SearchHit(int Rank, IndexedVideo Video, IndexedSegment Segm
     bool IsGroundTruth, float? MatchScore = null)
 {
     public double BestFrameTime => Segment.FrameTimes[BestFrame];
+
+    /// <summary>How many standard deviations <see cref="Score"/> lies above this query's mean score over the indexed segments
+    /// (the calibration's sample; <see cref="ScoreCalibration.StandOut"/>); null when the search was not calibrated.</summary>
+    public double? StandOut { get; init; }
+
+    /// <summary>The percentage of generic captions whose top result stands out less than this one (<see cref="ScoreCalibration.Percentile"/>).</summary>
+    public double? Percentile { get; init; }
+
+    /// <summary>"good match" or "no good match" for a search's results (by its best, the first), or null when there are none or they are not calibrated.</summary>
+    public static string? Verdict(IReadOnlyList<SearchHit> hits) =>
+        hits.Count == 0 || hits[0].Percentile is not double p ? null : ScoreCalibration.IsGoodMatch(p) ? "good match" : "no good match";
 }
 
 /// <summary>
@@ -46,6 +57,9 @@ public sealed class VideoSearcher : IDisposable
     private readonly object annGate = new();
     private AnnIndex? ann;
     private int segmentCount;
+    private readonly object calibrationGate = new();
+    private ScoreCalibration? calibration;
+    private Tensor? calibrationFrames;   // [S, F, E], the calibration sample's frames: every query is scored against them
 
     public IIndexStore Index { get; }
     /// <summary>Every indexed video, in path order (read when first asked for).</summary>
@@ -117,6 +131,48 @@ public sealed class VideoSearcher : IDisposable
         return new VideoSearcher(index, model, candidates, warn ?? (w => Console.Error.WriteLine($"warning: {w}")), annHeader);
     }
 
+    /// <summary>Whether searches report each hit's stand-out and percentile against the generic captions (<see cref="ScoreCalibration"/>); on by default.</summary>
+    public bool Calibrate { get; set; } = true;
+
+    /// <summary>
+    /// The index's score calibration: the stored one when it is current, else computed now (and stored where the index can be
+    /// written). Recomputed when the index changed since.
+    /// </summary>
+    public ScoreCalibration Calibration
+    {
+        get
+        {
+            lock (calibrationGate)
+            {
+                if (calibration is not null && calibration.IsCurrentFor(Index)) return calibration;
+                calibrationFrames?.Dispose();
+                calibrationFrames = null;
+                calibration = ScoreCalibration.ForIndex(Index, model, warn);
+                var m = Index.Manifest;
+                var segments = Index.Segments(calibration.SegmentIds, withTokens: false);
+                using (torch.NewDisposeScope())
+                    calibrationFrames = Stack(segments, s => s.FrameEmbeddings, [m.Frames, m.EmbedDim]).MoveToOuterDisposeScope().DetachFromDisposeScope();
+                return calibration;
+            }
+        }
+    }
+
+    /// <summary>The hits with their stand-out and percentile: the query scored against the calibration's sample of segments.</summary>
+    private List<SearchHit> Calibrated(IndexModel.EncodedQuery query, List<SearchHit> hits)
+    {
+        if (!Calibrate || hits.Count == 0) return hits;
+        var c = Calibration;
+        float[] sample;
+        lock (calibrationGate)
+            using (torch.NewDisposeScope())
+                sample = model.BlockScores(query, calibrationFrames!);
+        return hits.Select(h =>
+        {
+            double z = ScoreCalibration.StandOut(h.Score, sample);
+            return h with { StandOut = z, Percentile = c.Percentile(z) };
+        }).ToList();
+    }
+
     /// <summary>Where the last search spent its time, in milliseconds: the first stage (ANN), reading the candidates from the store, and scoring them.</summary>
     public (double FirstStage, double Read, double Score) LastTimings { get; private set; }
 
@@ -160,7 +216,7 @@ public sealed class VideoSearcher : IDisposable
         if (segmentCount == 0) return [];
         using var encoded = model.EncodeQuery(query);
         var ranked = HasFirstStage(exact, n) ? FirstStage(encoded, k, n, perVideo) : Exhaustive(encoded, k, perVideo);
-        return Hits(query, ranked);
+        return Calibrated(encoded, Hits(query, ranked));
     }
 
     /// <summary>
@@ -178,7 +234,7 @@ public sealed class VideoSearcher : IDisposable
         if (string.IsNullOrWhiteSpace(query)) throw new VidSeekException("the query is empty");
         using var encoded = model.EncodeQuery(query);
         var ranked = Rescore(encoded, [segmentId], 1, perVideo: false);
-        return ranked.Count == 0 ? null : Hits(query, ranked)[0] with { Rank = 0 };
+        return ranked.Count == 0 ? null : Calibrated(encoded, Hits(query, ranked))[0] with { Rank = 0 };
     }
 
     /// <summary>The segments just before and after <paramref name="segmentId"/> in the same video (null at its ends, or for an unknown id).</summary>
@@ -320,10 +376,24 @@ public sealed class VideoSearcher : IDisposable
     public IReadOnlyList<string> ExampleCaptions(int count) =>
         Videos.SelectMany(v => v.Captions).Distinct().Take(count).ToList();
 
+    /// <summary>
+    /// Up to <paramref name="count"/> of the index's ground-truth captions whose top result is their own video, by the model's own
+    /// ranking: of the first <paramref name="tried"/> distinct captions in index order (full-video and segment captions alike),
+    /// shortest first among those found, so they read as chips. Empty for a plain folder.
+    /// </summary>
+    public IReadOnlyList<string> WellFoundCaptions(int count, int tried)
+    {
+        var found = new List<string>();
+        foreach (var caption in Videos.SelectMany(v => v.Captions).Distinct().Take(tried))
+            if (Search(caption, 1) is [{ IsGroundTruth: true }]) found.Add(caption);
+        return found.OrderBy(c => c.Length).ThenBy(c => c, StringComparer.Ordinal).Take(count).ToList();
+    }
+
     private static string Normalize(string s) => string.Join(' ', s.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries)).ToLowerInvariant();
 
     public void Dispose()
     {
+        calibrationFrames?.Dispose();
         ann?.Dispose();
         model.Dispose();
         Index.Dispose();

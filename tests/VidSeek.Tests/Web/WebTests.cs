@@ -130,10 +130,23 @@ public class BrowserTests(ServerFixture fixture) : IClassFixture<ServerFixture>
     public static string? Chromium => new[] { Environment.GetEnvironmentVariable("VIDSEEK_CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser" }
         .FirstOrDefault(p => !string.IsNullOrEmpty(p) && File.Exists(p));
 
+    /// <summary>
+    /// Skips the calling test when no chromium is installed, saying so where <c>dotnet test</c> shows it: a skipped test's
+    /// reason alone appears only at detailed verbosity, so the reason also goes to stderr, which the console logger shows.
+    /// </summary>
+    public static void SkipWithoutChromium()
+    {
+        if (Chromium is not null) return;
+        const string reason = "no chromium browser installed (apt-get install chromium, or set VIDSEEK_CHROMIUM); .ci/run installs it";
+        Console.Error.WriteLine($"warning: browser tests skipped: {reason}");
+        TestContext.Current.SendDiagnosticMessage($"browser tests skipped: {reason}");
+        Assert.Skip(reason);
+    }
+
     [Fact]
     public async Task TypingAQueryShowsFiveResultsWithThumbnailsAndAttentionBars()
     {
-        if (Chromium is null) Assert.Skip("no chromium browser installed (apt-get install chromium, or set VIDSEEK_CHROMIUM); .ci/run installs it");
+        SkipWithoutChromium();
         using var playwright = await Playwright.CreateAsync();
         await using var browser = await playwright.Chromium.LaunchAsync(new() { ExecutablePath = Chromium, Headless = true, Args = ["--no-sandbox"] });
         var page = await browser.NewPageAsync(new() { ViewportSize = new() { Width = 1200, Height = 1400 } });

@@ -1,0 +1,104 @@
+using System.Text.Json;
+using Microsoft.Playwright;
+using VidSeek.Index;
+using VidSeek.Tests.Index;
+using VidSeek.Web;
+
+namespace VidSeek.Tests.Web;
+
+/// <summary>A server over an index of every decodable fixture video twice (16 videos): more results than one page of five.</summary>
+public sealed class PagingServerFixture : IAsyncLifetime
+{
+    private readonly IndexFixture models = new();
+    public SearchServer Server { get; private set; } = null!;
+    public HttpClient Http { get; } = new();
+
+    public async ValueTask InitializeAsync()
+    {
+        string folder = Path.Combine(models.Tmp, "videos");
+        foreach (var copy in new[] { "a", "b" })
+        {
+            Directory.CreateDirectory(Path.Combine(folder, copy));
+            foreach (var name in IndexFixture.GoodVideos) File.Copy(Path.Combine(TestPaths.Videos, name), Path.Combine(folder, copy, name));
+        }
+        string index = Path.Combine(models.Tmp, "paging.vsi");
+        using (var model = IndexModel.Open(models.Model, 4))
+        {
+            var (videos, root) = VideoFiles.Scan(folder);
+            using var store = IndexStore.OpenOrCreate(index, model.Manifest(models.Model, 4, root));
+            IndexBuilder.Update(store, model, videos);
+        }
+        Server = await SearchServer.StartAsync(VideoSearcher.Open(index), new ServeOptions { Port = 0 });
+        Http.BaseAddress = new Uri(Server.Url);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Http.Dispose();
+        await Server.DisposeAsync();
+        models.Dispose();
+    }
+}
+
+/// <summary>The page's URL state, paging and player seeking in a real browser; the API's calibration fields.</summary>
+[Collection(ProcessStateCollection.Name)]
+public class PageTests(PagingServerFixture fixture) : IClassFixture<PagingServerFixture>
+{
+    private static readonly CancellationToken Cancel = TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task TheApiReportsEachResultAgainstUnrelatedTextAndAVerdict()
+    {
+        using var doc = JsonDocument.Parse(await fixture.Http.GetStringAsync("/api/search?q=colour+bars&k=7", Cancel));
+        var root = doc.RootElement;
+        Assert.Contains(root.GetProperty("verdict").GetString(), new[] { "good match", "no good match" });
+        var results = root.GetProperty("results").EnumerateArray().ToList();
+        Assert.Equal(7, results.Count);
+        foreach (var r in results)
+        {
+            Assert.InRange(r.GetProperty("percentile").GetDouble(), 0, 100);
+            Assert.True(double.IsFinite(r.GetProperty("stand_out").GetDouble()));
+        }
+        // Ranked by score, so the stand-out (a monotone function of the score for one query) never rises down the list.
+        var z = results.Select(r => r.GetProperty("stand_out").GetDouble()).ToList();
+        Assert.Equal(z.OrderDescending(), z);
+    }
+
+    [Fact]
+    public async Task ASearchUrlShowsResultsThumbnailsSeekAndMoreAddsRanks6To10()
+    {
+        BrowserTests.SkipWithoutChromium();
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await playwright.Chromium.LaunchAsync(new() { ExecutablePath = BrowserTests.Chromium, Headless = true, Args = ["--no-sandbox", "--autoplay-policy=no-user-gesture-required"] });
+        var page = await browser.NewPageAsync(new() { ViewportSize = new() { Width = 1200, Height = 1400 } });
+        await page.GotoAsync(fixture.Server.Url + "/?q=" + Uri.EscapeDataString("moving colour bars") + "&k=5");
+
+        // Results without typing: the query came from the URL.
+        await page.WaitForSelectorAsync(".result[data-rank='5']");
+        Assert.Equal(5, await page.Locator(".result").CountAsync());
+        Assert.Equal("moving colour bars", await page.InputValueAsync("#q"));
+        Assert.False(string.IsNullOrEmpty(await page.InnerTextAsync("#verdict")));
+
+        // A card whose file the browser plays (H.264 or VP8/VP9): clicking its third thumbnail seeks the player to that frame.
+        await page.WaitForFunctionAsync("() => [...document.querySelectorAll('video.player')].some(v => v.readyState >= 1)", null, new() { Timeout = 30_000 });
+        int card = await page.EvaluateAsync<int>("() => [...document.querySelectorAll('.result')].findIndex(c => { const v = c.querySelector('video.player'); return v && v.readyState >= 1; })");
+        var target = page.Locator(".result").Nth(card);
+        double before = await target.Locator("video.player").EvaluateAsync<double>("v => v.currentTime");
+        // Not the best-matching frame, where the player already starts.
+        await target.Locator(".frame:not(.best) img.thumb").Last.ClickAsync();
+        await page.WaitForFunctionAsync($"() => {{ const v = document.querySelectorAll('.result')[{card}].querySelector('video.player'); return Math.abs(v.currentTime - {before.ToString(System.Globalization.CultureInfo.InvariantCulture)}) > 0.01; }}",
+            null, new() { Timeout = 15_000 });
+
+        // "More results": ranks 6-10 appended below the first five, and the URL says k=10.
+        await page.ClickAsync("#more");
+        await page.WaitForSelectorAsync(".result[data-rank='10']");
+        var ranks = await page.Locator(".result").EvaluateAllAsync<string[]>("cards => cards.map(c => c.dataset.rank)");
+        Assert.Equal(Enumerable.Range(1, 10).Select(i => i.ToString()), ranks);
+        Assert.Contains("k=10", page.Url);
+
+        // Reload keeps the search (ten results again).
+        await page.ReloadAsync();
+        await page.WaitForSelectorAsync(".result[data-rank='10']");
+        Assert.Equal(10, await page.Locator(".result").CountAsync());
+    }
+}
