@@ -49,11 +49,14 @@ public static class IndexBuilder
     /// <summary>Thumbnails are scaled to this height (JPEG, quality 85).</summary>
     public const int ThumbnailHeight = 96;
 
-    /// <summary>Every video file under <paramref name="root"/>, recursively, in ordinal path order.</summary>
-    public static List<IndexSourceVideo> ScanFolder(string root)
+    /// <summary>
+    /// Every video file under <paramref name="root"/>, recursively, in ordinal path order (see <see cref="VideoFiles.Walk"/>
+    /// for links, loops and files that are not regular); what is skipped goes to <paramref name="skipped"/> (path, reason).
+    /// </summary>
+    public static List<IndexSourceVideo> ScanFolder(string root, Action<string, string>? skipped = null)
     {
         if (!Directory.Exists(root)) throw new VidSeekException($"folder not found: {root}");
-        return Directory.EnumerateFiles(root, "*", new EnumerationOptions { RecurseSubdirectories = true, IgnoreInaccessible = true, AttributesToSkip = FileAttributes.Hidden })
+        return VideoFiles.Walk(root, skipped ?? ((_, _) => { }))
             .Where(f => VideoExtensions.Contains(Path.GetExtension(f)))
             .Order(StringComparer.Ordinal)
             .Select(f => new IndexSourceVideo(Path.GetFullPath(f), []))

@@ -39,16 +39,16 @@ public sealed class VideoSearcher : IDisposable
     public const int ExactBlock = 2048;
 
     private readonly IndexModel model;
-    private readonly Lazy<bool> hasCaptions;
-    private readonly Lazy<IReadOnlyList<IndexedVideo>> videos;
+    private Lazy<bool> hasCaptions;
+    private Lazy<IReadOnlyList<IndexedVideo>> videos;
     private readonly Action<string>? warn;
     private readonly object annGate = new();
     private AnnIndex? ann;
     private int segmentCount;
 
     public IIndexStore Index { get; }
-    /// <summary>Every indexed video, in path order (read when first asked for).</summary>
-    public IReadOnlyList<IndexedVideo> Videos => videos.Value;
+    /// <summary>Every indexed video, in path order (read when first asked for, and again after the index changed).</summary>
+    public IReadOnlyList<IndexedVideo> Videos { get { Refresh(); return videos.Value; } }
     public IndexModel Model => model;
     /// <summary>The index's <see cref="IIndexStore.Generation"/> when this searcher last looked.</summary>
     public long Generation { get; private set; }
@@ -57,7 +57,7 @@ public sealed class VideoSearcher : IDisposable
     /// <summary>The first stage, once a search needed it (null for an index no larger than <see cref="Candidates"/>).</summary>
     public AnnIndex? Ann => ann;
     /// <summary>Whether the index came from an annotated dataset (ground truth is known).</summary>
-    public bool HasCaptions => hasCaptions.Value;
+    public bool HasCaptions { get { Refresh(); return hasCaptions.Value; } }
     /// <summary>"xpool", "meanp" or "vlt": what the per-frame numbers of a hit mean.</summary>
     public string Kind => model is IndexModel.Dual d ? (d.Model.Config.Pooling == Models.DualEncoder.VideoPooling.XPool ? "xpool" : "meanp") : "vlt";
 
@@ -69,10 +69,31 @@ public sealed class VideoSearcher : IDisposable
         Candidates = candidates;
         Generation = index.Generation;
         segmentCount = index.SegmentCount;
-        videos = new Lazy<IReadOnlyList<IndexedVideo>>(() => index.Videos());
-        // Read once, not kept: a large index's video list is not held for a yes/no.
-        hasCaptions = new Lazy<bool>(() => index.Videos().Any(v => v.Captions.Count > 0));
+        (videos, hasCaptions) = ReadLazily();
         if (segmentCount > candidates && index is SqliteIndexStore) OpenAnn(); // keep the first stage open from the start
+    }
+
+    private (Lazy<IReadOnlyList<IndexedVideo>>, Lazy<bool>) ReadLazily() =>
+        (new(() => Index.Videos()),
+         // Read once, not kept: a large index's video list is not held for a yes/no.
+         new(() => Index.Videos().Any(v => v.Captions.Count > 0)));
+
+    /// <summary>
+    /// Catches up with an index that another process changed (a re-index while <c>serve</c> runs): the video list, the segment
+    /// count and (on the next search that uses it) the first stage are read again. Ids are never reused, so an id read before
+    /// the change finds its own video or nothing, never another.
+    /// </summary>
+    private void Refresh()
+    {
+        long generation = Index.Generation;
+        if (generation == Generation) return;
+        lock (annGate)
+        {
+            if (generation == Generation) return;
+            (videos, hasCaptions) = ReadLazily();
+            segmentCount = Index.SegmentCount;
+            Generation = generation;
+        }
     }
 
     /// <summary>Opens an index and the model it was built with (or <paramref name="modelOverride"/>, which must hold the same weights).</summary>
@@ -126,8 +147,7 @@ public sealed class VideoSearcher : IDisposable
             ann?.Dispose();
             ann = null;
             ann = AnnIndex.Open(Index, model, warn);
-            Generation = generation;
-            segmentCount = Index.SegmentCount;
+            Refresh();
             return ann;
         }
     }
@@ -148,11 +168,7 @@ public sealed class VideoSearcher : IDisposable
         if (k < 1) throw new VidSeekException($"k must be at least 1, got {k}");
         int n = candidates ?? Candidates;
         if (n < 1) throw new VidSeekException($"the candidate count must be at least 1, got {n}");
-        if (Index.Generation != Generation)
-        {
-            Generation = Index.Generation;
-            segmentCount = Index.SegmentCount;
-        }
+        Refresh();
         if (segmentCount == 0) return [];
         using var encoded = model.EncodeQuery(query);
         // The ANN file lives beside an embedded index; a server-side store (PostgreSQL) is searched exhaustively for now.
