@@ -116,6 +116,8 @@ public sealed class SqliteIndexStore : IIndexStore
             if (manifest.Version != IndexManifest.CurrentVersion)
                 throw new VidSeekException($"{file} is an index of format version {manifest.Version}; this VidSeek reads version {IndexManifest.CurrentVersion} (build it again)");
             if (manifest.Problem() is { } problem) throw new VidSeekException($"{file} has a damaged manifest ({problem}); build the index again");
+            if (!long.TryParse(Scalar(db, "SELECT value FROM meta WHERE key = 'generation'") as string, System.Globalization.NumberStyles.None, null, out _))
+                throw new VidSeekException($"{file} is damaged (its generation counter is not a number); build the index again");
             if (writerLock is not null)
             {
                 // A writer checks the whole file before changing it: updating a damaged file could spread the damage, and
@@ -137,6 +139,12 @@ public sealed class SqliteIndexStore : IIndexStore
             throw;
         }
     }
+
+    /// <summary>
+    /// Checks that every segment's blobs have the sizes the manifest implies (<c>search</c> and <c>serve</c> call it when they
+    /// open an index, so a damaged row is one error at start rather than a failed request later; writers check on open).
+    /// </summary>
+    public void CheckSegmentBlobs() => Guard(() => { CheckBlobSizes(db, File, Manifest); return 0; });
 
     /// <summary>
     /// Every segment's blobs have the byte length the manifest implies. SQLite's <c>length()</c> of a blob reads its size from
@@ -170,17 +178,19 @@ public sealed class SqliteIndexStore : IIndexStore
     {
         string path = file + ".lock";
         try { return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None); }
-        catch (IOException e) when (e is not FileNotFoundException and not DirectoryNotFoundException && System.IO.File.Exists(path) && !IsFull(e))
+        catch (IOException e) when (IsSharingViolation(e))
         {
             throw new VidSeekException($"another vidseek process is writing {file} (it holds {path}); wait for it to finish, then run this again", e);
         }
-        catch (UnauthorizedAccessException e)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new VidSeekException($"cannot write beside {file} ({e.Message}); the index's folder must be writable to update it", e);
+            throw new VidSeekException($"cannot write beside {file} ({OneLine(e.Message)}); updating an index needs its folder writable", e);
         }
     }
 
-    private static bool IsFull(IOException e) => e.HResult is 28 or 27 || e.Message.Contains("No space", StringComparison.OrdinalIgnoreCase);
+    /// <summary>The lock is held by another open of the file (.NET's FileShare.None is an advisory flock on Unix).</summary>
+    private static bool IsSharingViolation(IOException e) =>
+        e.HResult == unchecked((int)0x80070020) || e.Message.Contains("being used by another process", StringComparison.Ordinal);
 
     /// <summary>Opens <paramref name="file"/> for writing, creating it with <paramref name="manifest"/> if it does not exist.</summary>
     /// <exception cref="VidSeekException">The file exists but was built with another model, frame count or root; or another process is writing it.</exception>

@@ -106,6 +106,7 @@ public sealed class VideoSearcher : IDisposable
         var index = IndexStore.Open(location);
         try
         {
+            if (index is SqliteIndexStore file) file.CheckSegmentBlobs();
             string folder = modelOverride is null ? index.Manifest.Model : Path.GetFullPath(modelOverride);
             string weights = Path.Combine(folder, "model.safetensors");
             if (!File.Exists(weights))
