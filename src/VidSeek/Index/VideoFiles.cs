@@ -64,6 +64,7 @@ public static class VideoFiles
                 skipped(dir.Path, $"cannot be read ({e.Message})");
                 continue;
             }
+            var links = new List<(string, string)>();
             foreach (var entry in entries.OrderByDescending(e => e.Name, StringComparer.Ordinal)) // a stack: pops in name order
             {
                 if (entry.Name.StartsWith('.')) continue;
@@ -76,7 +77,7 @@ public static class VideoFiles
                         skipped(path, $"is a symbolic link that leads nowhere ({RealPathError(path)})");
                         continue;
                     }
-                    if (Directory.Exists(real)) { linked.Enqueue((path, real)); continue; }
+                    if (Directory.Exists(real)) { links.Add((path, real)); continue; }
                     if (!video) continue;
                     if (NotRegular(real) is { } why) { skipped(path, why); continue; }
                     files.Add(path);
@@ -88,6 +89,7 @@ public static class VideoFiles
                     files.Add(path);
                 }
             }
+            for (int i = links.Count - 1; i >= 0; i--) linked.Enqueue(links[i]); // in name order
         }
         return files;
     }

@@ -149,7 +149,7 @@ public sealed class ScanAndReloadTests(IndexFixture fixture) : IClassFixture<Ind
             Assert.True(code == 0, stderr);
             Assert.Contains("2 failed to decode", stdout);
             var lines = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-            var foreign = lines.Where(l => !(l.StartsWith("skipped ") || l.StartsWith("warning: ") || l.StartsWith("indexing ") || l.StartsWith("error: "))).ToList();
+            var foreign = lines.Where(l => !(l.StartsWith("skipped ") || l.StartsWith("warning: ") || l.StartsWith("indexing") || l.StartsWith("error: "))).ToList();
             Assert.True(foreign.Count == 0, "lines not from VidSeek on stderr:\n" + string.Join('\n', foreign));
             Assert.Equal(2, lines.Count(l => l.StartsWith("skipped ")));
 
