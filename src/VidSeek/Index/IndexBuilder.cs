@@ -145,6 +145,8 @@ public static class IndexBuilder
                 if (!info.Exists) throw new VidSeekException($"{source.FullPath} does not exist");
                 long mtime = info.LastWriteTimeUtc.Ticks;
                 if (stored.TryGetValue(path, out var old) && old.Size == info.Length && old.MtimeTicks == mtime) { unchanged++; done++; continue; }
+                // Before anything opens it: opening a FIFO named x.mp4 would wait for a writer forever.
+                if (VideoFiles.NotRegular(source.FullPath) is { } notVideo) throw new VidSeekException($"{source.FullPath} {notVideo}");
                 string sha = Sha256(source.FullPath);
                 if (old.Sha256 == sha && old.Size == info.Length)
                 {

@@ -36,9 +36,9 @@ public static class VideoFiles
     /// Every file under <paramref name="root"/>, recursively, hidden entries (names starting with '.') left out. Symbolic links
     /// are followed, but each real folder is scanned once: a link to a folder already scanned (a loop such as <c>sub/up -> ..</c>,
     /// or a second link to the same folder) is skipped, so a loop cannot multiply the files. A link that leads nowhere (its
-    /// target is missing) or to itself (the system's ELOOP) is skipped and reported, as is a folder that cannot be read and a
-    /// file that is empty or not a regular file (a FIFO, socket or device: opening a FIFO would wait forever for a writer).
-    /// Only files with a video extension are reported when skipped as not regular; broken links are reported whatever their name.
+    /// target is missing) or to itself (the system's ELOOP) is skipped and reported whatever its name, as is a folder that
+    /// cannot be read. Files that are not regular (a FIFO, socket or device) are listed; the builder refuses them without
+    /// opening them (<see cref="NotRegular"/>) and counts them with the files that fail to decode.
     /// </summary>
     public static List<string> Walk(string root, Action<string, string> skipped)
     {
@@ -78,16 +78,11 @@ public static class VideoFiles
                         continue;
                     }
                     if (Directory.Exists(real)) { links.Add((path, real)); continue; }
-                    if (!video) continue;
-                    if (NotRegular(real) is { } why) { skipped(path, why); continue; }
-                    files.Add(path);
+                    if (video) files.Add(path); // a link to an empty or special file fails in the builder, counted, like the file itself
+
                 }
                 else if (entry is DirectoryInfo) pending.Push((path, Path.Combine(dir.Real, entry.Name)));
-                else if (video)
-                {
-                    if (NotRegular(path) is { } why) { skipped(path, why); continue; }
-                    files.Add(path);
-                }
+                else if (video) files.Add(path);
             }
             for (int i = links.Count - 1; i >= 0; i--) linked.Enqueue(links[i]); // in name order
         }
@@ -98,7 +93,7 @@ public static class VideoFiles
     /// Why a file cannot be a video without opening it, or null. .NET does not say whether a file is regular; a FIFO, socket or
     /// device reports a length of 0, as does an empty file, and none of them is a video (a FIFO would block the open).
     /// </summary>
-    private static string? NotRegular(string path)
+    public static string? NotRegular(string path)
     {
         var info = new FileInfo(path);
         if (!info.Exists) return "is not there any more";

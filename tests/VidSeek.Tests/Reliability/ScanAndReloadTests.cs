@@ -41,7 +41,8 @@ public sealed class ScanAndReloadTests(IndexFixture fixture) : IClassFixture<Ind
             var (code, stdout, stderr) = IndexBounded(videos, index);
             Assert.True(code == 0, stderr);
             Assert.Contains("2 videos in", stdout);
-            Assert.Contains($"warning: skipped {Path.Combine(videos, "x.mp4")}: is empty or not a regular file", stderr);
+            Assert.Contains("1 failed to decode", stdout);
+            Assert.Contains($"skipped x.mp4: {Path.Combine(videos, "x.mp4")} is empty or not a regular file", stderr);
         }
         finally { Directory.Delete(videos, true); }
     }
