@@ -65,7 +65,8 @@ public static class IndexCommand
             if (segmenting.Mode == SegmentMode.None) segmenting = SegmentingOptions.WholeVideo;
             if (parse.GetValue(dir) is { } folder)
             {
-                (videos, root) = VideoFiles.Scan(folder.FullName);
+                var err = parse.InvocationConfiguration.Error;
+                (videos, root) = VideoFiles.Scan(folder.FullName, (path, why) => err.WriteLine($"warning: skipped {path}: {why}"));
             }
             else
             {

@@ -49,11 +49,14 @@ public static class IndexBuilder
     /// <summary>Thumbnails are scaled to this height (JPEG, quality 85).</summary>
     public const int ThumbnailHeight = 96;
 
-    /// <summary>Every video file under <paramref name="root"/>, recursively, in ordinal path order.</summary>
-    public static List<IndexSourceVideo> ScanFolder(string root)
+    /// <summary>
+    /// Every video file under <paramref name="root"/>, recursively, in ordinal path order (see <see cref="VideoFiles.Walk"/>
+    /// for links, loops and files that are not regular); what is skipped goes to <paramref name="skipped"/> (path, reason).
+    /// </summary>
+    public static List<IndexSourceVideo> ScanFolder(string root, Action<string, string>? skipped = null)
     {
         if (!Directory.Exists(root)) throw new VidSeekException($"folder not found: {root}");
-        return Directory.EnumerateFiles(root, "*", new EnumerationOptions { RecurseSubdirectories = true, IgnoreInaccessible = true, AttributesToSkip = FileAttributes.Hidden })
+        return VideoFiles.Walk(root, skipped ?? ((_, _) => { }))
             .Where(f => VideoExtensions.Contains(Path.GetExtension(f)))
             .Order(StringComparer.Ordinal)
             .Select(f => new IndexSourceVideo(Path.GetFullPath(f), []))
@@ -142,6 +145,8 @@ public static class IndexBuilder
                 if (!info.Exists) throw new VidSeekException($"{source.FullPath} does not exist");
                 long mtime = info.LastWriteTimeUtc.Ticks;
                 if (stored.TryGetValue(path, out var old) && old.Size == info.Length && old.MtimeTicks == mtime) { unchanged++; done++; continue; }
+                // Before anything opens it: opening a FIFO named x.mp4 would wait for a writer forever.
+                if (VideoFiles.NotRegular(source.FullPath) is { } notVideo) throw new VidSeekException($"{source.FullPath} {notVideo}");
                 string sha = Sha256(source.FullPath);
                 if (old.Sha256 == sha && old.Size == info.Length)
                 {

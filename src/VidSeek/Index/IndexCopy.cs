@@ -40,6 +40,7 @@ public static class IndexCopy
                 File.Delete(tmp);
                 throw;
             }
+            finally { File.Delete(tmp + ".lock"); } // the temporary name's writer lock (SqliteIndexStore.OpenOrCreate)
             return report;
         }
         using (var target = IndexStore.OpenOrCreate(to, source.Manifest))

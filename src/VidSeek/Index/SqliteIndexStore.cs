@@ -32,6 +32,32 @@ public sealed record IndexManifest
     /// <summary><see cref="Segmenting"/>, with the whole-video default of older indexes filled in.</summary>
     [System.Text.Json.Serialization.JsonIgnore]
     public SegmentingOptions SegmentingOrDefault => Segmenting ?? SegmentingOptions.WholeVideo;
+
+    /// <summary>Most frames per segment an index may hold (the CLI's <c>--frames</c> bound).</summary>
+    public const int MaxFrames = 256;
+
+    /// <summary>
+    /// What is wrong with a manifest read from a file (a field out of range or of the wrong form), or null when it is sound.
+    /// Checked on every open, so a hand-edited or damaged manifest is one error rather than a crash (or a huge allocation) later.
+    /// </summary>
+    public string? Problem()
+    {
+        if (Frames is < 1 or > MaxFrames) return $"Frames is {Frames}, not 1..{MaxFrames}";
+        if (EmbedDim is < 1 or > 1 << 16) return $"EmbedDim is {EmbedDim}, not 1..65536";
+        if (ModelType is not (IndexModel.DualType or IndexModel.VltType)) return $"ModelType is '{ModelType}', not {IndexModel.DualType} or {IndexModel.VltType}";
+        if (TokensPerFrame is < 0 or > 1 << 16 || TokenDim is < 0 or > 1 << 16) return $"TokensPerFrame/TokenDim {TokensPerFrame}/{TokenDim} out of range";
+        if (ModelType == IndexModel.VltType && (TokensPerFrame < 1 || TokenDim < 1)) return "a VLT index needs TokensPerFrame and TokenDim";
+        if ((long)Frames * Math.Max(1, TokensPerFrame) * Math.Max(1, TokenDim) > 1L << 28) return "Frames x TokensPerFrame x TokenDim is too large";
+        if (ModelSha256 is null || ModelSha256.Length != 64 || !ModelSha256.All(char.IsAsciiHexDigit)) return "ModelSha256 is not 64 hex digits";
+        if (string.IsNullOrEmpty(Model)) return "Model is empty";
+        if (string.IsNullOrEmpty(Root) || !Path.IsPathFullyQualified(Root)) return $"Root '{Root}' is not an absolute folder";
+        if (Segmenting is { } seg)
+        {
+            try { seg.Validate(); }
+            catch (VidSeekException e) { return $"Segmenting: {e.Message}"; }
+        }
+        return null;
+    }
 }
 
 /// <summary>
@@ -53,11 +79,14 @@ public sealed class SqliteIndexStore : IIndexStore
     public string Location => File;
     public IndexManifest Manifest { get; private set; }
 
-    private SqliteIndexStore(string file, SqliteConnection db, IndexManifest manifest)
+    private readonly FileStream? writerLock;
+
+    private SqliteIndexStore(string file, SqliteConnection db, IndexManifest manifest, FileStream? writerLock = null)
     {
         File = file;
         this.db = db;
         Manifest = manifest;
+        this.writerLock = writerLock;
     }
 
     /// <summary>Opens an existing index.</summary>
@@ -66,11 +95,14 @@ public sealed class SqliteIndexStore : IIndexStore
     /// after a crash must be able to roll back the interrupted transaction; a read-only file is opened read-only.
     /// </param>
     /// <exception cref="VidSeekException">The file is missing or is not a VidSeek index.</exception>
-    public static SqliteIndexStore Open(string file, bool writable = false)
+    public static SqliteIndexStore Open(string file, bool writable = false) => Open(file, writable, writerLock: null);
+
+    private static SqliteIndexStore Open(string file, bool writable, FileStream? writerLock)
     {
+        if (Directory.Exists(file)) throw new VidSeekException($"{file} is a folder, not an index file; give a file path (e.g. {Path.Combine(file, "index.vsi")})");
         if (!System.IO.File.Exists(file)) throw new VidSeekException($"index not found: {file}");
         bool readOnlyFile = !OperatingSystem.IsWindows() && (System.IO.File.GetUnixFileMode(file) & (UnixFileMode.UserWrite | UnixFileMode.GroupWrite | UnixFileMode.OtherWrite)) == 0;
-        if (writable && readOnlyFile) throw new VidSeekException($"{file} is read-only");
+        if (writable && readOnlyFile) throw new VidSeekException($"{file} is read-only; make it writable (chmod u+w) or give another --out");
         SqliteConnection? db = null;
         try
         {
@@ -83,12 +115,23 @@ public sealed class SqliteIndexStore : IIndexStore
             if (manifest is null) throw new VidSeekException($"{file}: empty manifest");
             if (manifest.Version != IndexManifest.CurrentVersion)
                 throw new VidSeekException($"{file} is an index of format version {manifest.Version}; this VidSeek reads version {IndexManifest.CurrentVersion} (build it again)");
-            return new SqliteIndexStore(file, db, manifest);
+            if (manifest.Problem() is { } problem) throw new VidSeekException($"{file} has a damaged manifest ({problem}); build the index again");
+            if (!long.TryParse(Scalar(db, "SELECT value FROM meta WHERE key = 'generation'") as string, System.Globalization.NumberStyles.None, null, out _))
+                throw new VidSeekException($"{file} is damaged (its generation counter is not a number); build the index again");
+            if (writerLock is not null)
+            {
+                // A writer checks the whole file before changing it: updating a damaged file could spread the damage, and
+                // `index` must not take a segment whose blobs are malformed for "unchanged".
+                if (Scalar(db, "PRAGMA quick_check") is not "ok")
+                    throw new VidSeekException($"{file} is damaged (SQLite's quick_check fails); build the index again");
+                CheckBlobSizes(db, file, manifest);
+            }
+            return new SqliteIndexStore(file, db, manifest, writerLock);
         }
-        catch (SqliteException e)
+        catch (Exception e) when (IsDataError(e))
         {
             db?.Dispose();
-            throw new VidSeekException($"{file} is not a VidSeek index: {e.Message}", e);
+            throw new VidSeekException($"{file} is not a VidSeek index: {OneLine(e.Message)}", e);
         }
         catch
         {
@@ -97,13 +140,70 @@ public sealed class SqliteIndexStore : IIndexStore
         }
     }
 
+    /// <summary>
+    /// Checks that every segment's blobs have the sizes the manifest implies (<c>search</c> and <c>serve</c> call it when they
+    /// open an index, so a damaged row is one error at start rather than a failed request later; writers check on open).
+    /// </summary>
+    public void CheckSegmentBlobs() => Guard(() => { CheckBlobSizes(db, File, Manifest); return 0; });
+
+    /// <summary>
+    /// Every segment's blobs have the byte length the manifest implies. SQLite's <c>length()</c> of a blob reads its size from
+    /// the record header, not its content, so this costs one pass over the segment rows.
+    /// </summary>
+    private static void CheckBlobSizes(SqliteConnection db, string file, IndexManifest m)
+    {
+        using var cmd = db.CreateCommand();
+        cmd.CommandText = """
+            SELECT id, CASE
+                WHEN typeof(frame_times) <> 'blob' OR length(frame_times) <> $f * 8 THEN 'frame_times'
+                WHEN typeof(frame_embeddings) <> 'blob' OR length(frame_embeddings) <> $f * $e * 4 THEN 'frame_embeddings'
+                WHEN typeof(coarse) <> 'blob' OR length(coarse) <> $e * 4 THEN 'coarse vector'
+                WHEN tokens IS NOT NULL AND (typeof(tokens) <> 'blob' OR length(tokens) <> $f * $l * $d * 4) THEN 'tokens'
+                END AS bad FROM segments WHERE bad IS NOT NULL LIMIT 1
+            """;
+        cmd.Parameters.AddWithValue("$f", m.Frames);
+        cmd.Parameters.AddWithValue("$e", m.EmbedDim);
+        cmd.Parameters.AddWithValue("$l", m.TokensPerFrame);
+        cmd.Parameters.AddWithValue("$d", m.TokenDim);
+        using var r = cmd.ExecuteReader();
+        if (r.Read()) throw new VidSeekException($"{file}: segment {r.GetInt64(0)} has a malformed {r.GetString(1)}; build the index again");
+    }
+
+    /// <summary>
+    /// The lock a writer holds for as long as it has the index open (<c>INDEX.lock</c> beside it, an exclusive advisory lock that
+    /// the system drops when the process ends, however it ends): one writer at a time, so two <c>index</c> runs never interleave
+    /// creation or updates, and the second says so instead of failing somewhere inside SQLite.
+    /// </summary>
+    private static FileStream LockWriter(string file)
+    {
+        string path = file + ".lock";
+        try { return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None); }
+        catch (IOException e) when (IsSharingViolation(e))
+        {
+            throw new VidSeekException($"another vidseek process is writing {file} (it holds {path}); wait for it to finish, then run this again", e);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new VidSeekException($"cannot write beside {file} ({OneLine(e.Message)}); updating an index needs its folder writable", e);
+        }
+    }
+
+    /// <summary>The lock is held by another open of the file (.NET's FileShare.None is an advisory flock on Unix).</summary>
+    private static bool IsSharingViolation(IOException e) =>
+        e.HResult == unchecked((int)0x80070020) || e.Message.Contains("being used by another process", StringComparison.Ordinal);
+
     /// <summary>Opens <paramref name="file"/> for writing, creating it with <paramref name="manifest"/> if it does not exist.</summary>
-    /// <exception cref="VidSeekException">The file exists but was built with another model, frame count or root.</exception>
+    /// <exception cref="VidSeekException">The file exists but was built with another model, frame count or root; or another process is writing it.</exception>
     public static SqliteIndexStore OpenOrCreate(string file, IndexManifest manifest)
     {
-        if (System.IO.File.Exists(file))
+        if (Directory.Exists(file)) throw new VidSeekException($"{file} is a folder, not an index file; give a file path (e.g. {Path.Combine(file, "index.vsi")})");
+        string? dir = Path.GetDirectoryName(Path.GetFullPath(file));
+        if (dir is not null) Directory.CreateDirectory(dir);
+        var writerLock = LockWriter(file);
+        try
         {
-            var existing = Open(file, writable: true);
+            if (!System.IO.File.Exists(file)) Create(file, manifest);
+            var existing = Open(file, writable: true, writerLock);
             var m = existing.Manifest;
             string? clash = m.ModelSha256 != manifest.ModelSha256 ? $"the model {m.Model} (sha256 {Short(m.ModelSha256)}), not {manifest.Model} (sha256 {Short(manifest.ModelSha256)})"
                 : m.Frames != manifest.Frames ? $"{m.Frames} frames per video, not {manifest.Frames}"
@@ -120,50 +220,70 @@ public sealed class SqliteIndexStore : IIndexStore
             if (m.Model != manifest.Model) existing.WriteManifest(existing.Manifest with { Model = manifest.Model }); // same weights, moved folder
             return existing;
         }
-        string? dir = Path.GetDirectoryName(Path.GetFullPath(file));
-        if (dir is not null) Directory.CreateDirectory(dir);
-        // Built under a temporary name and renamed, so a crash during creation leaves no file that looks like an index.
-        string tmp = file + ".creating";
-        System.IO.File.Delete(tmp);
-        using (var create = Connect(tmp, SqliteOpenMode.ReadWriteCreate))
+        catch
         {
-            Execute(create, """
-                CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
-                CREATE TABLE videos(
-                    id INTEGER PRIMARY KEY AUTOINCREMENT, path TEXT NOT NULL UNIQUE, size INTEGER NOT NULL, mtime INTEGER NOT NULL,
-                    sha256 TEXT NOT NULL, duration REAL NOT NULL, fps REAL NOT NULL, frame_count INTEGER NOT NULL,
-                    width INTEGER NOT NULL, height INTEGER NOT NULL);
-                CREATE TABLE segments(
-                    id INTEGER PRIMARY KEY AUTOINCREMENT, video_id INTEGER NOT NULL REFERENCES videos(id) ON DELETE CASCADE,
-                    ordinal INTEGER NOT NULL, start REAL NOT NULL, end REAL NOT NULL,
-                    frame_times BLOB NOT NULL, frame_embeddings BLOB NOT NULL, coarse BLOB NOT NULL, tokens BLOB,
-                    UNIQUE(video_id, ordinal));
-                CREATE TABLE thumbnails(segment_id INTEGER NOT NULL REFERENCES segments(id) ON DELETE CASCADE, frame INTEGER NOT NULL,
-                    jpeg BLOB NOT NULL, PRIMARY KEY(segment_id, frame));
-                CREATE TABLE captions(video_id INTEGER NOT NULL REFERENCES videos(id) ON DELETE CASCADE, text TEXT NOT NULL);
-                CREATE INDEX captions_video ON captions(video_id);
-                INSERT INTO meta(key, value) VALUES ('generation', '0');
-                """);
-            using var cmd = create.CreateCommand();
-            cmd.CommandText = "INSERT INTO meta(key, value) VALUES ('manifest', $v)";
-            cmd.Parameters.AddWithValue("$v", JsonSerializer.Serialize(manifest));
-            cmd.ExecuteNonQuery();
+            writerLock.Dispose();
+            throw;
         }
-        SqliteConnection.ClearAllPools();
-        System.IO.File.Move(tmp, file);
-        return Open(file, writable: true);
+    }
+
+    /// <summary>
+    /// Creates a new, empty index. It is built under a name of its own and renamed into place, so a crash during creation leaves
+    /// no file that looks like an index, and no other process ever sees a half-made one (the caller holds the writer lock).
+    /// </summary>
+    private static void Create(string file, IndexManifest manifest)
+    {
+        string tmp = $"{file}.creating-{Environment.ProcessId}-{Guid.NewGuid():N}";
+        try
+        {
+            using (var create = Connect(tmp, SqliteOpenMode.ReadWriteCreate))
+            {
+                Execute(create, """
+                    CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                    CREATE TABLE videos(
+                        id INTEGER PRIMARY KEY AUTOINCREMENT, path TEXT NOT NULL UNIQUE, size INTEGER NOT NULL, mtime INTEGER NOT NULL,
+                        sha256 TEXT NOT NULL, duration REAL NOT NULL, fps REAL NOT NULL, frame_count INTEGER NOT NULL,
+                        width INTEGER NOT NULL, height INTEGER NOT NULL);
+                    CREATE TABLE segments(
+                        id INTEGER PRIMARY KEY AUTOINCREMENT, video_id INTEGER NOT NULL REFERENCES videos(id) ON DELETE CASCADE,
+                        ordinal INTEGER NOT NULL, start REAL NOT NULL, end REAL NOT NULL,
+                        frame_times BLOB NOT NULL, frame_embeddings BLOB NOT NULL, coarse BLOB NOT NULL, tokens BLOB,
+                        UNIQUE(video_id, ordinal));
+                    CREATE TABLE thumbnails(segment_id INTEGER NOT NULL REFERENCES segments(id) ON DELETE CASCADE, frame INTEGER NOT NULL,
+                        jpeg BLOB NOT NULL, PRIMARY KEY(segment_id, frame));
+                    CREATE TABLE captions(video_id INTEGER NOT NULL REFERENCES videos(id) ON DELETE CASCADE, text TEXT NOT NULL);
+                    CREATE INDEX captions_video ON captions(video_id);
+                    INSERT INTO meta(key, value) VALUES ('generation', '0');
+                    """);
+                using var cmd = create.CreateCommand();
+                cmd.CommandText = "INSERT INTO meta(key, value) VALUES ('manifest', $v)";
+                cmd.Parameters.AddWithValue("$v", JsonSerializer.Serialize(manifest));
+                cmd.ExecuteNonQuery();
+            }
+            SqliteConnection.ClearAllPools();
+            System.IO.File.Move(tmp, file, overwrite: false);
+        }
+        catch (SqliteException e)
+        {
+            throw new VidSeekException($"cannot create {file}: {OneLine(e.Message)}", e);
+        }
+        finally
+        {
+            try { System.IO.File.Delete(tmp); System.IO.File.Delete(tmp + "-journal"); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        }
     }
 
     private static string Short(string sha) => sha.Length > 12 ? sha[..12] : sha;
 
-    private void WriteManifest(IndexManifest manifest)
+    private void WriteManifest(IndexManifest manifest) => GuardWrite(() =>
     {
         using var cmd = db.CreateCommand();
         cmd.CommandText = "UPDATE meta SET value = $v WHERE key = 'manifest'";
         cmd.Parameters.AddWithValue("$v", JsonSerializer.Serialize(manifest));
         cmd.ExecuteNonQuery();
         Manifest = manifest;
-    }
+        return 0;
+    });
 
     public long Generation => Guard(() => Convert.ToInt64(Scalar(db, "SELECT value FROM meta WHERE key = 'generation'") ?? 0L));
 
@@ -183,25 +303,26 @@ public sealed class SqliteIndexStore : IIndexStore
         return result;
     });
 
-    public long Put(IndexedVideo video, IReadOnlyList<SegmentToStore> segments, Action? beforeCommit = null)
+    public long Put(IndexedVideo video, IReadOnlyList<SegmentToStore> segments, Action? beforeCommit = null) => GuardWrite(() =>
     {
         using var tx = db.BeginTransaction();
         long id = Write(tx, video, segments);
         beforeCommit?.Invoke();
         tx.Commit();
         return id;
-    }
+    });
 
     /// <summary>
     /// Adds many videos in one transaction (one commit, one fsync, one generation step): for building large indexes in bulk
     /// (the search benchmark's synthetic collections). All or nothing, like <see cref="Put"/>.
     /// </summary>
-    public void PutMany(IEnumerable<(IndexedVideo Video, IReadOnlyList<SegmentToStore> Segments)> videos)
+    public void PutMany(IEnumerable<(IndexedVideo Video, IReadOnlyList<SegmentToStore> Segments)> videos) => GuardWrite(() =>
     {
         using var tx = db.BeginTransaction();
         foreach (var (video, segments) in videos) Write(tx, video, segments);
         tx.Commit();
-    }
+        return 0;
+    });
 
     /// <summary>Writes a video with its segments, thumbnails and captions (replacing one at the same path) and bumps the generation.</summary>
     private long Write(SqliteTransaction tx, IndexedVideo video, IReadOnlyList<SegmentToStore> segments)
@@ -229,14 +350,15 @@ public sealed class SqliteIndexStore : IIndexStore
         return id;
     }
 
-    public void Touch(long videoId, long mtimeTicks)
+    public void Touch(long videoId, long mtimeTicks) => GuardWrite(() =>
     {
         using var tx = db.BeginTransaction();
         Run(tx, "UPDATE videos SET mtime = $m WHERE id = $id", ("$m", mtimeTicks), ("$id", videoId));
         tx.Commit();
-    }
+        return 0;
+    });
 
-    public void Remove(long videoId)
+    public void Remove(long videoId) => GuardWrite(() =>
     {
         using var tx = db.BeginTransaction();
         // Explicit deletes (rather than relying on ON DELETE CASCADE alone) so an index opened without foreign keys stays clean.
@@ -246,7 +368,8 @@ public sealed class SqliteIndexStore : IIndexStore
         Run(tx, "DELETE FROM videos WHERE id = $id", ("$id", videoId));
         BumpGeneration(tx);
         tx.Commit();
-    }
+        return 0;
+    });
 
     public IReadOnlyList<IndexedVideo> Videos() => Guard(() => ReadVideos(null));
 
@@ -291,7 +414,7 @@ public sealed class SqliteIndexStore : IIndexStore
         cmd.CommandText = $"SELECT {SegmentColumns}, {(withTokens ? "s.tokens" : "NULL")} FROM segments s JOIN videos v ON v.id = s.video_id ORDER BY v.path, s.ordinal";
         SqliteDataReader reader;
         try { reader = cmd.ExecuteReader(); }
-        catch (SqliteException e) { throw Unreadable(e); }
+        catch (Exception e) when (IsDataError(e)) { throw Unreadable(e); }
         using (reader)
             while (true)
             {
@@ -301,7 +424,7 @@ public sealed class SqliteIndexStore : IIndexStore
                     if (!reader.Read()) yield break;
                     segment = ReadSegment(reader);
                 }
-                catch (SqliteException e) { throw Unreadable(e); }
+                catch (Exception e) when (IsDataError(e)) { throw Unreadable(e); }
                 yield return segment;
             }
     }
@@ -348,10 +471,10 @@ public sealed class SqliteIndexStore : IIndexStore
         var m = Manifest;
         long id = r.GetInt64(0);
         string What(string column) => $"{File}: segment {id} has a malformed {column}; build the index again";
-        var times = Doubles((byte[])r[5]);
-        var frames = Floats((byte[])r[6]);
-        var coarse = Floats((byte[])r[7]);
-        var tokens = r.IsDBNull(8) ? null : Floats((byte[])r[8]);
+        var times = r[5] is byte[] t ? Doubles(t) : null;
+        var frames = r[6] is byte[] f ? Floats(f) : null;
+        var coarse = r[7] is byte[] c ? Floats(c) : null;
+        var tokens = r.IsDBNull(8) ? null : r[8] is byte[] k ? Floats(k) : [];
         if (times is null || times.Length != m.Frames) throw new VidSeekException(What("frame_times"));
         if (frames is null || frames.Length != (long)m.Frames * m.EmbedDim) throw new VidSeekException(What("frame_embeddings"));
         if (coarse is null || coarse.Length != m.EmbedDim) throw new VidSeekException(What("coarse vector"));
@@ -421,10 +544,36 @@ public sealed class SqliteIndexStore : IIndexStore
     private T Guard<T>(Func<T> read)
     {
         try { return read(); }
-        catch (SqliteException e) { throw Unreadable(e); }
+        catch (Exception e) when (IsDataError(e)) { throw Unreadable(e); }
     }
 
-    private VidSeekException Unreadable(SqliteException e) => new($"{File} cannot be read ({e.Message}); build the index again", e);
+    /// <summary>
+    /// A write that fails (a full disk, a read-only folder for the journal, a damaged page) is one error; SQLite rolls the
+    /// transaction back, so the index stays as it was before this write.
+    /// </summary>
+    private T GuardWrite<T>(Func<T> write)
+    {
+        try { return write(); }
+        catch (SqliteException e)
+        {
+            string hint = e.SqliteErrorCode == 13 ? "the disk is full; free some space and run it again"
+                : e.SqliteErrorCode is 8 or 10 or 14 ? "check that the file and its folder are writable and the disk has space"
+                : "build the index again if this persists";
+            throw new VidSeekException($"{File} cannot be written ({OneLine(e.Message)}); nothing of this write was kept: {hint}", e);
+        }
+    }
+
+    /// <summary>
+    /// What a damaged or foreign file raises while it is read: SQLite's own errors, and a value of the wrong type or range
+    /// in a row (a flipped byte can turn an integer column into text or null).
+    /// </summary>
+    private static bool IsDataError(Exception e) =>
+        e is SqliteException or InvalidCastException or FormatException or OverflowException or IndexOutOfRangeException
+        || (e is InvalidOperationException && e.Source is "Microsoft.Data.Sqlite");
+
+    private VidSeekException Unreadable(Exception e) => new($"{File} cannot be read ({OneLine(e.Message)}); build the index again", e);
+
+    private static string OneLine(string s) => string.Join(' ', s.Split(['\r', '\n'], StringSplitOptions.RemoveEmptyEntries)).Trim();
 
     private static byte[] Bytes<T>(T[] values) where T : struct => MemoryMarshal.AsBytes(values.AsSpan()).ToArray();
 
@@ -455,5 +604,9 @@ public sealed class SqliteIndexStore : IIndexStore
         return cmd.ExecuteScalar();
     }
 
-    public void Dispose() => db.Dispose();
+    public void Dispose()
+    {
+        db.Dispose();
+        writerLock?.Dispose();
+    }
 }

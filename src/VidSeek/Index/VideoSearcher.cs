@@ -50,8 +50,8 @@ public sealed class VideoSearcher : IDisposable
     public const int ExactBlock = 2048;
 
     private readonly IndexModel model;
-    private readonly Lazy<bool> hasCaptions;
-    private readonly Lazy<IReadOnlyList<IndexedVideo>> videos;
+    private Lazy<bool> hasCaptions;
+    private Lazy<IReadOnlyList<IndexedVideo>> videos;
     private readonly Action<string>? warn;
     private readonly string? annHeader;
     private readonly object annGate = new();
@@ -62,8 +62,8 @@ public sealed class VideoSearcher : IDisposable
     private Tensor? calibrationFrames;   // [S, F, E], the calibration sample's frames: every query is scored against them
 
     public IIndexStore Index { get; }
-    /// <summary>Every indexed video, in path order (read when first asked for).</summary>
-    public IReadOnlyList<IndexedVideo> Videos => videos.Value;
+    /// <summary>Every indexed video, in path order (read when first asked for, and again after the index changed).</summary>
+    public IReadOnlyList<IndexedVideo> Videos { get { Refresh(); return videos.Value; } }
     public IndexModel Model => model;
     /// <summary>The index's <see cref="IIndexStore.Generation"/> when this searcher last looked.</summary>
     public long Generation { get; private set; }
@@ -72,7 +72,7 @@ public sealed class VideoSearcher : IDisposable
     /// <summary>The first stage, once a search needed it (null for an index no larger than <see cref="Candidates"/>).</summary>
     public AnnIndex? Ann => ann;
     /// <summary>Whether the index came from an annotated dataset (ground truth is known).</summary>
-    public bool HasCaptions => hasCaptions.Value;
+    public bool HasCaptions { get { Refresh(); return hasCaptions.Value; } }
     /// <summary>"xpool", "meanp" or "vlt": what the per-frame numbers of a hit mean.</summary>
     public string Kind => model is IndexModel.Dual d ? (d.Model.Config.Pooling == Models.DualEncoder.VideoPooling.XPool ? "xpool" : "meanp") : "vlt";
 
@@ -85,10 +85,33 @@ public sealed class VideoSearcher : IDisposable
         Candidates = candidates;
         Generation = index.Generation;
         segmentCount = index.SegmentCount;
-        videos = new Lazy<IReadOnlyList<IndexedVideo>>(() => index.Videos());
-        // A store query, not the video list (unless that is read already): a large index's list is not read for a yes/no.
-        hasCaptions = new Lazy<bool>(() => videos.IsValueCreated ? videos.Value.Any(v => v.Captions.Count > 0) : index.HasCaptions());
+        (videos, hasCaptions) = ReadLazily();
         if (HasFirstStage(exact: false, candidates)) OpenAnn(); // keep the first stage open from the start
+    }
+
+    private (Lazy<IReadOnlyList<IndexedVideo>>, Lazy<bool>) ReadLazily()
+    {
+        var list = new Lazy<IReadOnlyList<IndexedVideo>>(() => Index.Videos());
+        // A store query, not the video list (unless that is read already): a large index's list is not read for a yes/no.
+        return (list, new Lazy<bool>(() => list.IsValueCreated ? list.Value.Any(v => v.Captions.Count > 0) : Index.HasCaptions()));
+    }
+
+    /// <summary>
+    /// Catches up with an index that another process changed (a re-index while <c>serve</c> runs): the video list, the segment
+    /// count and (on the next search that uses it) the first stage are read again. Ids are never reused, so an id read before
+    /// the change finds its own video or nothing, never another.
+    /// </summary>
+    private void Refresh()
+    {
+        long generation = Index.Generation;
+        if (generation == Generation) return;
+        lock (annGate)
+        {
+            if (generation == Generation) return;
+            (videos, hasCaptions) = ReadLazily();
+            segmentCount = Index.SegmentCount;
+            Generation = generation;
+        }
     }
 
     /// <summary>Opens an index and the model it was built with (or <paramref name="modelOverride"/>, which must hold the same weights).</summary>
@@ -101,6 +124,7 @@ public sealed class VideoSearcher : IDisposable
         var index = IndexStore.Open(location);
         try
         {
+            if (index is SqliteIndexStore file) file.CheckSegmentBlobs();
             string folder = modelOverride is null ? index.Manifest.Model : Path.GetFullPath(modelOverride);
             string weights = Path.Combine(folder, "model.safetensors");
             if (!File.Exists(weights))
@@ -186,8 +210,7 @@ public sealed class VideoSearcher : IDisposable
             ann?.Dispose();
             ann = null;
             ann = AnnIndex.Open(Index, model, warn, header: annHeader);
-            Generation = generation;
-            segmentCount = Index.SegmentCount;
+            Refresh();
             return ann;
         }
     }
@@ -208,11 +231,7 @@ public sealed class VideoSearcher : IDisposable
         if (k < 1) throw new VidSeekException($"k must be at least 1, got {k}");
         int n = candidates ?? Candidates;
         if (n < 1) throw new VidSeekException($"the candidate count must be at least 1, got {n}");
-        if (Index.Generation != Generation)
-        {
-            Generation = Index.Generation;
-            segmentCount = Index.SegmentCount;
-        }
+        Refresh();
         if (segmentCount == 0) return [];
         using var encoded = model.EncodeQuery(query);
         var ranked = HasFirstStage(exact, n) ? FirstStage(encoded, k, n, perVideo) : Exhaustive(encoded, k, perVideo);

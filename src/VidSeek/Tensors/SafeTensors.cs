@@ -230,6 +230,13 @@ public static class SafeTensors
             }
             File.Move(tmp, full, overwrite: true);
         }
+        // A full disk (IOException) or a file past the file system's or the process's size limit (EFBIG, which .NET reports as
+        // ArgumentOutOfRangeException on the write's length): one error naming the file meant, not the temporary one.
+        catch (IOException e) { throw new VidSeekException($"cannot write {full} ({e.Message}); nothing was written", e); }
+        catch (ArgumentOutOfRangeException e) when (e.ParamName == "value")
+        {
+            throw new VidSeekException($"cannot write {full} (the file would pass the file system's or the process's size limit: {e.Message}); nothing was written", e);
+        }
         finally
         {
             if (File.Exists(tmp)) File.Delete(tmp);

@@ -80,6 +80,12 @@ public sealed class TorchArchive : IDisposable
                 throw;
             }
         }
+        // The central directory is read lazily (on the first look at the entries): a damaged one surfaces here (found by fuzzing).
+        catch (InvalidDataException e)
+        {
+            stream.Dispose();
+            throw new VidSeekException($"{path} is not a complete PyTorch zip archive (truncated or corrupt?): {e.Message}");
+        }
         catch
         {
             stream.Dispose();

@@ -45,6 +45,9 @@ public sealed record BertConfig
     /// <summary>Width of the video tokens.</summary>
     [JsonIgnore] public int VideoWidth => EncoderWidth ?? HiddenSize;
 
+    /// <summary>Layers with cross-attention (the fusion layers): <c>num_hidden_layers - fusion_layer</c>, at least 0.</summary>
+    public int FusionLayerCount() => Math.Max(0, NumHiddenLayers - TextLayers);
+
     private static readonly JsonSerializerOptions Json = new() { ReadCommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true };
 
     /// <summary>Parses a <c>config.json</c>; errors name the file and what is wrong with it.</summary>

@@ -38,6 +38,54 @@ public sealed record VideoLanguageConfig
     [JsonIgnore] public BertConfig TextModelConfig => Fusion == FusionKind.SelfAttention
         ? Text with { NumHiddenLayers = Text.TextLayers, FusionLayer = null } : Text;
 
+    /// <summary>
+    /// Checks this config against the header of the weights file before any module is built, as
+    /// <see cref="Clip.ClipConfig.CheckAgainst"/> does for dual encoders: the header says how many video and text layers exist and
+    /// how wide the projections are, so a <c>config.json</c> claiming <c>num_hidden_layers: 100000</c> or a huge
+    /// <c>hidden_size</c> is an error here instead of gigabytes of freshly initialised weights. Only a config that would build a
+    /// model much larger than the file is stopped; smaller disagreements build a small model, and the loader then names every
+    /// missing, unexpected and misshapen key.
+    /// </summary>
+    public void CheckAgainst(Tensors.SafeTensors.Header header, string configPath, string weightsPath)
+    {
+        var shapes = header.Entries.ToDictionary(e => e.Name, e => e.Shape);
+        var problems = new List<string>();
+        void Shape(string key, params long[] expected)
+        {
+            if (shapes.TryGetValue(key, out var actual) && !actual.SequenceEqual(expected))
+                problems.Add($"{key} is [{string.Join(", ", actual)}] in the weights but the config makes it [{string.Join(", ", expected)}]");
+        }
+        void Layers(string what, string prefix, int configured)
+        {
+            int inFile = header.Entries.Select(e => e.Name).Where(n => n.StartsWith(prefix, StringComparison.Ordinal))
+                .Select(n => n[prefix.Length..].Split('.')[0]).Distinct().Count();
+            if (inFile != configured) problems.Add($"{what} is {configured} but the weights have {inFile} layers");
+        }
+        var (v, t) = (Video, TextModelConfig);
+        Layers("video.num_hidden_layers", "video_encoder.encoder.layers.", v.NumHiddenLayers);
+        Layers("text.num_hidden_layers", "text_encoder.encoder.layer.", t.NumHiddenLayers);
+        Shape("video_encoder.embeddings.patch_embedding.weight", v.HiddenSize, v.NumChannels, v.PatchSize, v.PatchSize);
+        Shape("text_encoder.embeddings.word_embeddings.weight", t.VocabSize, t.HiddenSize);
+        Shape("text_encoder.embeddings.position_embeddings.weight", t.MaxPositionEmbeddings, t.HiddenSize);
+        Shape("video_encoder.encoder.layers.0.mlp.fc1.weight", v.IntermediateSize, v.HiddenSize);
+        Shape("text_encoder.encoder.layer.0.intermediate.dense.weight", t.IntermediateSize, t.HiddenSize);
+        Shape("proj_v.weight", EmbedDim, v.HiddenSize);
+        Shape("proj_t.weight", EmbedDim, Text.HiddenSize);
+        // Parameters the config would build, roughly: attention and MLP per layer (a fusion layer's cross-attention counted
+        // once more), embeddings and projections. An estimate within a factor of two is all the gate needs.
+        static double Layer(double h, double inter) => 4 * h * h + 2 * h * inter + 9 * h;
+        double side = v.ImageSize / Math.Max(1, v.PatchSize);
+        double configured = (double)v.NumHiddenLayers * (Layer(v.HiddenSize, v.IntermediateSize) + 4.0 * v.HiddenSize * v.HiddenSize)
+            + (double)v.HiddenSize * v.NumChannels * v.PatchSize * v.PatchSize + (side * side + 1) * v.HiddenSize
+            + (double)Text.NumHiddenLayers * Layer(Text.HiddenSize, Text.IntermediateSize)
+            + (double)Text.FusionLayerCount() * 4.0 * Text.HiddenSize * Math.Max(Text.HiddenSize, Text.VideoWidth)
+            + ((double)Text.VocabSize + Text.MaxPositionEmbeddings) * Text.HiddenSize
+            + (double)EmbedDim * (v.HiddenSize + Text.HiddenSize);
+        double inFile = header.Entries.Sum(e => (double)e.ElementCount);
+        if (problems.Count > 0 && configured > 2 * inFile + 1_000_000)
+            throw new VidSeekException($"{configPath} does not match {weightsPath}: {string.Join("; ", problems.Take(4))}{(problems.Count > 4 ? $" ({problems.Count - 4} more)" : "")}");
+    }
+
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, ReadCommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true };
 
     public string ToJson() => JsonSerializer.Serialize(this, Json);

@@ -137,6 +137,7 @@ public sealed class VideoLanguageModel : nn.Module
         var config = VideoLanguageConfig.Load(configPath);
         string weights = Path.Combine(folder, "model.safetensors");
         if (!File.Exists(weights)) throw new VidSeekException($"model.safetensors not found in {folder}");
+        config.CheckAgainst(Tensors.SafeTensors.ReadHeader(weights), configPath, weights); // before building anything
         var model = new VideoLanguageModel(config);
         StateDictLoader.Load(model, weights, $"the {config.Fusion} video-language model of {configPath}");
         model.eval();
