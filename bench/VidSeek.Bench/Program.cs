@@ -27,9 +27,12 @@ const string Usage = """
       vlt-cost          joint encoder cost per (text, video) pair, the four fusions: FLOPs, time, fraction of GEMM peak
                         --out FILE (.md)  --frames 4,8,16  --tokens 17,50,197  --text-tokens 32  --pairs 4  --reps 3  --warmup 1
                         --config base|shapes-small  --gemm-sizes 1024,2048,3072  --threads N  --max-others 5 (%)  --quiet-wait 120
-      index-throughput  indexing a generated H.264 collection (Debian's ffmpeg): s of video/s, decode vs encode, peak RSS
-                        --work DIR  --durations 10,30,60,120,300  --heights 720,1080  --long 3600  --long-height 1080
-                        --models clip,demo  --segment 30s  --access sequential,auto  --out FILE (.md)
+      index-throughput  indexing a generated H.264 collection (Debian's ffmpeg; bench/index-throughput.sh): s of video/s,
+                        decode vs encode, peak RSS   --collection small|full  --work DIR (/tmp/vidseek-index-bench/COLLECTION)
+                        --models clip,clip-bf16,demo  --segment 30s  --access auto[,sequential]  --generate-only true  --out FILE (.md)
+                        (override the collection: --durations 10,60  --heights 720,1080  --long 300  --long-height 720)
+      shots-pass        shots mode after the detection pass: a second sequential decode vs seeking vs the one-pass lower bound
+                        --files A.mp4,B.mp4 (default: the small index-throughput collection's 5-minute file)  --frames 12  --size 224  --out FILE (.md)
       search-source     the source of the search benchmark: Shapes corpus (seed 1, 800 videos), train split indexed with the demo model
                         --work DIR (/tmp/vidseek-search-bench)  --model DIR (assets/demo-model)
       search-build      an index of N segments mixed from the source's, and its ANN indexes (X-Pool's, mean pooling's): build time, size
@@ -66,6 +69,7 @@ switch (args[0])
     case "vlt-cost": return VltCostBench.Run(Options.Parse(args[1..]));
     case "index-throughput": return IndexThroughput.Run(Options.Parse(args[1..]));
     case "index-throughput-child": return IndexThroughput.ChildRun(args[1..]);
+    case "shots-pass": return ShotsPassBench.Run(Options.Parse(args[1..]));
     case "search-source": return SearchBench.Source(args[1..]);
     case "search-build": return SearchBench.Build(args[1..]);
     case "search-query": return SearchBench.Query(args[1..]);

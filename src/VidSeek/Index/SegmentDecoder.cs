@@ -36,8 +36,8 @@ public sealed record DecodedVideoInfo(int FrameCount, double Fps, int Width, int
 /// windows and whole videos are planned from the container's frame count, so one pass takes the frames. When the count turns
 /// out wrong (truncated files, containers without a count), the segments handed on are withdrawn (<c>discard</c>) and a
 /// second pass takes the frames of the plan made from the true count, as <see cref="VideoReader.Read"/> does. Shots need the
-/// whole video seen first: one pass runs the <see cref="ShotDetector"/> on a small copy of every frame, a second takes the
-/// frames (shots cost two decodes).
+/// whole video seen first: one pass runs the <see cref="ShotDetector"/> on a small copy of every frame, then the sampled
+/// frames are taken by seeking where the file passes the same check (a second decode of the whole file otherwise).
 /// </remarks>
 public static class SegmentDecoder
 {
@@ -47,23 +47,7 @@ public static class SegmentDecoder
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(frames, 1);
         read ??= VideoReadOptions.Default;
-        if (options.Mode == SegmentMode.Shots)
-        {
-            double fps = 0;
-            ShotDetector? live = null;
-            try
-            {
-                var scan = FrameScan.Pass(path, _ => true, (i, _, bgr) => live!.Push(i, bgr), probe =>
-                {
-                    fps = probe.Fps;
-                    live = new ShotDetector(options.ShotThreshold, options.MinShotFrames(probe.Fps));
-                }, cancel);
-                if (scan.FrameCount == 0) throw NoFrames(path);
-                var plan = options.Plan(scan.FrameCount, fps, live!.Cuts);
-                return Take(path, plan, frames, preprocessor, emit, scan.FrameCount, passes: 2, cancel);
-            }
-            finally { live?.Dispose(); }
-        }
+        if (options.Mode == SegmentMode.Shots) return DecodeShots(path, options, frames, preprocessor, emit, discard, cancel, read);
 
         string? fallback = null;
         if (read.Access != FrameAccessMode.Sequential)
@@ -112,6 +96,58 @@ public static class SegmentDecoder
     }
 
     /// <summary>
+    /// Shots: a first pass decodes every frame for the <see cref="ShotDetector"/> (on a small copy of each) and learns the true
+    /// count and every frame's timestamp; the second takes the sampled frames of the plan made from the cuts, by seeking when
+    /// the file passes <see cref="VideoReader.SeekCheck"/> (its count must also be the one the first pass counted) and the
+    /// sampled frames lie far enough apart for seeking to pay, else by decoding the whole file again.
+    /// </summary>
+    /// <remarks>
+    /// Why a second pass at all, rather than keeping frames during the first: which frames a shot samples depends on where the
+    /// shot ends, unknown until the next cut, so one pass would have to preprocess and keep every frame of the open shot (up to
+    /// two windows, 1,800 frames at 30 fps). docs/PERFORMANCE.md ("Shots: the second pass") has the measurement that chose
+    /// seeking. The segments' boundary times are the first pass's timestamps of the boundary frames, so the seek path gives the
+    /// sequential path's segments exactly (tested).
+    /// </remarks>
+    private static DecodedVideoInfo DecodeShots(string path, SegmentingOptions options, int frames, ClipImagePreprocessor preprocessor,
+        Action<DecodedSegment> emit, Action discard, CancellationToken cancel, VideoReadOptions read)
+    {
+        double fps = 0;
+        ShotDetector? live = null;
+        try
+        {
+            var scan = FrameScan.Pass(path, _ => true, (i, _, bgr) => live!.Push(i, bgr), probe =>
+            {
+                fps = probe.Fps;
+                live = new ShotDetector(options.ShotThreshold, options.MinShotFrames(probe.Fps));
+            }, cancel);
+            if (scan.FrameCount == 0) throw NoFrames(path);
+            var plan = options.Plan(scan.FrameCount, fps, live!.Cuts);
+            string? fallback = null;
+            if (read.Access != FrameAccessMode.Sequential)
+            {
+                var seeking = new PassState(frames, preprocessor, emit);
+                seeking.Plan(plan);
+                if (read.Access == FrameAccessMode.Seek || scan.FrameCount / (double)seeking.WantedCount > read.MinSeekDistance)
+                {
+                    fallback = VideoReader.SeekCheck(path, out int count, out double seekFps);
+                    if (fallback is null && count != scan.FrameCount)
+                        fallback = $"the container promises {count} frames, but {scan.FrameCount} decoded";
+                    if (fallback is null)
+                    {
+                        // Boundaries at the first pass's timestamps (the end of the last segment: the duration, as Finish gives).
+                        double Boundary(int k) => k < scan.FrameCount ? scan.Times[k] : Duration(scan);
+                        var seek = TakeSeeking(path, seeking, count, seekFps, read.MinSeekDistance, cancel, out fallback, Boundary);
+                        if (seek is not null) return seek with { Passes = 1, Fps = scan.Fps, Duration = Duration(scan) };
+                    }
+                    if (seeking.Emitted > 0) discard();
+                }
+            }
+            return Take(path, plan, frames, preprocessor, emit, scan.FrameCount, passes: 2, cancel) with { FallbackReason = fallback };
+        }
+        finally { live?.Dispose(); }
+    }
+
+    /// <summary>
     /// The frames of a verified file (<see cref="VideoReader.SeekCheck"/>: <paramref name="count"/> is the true count, frame k
     /// is stamped k / fps) by seeking, handing each segment on as soon as its frames are in. Null, with the reason, when a frame
     /// fails its check (the caller withdraws what was handed on).
@@ -121,8 +157,9 @@ public static class SegmentDecoder
     /// timestamps, which equal k / fps up to the container's time base (e.g. 1 ms in Matroska). The sampled frames' times are
     /// their own timestamps, as on the sequential path.
     /// </remarks>
+    /// <param name="boundary">The time of segment boundary frame k (default k / fps, the verified grid).</param>
     private static DecodedVideoInfo? TakeSeeking(string path, PassState state, int count, double fps, int minSeekDistance,
-        CancellationToken cancel, out string? reason)
+        CancellationToken cancel, out string? reason, Func<int, double>? boundary = null)
     {
         int width = 0, height = 0;
         using var seeker = new VideoReader.Seeker(path, fps, minSeekDistance);
@@ -137,7 +174,7 @@ public static class SegmentDecoder
                 throw new VidSeekException($"{path} changes frame size mid-stream ({width}x{height}, then {frame.Width}x{frame.Height} at frame {index})");
             // As FrameScan.Pass: the frame's own timestamp, index / fps where it has none.
             state.OnFrame(index, double.IsFinite(ms) && ms >= 0 ? ms / 1000.0 : index / fps, frame);
-            state.HandReady(fps, count);
+            state.HandReady(boundary ?? (k => k >= count ? count / fps : k / fps));
         }
         reason = null;
         return new DecodedVideoInfo(count, fps, width, height, count / fps, 0, state.Emitted, FrameAccess.Seek);
@@ -220,16 +257,16 @@ public static class SegmentDecoder
         public IEnumerable<int> WantedAscending() => wanted.Keys.Order();
 
         /// <summary>
-        /// The seek path's hand-off: every leading segment whose frames are all in, with its boundaries' times on the verified grid
-        /// (k / fps; the last segment ends at the video's duration, count / fps, as <see cref="Finish"/>).
+        /// The seek path's hand-off: every leading segment whose frames are all in, with its boundaries' times from
+        /// <paramref name="boundary"/> (frame index -> seconds; the frame count -> the video's end).
         /// </summary>
-        public void HandReady(double fps, int count)
+        public void HandReady(Func<int, double> boundary)
         {
             while (next < pending.Count && pending[next].Pixels.All(x => x is not null))
             {
                 var p = pending[next++];
-                startTimes[p.Start] = p.Start / fps;
-                Hand(p, p.End >= count ? count / fps : p.End / fps);
+                startTimes[p.Start] = boundary(p.Start);
+                Hand(p, boundary(p.End));
             }
         }
 
