@@ -19,7 +19,7 @@ public sealed class TokenizerLengthTests
         var clock = Stopwatch.StartNew();
         var all = Tokenizer.EncodeToIds(word);
         var row = Tokenizer.Encode("a cat " + new string('x', 5_000_000));
-        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(60), $"took {clock.Elapsed.TotalSeconds:F1} s"); // a hang guard (was 35 min for 5 MB), not a speed target
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(300), $"took {clock.Elapsed.TotalSeconds:F1} s"); // a hang guard (was 35 min for 5 MB), not a speed target
         Assert.NotEmpty(all);
         Assert.Equal(77, row.Length);
         Assert.Equal(Tokenizer.EndOfTextId, row[76]); // truncated: the last slot is EOT
