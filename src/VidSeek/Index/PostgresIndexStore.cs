@@ -310,6 +310,27 @@ public sealed class PostgresIndexStore : ISharedIndexStore
 
     public long Put(IndexedVideo video, IReadOnlyList<SegmentToStore> segments, Action? beforeCommit = null) => Write(tx =>
     {
+        long id = WriteVideo(tx, video, segments);
+        Execute(tx.Connection!, tx, $"DELETE FROM {q}jobs WHERE path = $1", video.Path);
+        BumpGeneration(tx);
+        beforeCommit?.Invoke();
+        return id;
+    });
+
+    public bool PutClaimed(string worker, IndexedVideo video, IReadOnlyList<SegmentToStore> segments, Action? beforeCommit = null) => Write(tx =>
+    {
+        // The job first: on a real server this DELETE waits for a concurrent claim of the row to commit and then sees its new
+        // worker; on PGlite transactions run one after another. Either way it ends the job only if it is still this worker's.
+        if (Execute(tx.Connection!, tx, $"DELETE FROM {q}jobs WHERE path = $1 AND worker = $2", video.Path, worker) == 0) return false;
+        WriteVideo(tx, video, segments);
+        BumpGeneration(tx);
+        beforeCommit?.Invoke();
+        return true;
+    });
+
+    /// <summary>The rows of one video (replacing those at the same path); the caller bumps the generation and commits.</summary>
+    private long WriteVideo(NpgsqlTransaction tx, IndexedVideo video, IReadOnlyList<SegmentToStore> segments)
+    {
         var c = tx.Connection!;
         Execute(c, tx, $"DELETE FROM {q}videos WHERE path = $1", video.Path);
         long id = (long)Scalar(c, tx, $"""
@@ -334,10 +355,18 @@ public sealed class PostgresIndexStore : ISharedIndexStore
         }
         if (video.Captions.Count > 0)
             Execute(c, tx, $"INSERT INTO {q}captions(video_id, text) SELECT $1, t FROM unnest($2::text[]) WITH ORDINALITY AS c(t, n) ORDER BY n", id, video.Captions.ToArray());
-        Execute(c, tx, $"DELETE FROM {q}jobs WHERE path = $1", video.Path);
-        BumpGeneration(tx);
-        beforeCommit?.Invoke();
         return id;
+    }
+
+    /// <summary>
+    /// Adds many videos in one transaction (one commit, one generation step): for loading large synthetic collections in bulk
+    /// (the <c>pg-scale</c> benchmark). All or nothing, like <see cref="Put"/>.
+    /// </summary>
+    public void PutMany(IEnumerable<(IndexedVideo Video, IReadOnlyList<SegmentToStore> Segments)> videos) => Write(tx =>
+    {
+        foreach (var (video, segments) in videos) WriteVideo(tx, video, segments);
+        BumpGeneration(tx);
+        return 0;
     });
 
     public void Touch(long videoId, long mtimeTicks) => Write(tx =>
@@ -361,17 +390,30 @@ public sealed class PostgresIndexStore : ISharedIndexStore
         Write(tx => Execute(tx.Connection!, tx, $"INSERT INTO {q}jobs(path) SELECT p FROM unnest($1::text[]) AS t(p) ON CONFLICT (path) DO NOTHING", (object)all));
     }
 
+    /// <remarks>
+    /// On a real server two workers claiming at once get different jobs: the inner <c>SELECT ... FOR UPDATE SKIP LOCKED</c>
+    /// locks the row it picks and skips rows another transaction holds. PGlite (the test server) runs every connection in one
+    /// backend session, so transactions execute one after another and SKIP LOCKED never has anything to skip; there the claim
+    /// is correct because the whole <c>UPDATE ... WHERE (free or expired) ... RETURNING</c> is one statement in a transaction
+    /// that nothing interleaves with. The outer <c>WHERE</c> repeats the lease condition, so the statement never takes a live
+    /// job whichever of the two guarantees holds. Leases run on the server's clock (<c>clock_timestamp()</c>), so the
+    /// workers' clocks do not matter.
+    /// </remarks>
     public string? Claim(string worker, TimeSpan lease) => Write(tx => Scalar(tx.Connection!, tx, $"""
         UPDATE {q}jobs SET worker = $1, lease_until = clock_timestamp() + $2 * interval '1 second', attempts = attempts + 1
         WHERE path = (SELECT path FROM {q}jobs WHERE lease_until IS NULL OR lease_until < clock_timestamp()
                       ORDER BY path LIMIT 1 FOR UPDATE SKIP LOCKED)
+          AND (lease_until IS NULL OR lease_until < clock_timestamp())
         RETURNING path
         """, worker, lease.TotalSeconds) as string);
 
-    public bool Renew(string path, string worker, TimeSpan lease) => Write(tx => Execute(tx.Connection!, tx,
-        $"UPDATE {q}jobs SET lease_until = clock_timestamp() + $3 * interval '1 second' WHERE path = $1 AND worker = $2", path, worker, lease.TotalSeconds) > 0);
+    public int Renew(string worker, TimeSpan lease) => Write(tx => Execute(tx.Connection!, tx,
+        $"UPDATE {q}jobs SET lease_until = clock_timestamp() + $2 * interval '1 second' WHERE worker = $1", worker, lease.TotalSeconds));
 
     public void Finish(string path) => Write(tx => Execute(tx.Connection!, tx, $"DELETE FROM {q}jobs WHERE path = $1", path));
+
+    public void Release(string worker) => Write(tx => Execute(tx.Connection!, tx,
+        $"UPDATE {q}jobs SET worker = NULL, lease_until = NULL WHERE worker = $1", worker));
 
     public int PendingJobs => Read((c, tx) => Convert.ToInt32(Scalar(c, tx, $"SELECT COUNT(*) FROM {q}jobs")));
 
@@ -476,11 +518,18 @@ public sealed class PostgresIndexStore : ISharedIndexStore
 
     /// <summary>
     /// The first, approximate stage on the server: the ids of the <paramref name="k"/> segments whose coarse vectors are nearest
-    /// to <paramref name="query"/> by cosine distance, through the HNSW index (<c>hnsw.ef_search</c> = max(k, 40)).
+    /// to <paramref name="query"/> by cosine distance, through the HNSW index. <c>hnsw.ef_search</c> is max(k, 40) up to
+    /// pgvector's ceiling of 1000; beyond that the scan is iterative (pgvector 0.8: <c>hnsw.iterative_scan</c>, relaxed order,
+    /// which the exact second stage re-ranks anyway), since a plain HNSW scan returns at most ef_search rows.
     /// </summary>
     public IReadOnlyList<long> NearestCoarse(float[] query, int k) => Read((c, tx) =>
     {
         Execute(c, tx, $"SET LOCAL hnsw.ef_search = {Math.Clamp(k, 40, 1000)}");
+        if (k > 1000)
+        {
+            Execute(c, tx, "SET LOCAL hnsw.iterative_scan = relaxed_order");
+            Execute(c, tx, $"SET LOCAL hnsw.max_scan_tuples = {Math.Max(20_000L, 20L * k)}");
+        }
         using var cmd = Command(c, tx, $"SELECT id FROM {q}segments ORDER BY coarse <=> $1 LIMIT $2", new Vector(query), k);
         using var r = cmd.ExecuteReader();
         var ids = new List<long>();

@@ -155,8 +155,8 @@ public sealed class VideoSearcher : IDisposable
         }
         if (segmentCount == 0) return [];
         using var encoded = model.EncodeQuery(query);
-        // The ANN file lives beside an embedded index; a server-side store (PostgreSQL) is searched exhaustively for now.
-        bool firstStage = !exact && n < segmentCount && Index is SqliteIndexStore;
+        // The first stage: the ANN file beside an embedded index, or the server's own HNSW index (PostgreSQL).
+        bool firstStage = !exact && n < segmentCount && Index is (SqliteIndexStore or PostgresIndexStore);
         var ranked = firstStage ? FirstStage(encoded, k, n, perVideo) : Exhaustive(encoded, k, perVideo);
         return Hits(query, ranked);
     }
@@ -188,8 +188,11 @@ public sealed class VideoSearcher : IDisposable
     private List<Ranked> FirstStage(IndexModel.EncodedQuery query, int k, int n, bool perVideo)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        var first = OpenAnn();
-        var ids = first.Search(model.AnnQuery(query), Math.Max(n, model.Rescored(k)));
+        IReadOnlyCollection<long> ids;
+        if (Index is PostgresIndexStore pg)
+            ids = pg.NearestCoarse(model.AnnQuery(query), Math.Max(n, model.Rescored(k))); // pgvector's HNSW over the coarse vectors, on the server
+        else
+            ids = OpenAnn().Search(model.AnnQuery(query), Math.Max(n, model.Rescored(k)));
         double ann = clock.Elapsed.TotalMilliseconds;
         var ranked = Rescore(query, ids, k, perVideo);
         LastTimings = LastTimings with { FirstStage = ann };
