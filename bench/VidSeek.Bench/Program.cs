@@ -34,6 +34,10 @@ const string Usage = """
       search-query      two-stage search: RSS, p50/p99 latency, recall@10 vs exhaustive exact per candidate count
                         --index DIR/index.vsi  --queries DIR/queries.txt  --pooling xpool|meanp  --latency-queries 200
                         --recall-queries 20  --candidates 100,200,500,1000,2000  --latency-candidates 1000  --out FILE.json
+      pg-scale          the PostgreSQL store at N videos on the PGlite server of tests/pglite (or --url): insert throughput (one
+                        transaction a video, and bulk), search latency (HNSW first stage + exact X-Pool), exhaustive exact, recall@10
+                        --source DIR (search-source's)  --n 100000  --put 2000  --batch 1000  --queries 30  --exact-queries 3
+                        --candidates 1000  --model assets/demo-model  --work /tmp/vidseek-pg-scale  --url postgres://...
     """;
 if (args.Length == 0 || args[0] is "-h" or "--help")
 {
@@ -56,5 +60,6 @@ switch (args[0])
     case "search-source": return SearchBench.Source(args[1..]);
     case "search-build": return SearchBench.Build(args[1..]);
     case "search-query": return SearchBench.Query(args[1..]);
+    case "pg-scale": return PgScaleBench.Run(args[1..]);
     default: Console.Error.WriteLine($"unknown benchmark '{args[0]}'\n{Usage}"); return 2;
 }

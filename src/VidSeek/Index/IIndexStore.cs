@@ -122,8 +122,8 @@ public interface ISharedIndexStore : IIndexStore
     /// </summary>
     bool PutClaimed(string worker, IndexedVideo video, IReadOnlyList<SegmentToStore> segments, Action? beforeCommit = null);
 
-    /// <summary>Drops a job without a write (the file failed to decode, or turned out unchanged).</summary>
-    void Finish(string path);
+    /// <summary>Drops a job without a write (the file failed to decode, or turned out unchanged), if <paramref name="worker"/> still holds it.</summary>
+    void Finish(string path, string worker);
 
     /// <summary>Gives back every job <paramref name="worker"/> holds (it stops early: Ctrl+C), so others take them at once.</summary>
     void Release(string worker);

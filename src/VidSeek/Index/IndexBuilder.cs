@@ -278,7 +278,7 @@ public static class IndexBuilder
                         batch.Clear();
                         encoded.Clear();
                         failed.Add((f.Job.Path, f.Error));
-                        shared?.Finish(f.Job.Path); // it fails for every worker alike
+                        shared?.Finish(f.Job.Path, worker); // it fails for every worker alike
                         finished += f.Job.Estimate;
                         done++;
                         Report(f.Job.Path);
@@ -405,7 +405,7 @@ public static class IndexBuilder
             }
             long mtime = info.LastWriteTimeUtc.Ticks;
             var old = shared.Stored(path); // now, not when this worker scanned: another may have written it meanwhile
-            if (old is { } o && o.Size == info.Length && o.MtimeTicks == mtime) { shared.Finish(path); unchanged(); continue; }
+            if (old is { } o && o.Size == info.Length && o.MtimeTicks == mtime) { shared.Finish(path, worker); unchanged(); continue; }
             string sha = Sha256(source.FullPath);
             if (old is { } t && t.Sha256 == sha && t.Size == info.Length) { shared.Touch(t.Id, mtime); unchanged(); continue; } // ends the job too
             var job = new Job(path, source, info.Length, mtime, sha, old is not null, estimates.GetValueOrDefault(path));

@@ -1,6 +1,5 @@
 using System.Data;
 using System.Net.Sockets;
-using System.Runtime.InteropServices;
 using System.Text.Json;
 using Npgsql;
 using NpgsqlTypes;
@@ -301,11 +300,9 @@ public sealed class PostgresIndexStore : ISharedIndexStore
 
     public Dictionary<string, StoredFile> Files() => Read((c, tx) =>
     {
-        var result = new Dictionary<string, StoredFile>(StringComparer.Ordinal);
-        using var cmd = Command(c, tx, $"SELECT id, path, size, mtime, sha256 FROM {q}videos");
+        using var cmd = Command(c, tx, $"SELECT {IndexRows.FileColumns} FROM {q}videos");
         using var r = cmd.ExecuteReader();
-        while (r.Read()) result[r.GetString(1)] = new StoredFile(r.GetInt64(0), r.GetInt64(2), r.GetInt64(3), r.GetString(4));
-        return result;
+        return IndexRows.Files(r);
     });
 
     public long Put(IndexedVideo video, IReadOnlyList<SegmentToStore> segments, Action? beforeCommit = null) => Write(tx =>
@@ -410,7 +407,7 @@ public sealed class PostgresIndexStore : ISharedIndexStore
     public int Renew(string worker, TimeSpan lease) => Write(tx => Execute(tx.Connection!, tx,
         $"UPDATE {q}jobs SET lease_until = clock_timestamp() + $2 * interval '1 second' WHERE worker = $1", worker, lease.TotalSeconds));
 
-    public void Finish(string path) => Write(tx => Execute(tx.Connection!, tx, $"DELETE FROM {q}jobs WHERE path = $1", path));
+    public void Finish(string path, string worker) => Write(tx => Execute(tx.Connection!, tx, $"DELETE FROM {q}jobs WHERE path = $1 AND worker = $2", path, worker));
 
     public void Release(string worker) => Write(tx => Execute(tx.Connection!, tx,
         $"UPDATE {q}jobs SET worker = NULL, lease_until = NULL WHERE worker = $1", worker));
@@ -419,9 +416,9 @@ public sealed class PostgresIndexStore : ISharedIndexStore
 
     public StoredFile? Stored(string path) => Read((c, tx) =>
     {
-        using var cmd = Command(c, tx, $"SELECT id, size, mtime, sha256 FROM {q}videos WHERE path = $1", path);
+        using var cmd = Command(c, tx, $"SELECT {IndexRows.FileColumns} FROM {q}videos WHERE path = $1", path);
         using var r = cmd.ExecuteReader();
-        return r.Read() ? new StoredFile(r.GetInt64(0), r.GetInt64(1), r.GetInt64(2), r.GetString(3)) : (StoredFile?)null;
+        return r.Read() ? IndexRows.File(r) : (StoredFile?)null;
     });
 
     public IReadOnlyList<IndexedVideo> Videos() => Read((c, tx) => ReadVideos(c, tx, null));
@@ -430,27 +427,15 @@ public sealed class PostgresIndexStore : ISharedIndexStore
 
     private List<IndexedVideo> ReadVideos(NpgsqlConnection c, NpgsqlTransaction tx, long? only)
     {
-        var captions = new Dictionary<long, List<string>>();
+        Dictionary<long, List<string>> captions;
         using (var cmd = only is null ? Command(c, tx, $"SELECT video_id, text FROM {q}captions ORDER BY id")
                    : Command(c, tx, $"SELECT video_id, text FROM {q}captions WHERE video_id = $1 ORDER BY id", only.Value))
         using (var r = cmd.ExecuteReader())
-            while (r.Read())
-            {
-                if (!captions.TryGetValue(r.GetInt64(0), out var list)) captions[r.GetInt64(0)] = list = [];
-                list.Add(r.GetString(1));
-            }
-        var result = new List<IndexedVideo>();
-        string columns = $"SELECT id, path, size, mtime, sha256, duration, fps, frame_count, width, height FROM {q}videos";
+            captions = IndexRows.Captions(r);
+        string columns = $"SELECT {IndexRows.VideoColumns} FROM {q}videos";
         using var vc = only is null ? Command(c, tx, columns + " ORDER BY path") : Command(c, tx, columns + " WHERE id = $1", only.Value);
         using var reader = vc.ExecuteReader();
-        while (reader.Read())
-        {
-            long id = reader.GetInt64(0);
-            result.Add(new IndexedVideo(reader.GetString(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetString(4), reader.GetDouble(5),
-                reader.GetDouble(6), reader.GetInt32(7), reader.GetInt32(8), reader.GetInt32(9), captions.GetValueOrDefault(id) ?? (IReadOnlyList<string>)[])
-            { Id = id });
-        }
-        return result;
+        return IndexRows.Videos(reader, captions);
     }
 
     private const string SegmentColumns = "s.id, s.video_id, s.ordinal, s.start_s, s.end_s, s.frame_times, s.frame_embeddings, s.coarse";
@@ -537,22 +522,8 @@ public sealed class PostgresIndexStore : ISharedIndexStore
         return (IReadOnlyList<long>)ids;
     });
 
-    private IndexedSegment ReadSegment(NpgsqlDataReader r)
-    {
-        var m = Manifest;
-        long id = r.GetInt64(0);
-        string What(string column) => $"{Location}: segment {id} has a malformed {column}; build the index again";
-        var times = Doubles((byte[])r[5]);
-        var frames = Floats((byte[])r[6]);
-        var coarse = r.GetFieldValue<Vector>(7).ToArray();
-        var tokens = r.IsDBNull(8) ? null : Floats((byte[])r[8]);
-        if (times is null || times.Length != m.Frames) throw new VidSeekException(What("frame_times"));
-        if (frames is null || frames.Length != (long)m.Frames * m.EmbedDim) throw new VidSeekException(What("frame_embeddings"));
-        if (coarse.Length != m.EmbedDim) throw new VidSeekException(What("coarse vector"));
-        if (m.ModelType == IndexModel.VltType && !r.IsDBNull(8) && (tokens is null || tokens.Length != (long)m.Frames * m.TokensPerFrame * m.TokenDim))
-            throw new VidSeekException(What("tokens"));
-        return new IndexedSegment(r.GetInt32(2), r.GetDouble(3), r.GetDouble(4), times, frames, coarse, tokens) { Id = id, VideoId = r.GetInt64(1) };
-    }
+    private IndexedSegment ReadSegment(NpgsqlDataReader r) =>
+        IndexRows.Segment(r, Manifest, Location, static (row, i) => row.GetFieldValue<Vector>(i).ToArray()); // the coarse vector: pgvector's vector
 
     public byte[]? Thumbnail(long segmentId, int frame) => Read((c, tx) =>
         Scalar(c, tx, $"SELECT jpeg FROM {q}thumbnails WHERE segment_id = $1 AND frame = $2", segmentId, frame) as byte[]);
@@ -625,11 +596,7 @@ public sealed class PostgresIndexStore : ISharedIndexStore
         return v is DBNull ? null : v;
     }
 
-    private static byte[] Bytes<T>(T[] values) where T : struct => MemoryMarshal.AsBytes(values.AsSpan()).ToArray();
-
-    private static float[]? Floats(byte[] bytes) => bytes.Length % 4 == 0 ? MemoryMarshal.Cast<byte, float>(bytes).ToArray() : null;
-
-    private static double[]? Doubles(byte[] bytes) => bytes.Length % 8 == 0 ? MemoryMarshal.Cast<byte, double>(bytes).ToArray() : null;
+    private static byte[] Bytes<T>(T[] values) where T : struct => IndexRows.Bytes(values);
 
     public void Dispose() => source.Dispose();
 }
