@@ -49,6 +49,10 @@ const string Usage = """
                         --index FILE (an index of a dataset split, e.g. vidseek-demo/demo.vsi)  --captions 400
       oversubscription  vidseek index alone vs N processes at once, per OpenMP wait policy and --threads: the slowdown ratio
                         --videos 200  --processes 3  --configs passive,active,passive-threads1  --work DIR  --cli vidseek.dll  --model DIR
+      pg-scale          the PostgreSQL store at N videos on the PGlite server of tests/pglite (or --url): insert throughput (one
+                        transaction a video, and bulk), search latency (HNSW first stage + exact X-Pool), exhaustive exact, recall@10
+                        --source DIR (search-source's)  --n 100000  --put 2000  --batch 1000  --queries 30  --exact-queries 3
+                        --candidates 1000  --model assets/demo-model  --work /tmp/vidseek-pg-scale  --url postgres://...
     """;
 if (args.Length == 0 || args[0] is "-h" or "--help")
 {
@@ -76,5 +80,6 @@ switch (args[0])
     case "search-study": return SearchStudy.Run(args[1..]);
     case "oversubscription": return OversubscriptionBench.Run(Options.Parse(args[1..]));
     case "calibration": return CalibrationBench.Run(Options.Parse(args[1..]));
+    case "pg-scale": return PgScaleBench.Run(args[1..]);
     default: Console.Error.WriteLine($"unknown benchmark '{args[0]}'\n{Usage}"); return 2;
 }

@@ -57,7 +57,7 @@ public static class SearchBench
     /// normal vector; frame times from A. So every segment is near the trained model's manifold (mostly one real video, a
     /// little of another, a little noise), and many are near one another, as in a large real collection.
     /// </summary>
-    private static float[] Mix(float[] a, float[] b, int frames, int dim, Random rng)
+    internal static float[] Mix(float[] a, float[] b, int frames, int dim, Random rng)
     {
         float lambda = 0.5f + 0.5f * (float)rng.NextDouble();
         var result = new float[a.Length];

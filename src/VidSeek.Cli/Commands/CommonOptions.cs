@@ -138,6 +138,17 @@ public static class CommonOptions
         return option;
     }
 
+    /// <inheritdoc cref="Bound(Option{int}, int, int)"/>
+    public static Option<double> Bound(this Option<double> option, double min, double max)
+    {
+        option.Validators.Add(r =>
+        {
+            if (!TryValue(r, out double value)) return;
+            if (!(value >= min && value <= max)) r.AddError($"{option.Name} must lie in {min}..{max} (got {value})");
+        });
+        return option;
+    }
+
     /// <summary>The option's value, or false when it did not convert (that error is reported already; asking again would throw).</summary>
     private static bool TryValue<T>(System.CommandLine.Parsing.OptionResult result, out T value)
     {

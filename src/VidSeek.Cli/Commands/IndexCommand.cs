@@ -32,9 +32,14 @@ public static class IndexCommand
         var stride = new Option<string?>("--stride") { Description = "Start of one window to the next (default: the window length; shorter overlaps)." };
         var threshold = new Option<double>("--shot-threshold") { Description = "Shots: mean HSV change between frames that makes a cut (PySceneDetect's ContentDetector scale).", DefaultValueFactory = _ => Video.ShotDetector.DefaultThreshold };
         var minShot = new Option<string>("--min-shot") { Description = "Shots: the shortest shot.", DefaultValueFactory = _ => "1s" };
+        var lease = new Option<double>("--lease")
+        {
+            Description = "PostgreSQL index: seconds a video this process has claimed stays its own if the process dies (renewed every third of it while it works). Several index processes may share one index.",
+            DefaultValueFactory = _ => IndexBuilder.DefaultLease.TotalSeconds,
+        }.Bound(1, 86400);
         var command = new Command("index", "Encode a folder of videos (or a dataset split) into a search index; re-running adds new and changed files and drops deleted ones.")
         {
-            dir, model, output, frames, split, precision, segments, window, stride, threshold, minShot,
+            dir, model, output, frames, split, precision, segments, window, stride, threshold, minShot, lease,
         };
         data.AddTo(command);
         command.Subcommands.Add(CreateCopy());
@@ -99,7 +104,7 @@ public static class IndexCommand
                             task.Description = $"indexing {p.FilesDone}/{p.FilesTotal} {Markup.Escape(Shorten(p.Path))}";
                             task.MaxValue = Math.Max(1e-6, p.SecondsTotal);
                             task.Value = Math.Min(p.SecondsDone, task.MaxValue);
-                        }, cancel.Token, abort);
+                        }, cancel.Token, abort, lease: TimeSpan.FromSeconds(parse.GetValue(lease)));
                     });
             }
             finally
@@ -126,6 +131,8 @@ public static class IndexCommand
                 stdout.WriteLine($"score calibration: {calibration.Captions} generic captions against {calibration.SegmentIds.Length} of {calibration.SegmentsTotal} segments");
             }
             stdout.WriteLine($"{index.VideoCount} videos in {index.Location}: {report.Added} added, {report.Updated} updated, {report.Unchanged} unchanged, {report.Removed} removed, {report.Failed.Count} failed to decode");
+            if (report.TakenOver > 0)
+                stdout.WriteLine($"{report.TakenOver} videos encoded here were written by another worker instead (this one's lease ran out while it worked; a longer --lease avoids that)");
             if (report.Segments > 0)
                 stdout.WriteLine($"encoded {report.Segments} segments ({index.Manifest.SegmentingOrDefault.Describe()}), {report.VideoSeconds:F0} s of video in {report.WallSeconds:F1} s: "
                     + $"{report.VideoSeconds / Math.Max(1e-9, report.WallSeconds):F1} s of video per second (decoding {report.DecodeSeconds:F1} s, encoding {report.EncodeSeconds:F1} s, overlapped)");

@@ -110,9 +110,10 @@ public interface IIndexStore : IDisposable
 
 /// <summary>
 /// A store that several <c>index</c> processes may update at once (<see cref="PostgresIndexStore"/>): the work is shared
-/// through a job table. A job is a path to (re)encode; a worker claims one under a lease that it renews while it works, and
-/// that expires when the worker dies, so another worker takes the job over. <see cref="IIndexStore.Put"/> and
-/// <see cref="IIndexStore.Touch"/> finish the path's job in the same transaction as the write: a video lands exactly once.
+/// through a job table. A job is a path to (re)encode; a worker claims one under a lease, renews the leases of everything it
+/// holds while it works (a heartbeat), and a dead worker's leases expire, so another worker takes its jobs over.
+/// <see cref="PutClaimed"/> writes a video and ends its job in one transaction, and only while the job is still the writer's:
+/// a video lands exactly once, written by the worker that held it last.
 /// </summary>
 public interface ISharedIndexStore : IIndexStore
 {
@@ -122,11 +123,21 @@ public interface ISharedIndexStore : IIndexStore
     /// <summary>Claims the next job that nobody holds (or whose lease has expired) for <paramref name="lease"/>; null when there is none to claim.</summary>
     string? Claim(string worker, TimeSpan lease);
 
-    /// <summary>Extends this worker's lease on a job; false when the job is no longer this worker's.</summary>
-    bool Renew(string path, string worker, TimeSpan lease);
+    /// <summary>Extends the lease of every job <paramref name="worker"/> holds (its heartbeat); returns how many it holds.</summary>
+    int Renew(string worker, TimeSpan lease);
 
-    /// <summary>Drops a job without a write (the file failed to decode, or turned out unchanged).</summary>
-    void Finish(string path);
+    /// <summary>
+    /// Writes a video as <see cref="IIndexStore.Put"/> does and ends its job, in one transaction, if <paramref name="worker"/>
+    /// still holds the job; otherwise (its lease expired and another worker took the job over, or finished it) writes nothing
+    /// and returns false.
+    /// </summary>
+    bool PutClaimed(string worker, IndexedVideo video, IReadOnlyList<SegmentToStore> segments, Action? beforeCommit = null);
+
+    /// <summary>Drops a job without a write (the file failed to decode, or turned out unchanged), if <paramref name="worker"/> still holds it.</summary>
+    void Finish(string path, string worker);
+
+    /// <summary>Gives back every job <paramref name="worker"/> holds (it stops early: Ctrl+C), so others take them at once.</summary>
+    void Release(string worker);
 
     /// <summary>How many jobs are left, claimed or not.</summary>
     int PendingJobs { get; }

@@ -25,6 +25,9 @@ public sealed record IndexUpdateReport(int Added, int Updated, int Unchanged, in
     IReadOnlyList<(string Path, string Warning)>? Warnings = null, int SeekedVideos = 0)
 {
     public IReadOnlyList<(string Path, string Warning)> Warnings { get; init; } = Warnings ?? [];
+
+    /// <summary>Shared stores: videos this worker encoded but did not write, because its lease had run out and another worker took them over.</summary>
+    public int TakenOver { get; init; }
 }
 
 /// <summary>Where an <see cref="IndexBuilder.Update"/> run is: files, and seconds of video, done out of those to encode.</summary>
@@ -116,8 +119,14 @@ public static class IndexBuilder
     /// <param name="progress">After each encoded batch and each file: files and seconds of video done.</param>
     /// <param name="beforeCommit">Test hook passed to <see cref="IIndexStore.Put"/> with the number of videos encoded so far.</param>
     /// <param name="read">Frame access (seek where it applies, or sequential; default: decide per file).</param>
+    /// <param name="lease">
+    /// For an <see cref="ISharedIndexStore"/> (PostgreSQL): how long a claimed video stays this worker's once it stops renewing
+    /// (it died); default <see cref="DefaultLease"/>. Several processes may then run this on one index at once; see
+    /// <see cref="ClaimJobs"/>. The embedded store has one writer and ignores it.
+    /// </param>
     public static IndexUpdateReport Update(IIndexStore index, IndexModel model, IReadOnlyList<IndexSourceVideo> videos,
-        Action<IndexProgress>? progress = null, CancellationToken cancel = default, Action<int>? beforeCommit = null, VideoReadOptions? read = null)
+        Action<IndexProgress>? progress = null, CancellationToken cancel = default, Action<int>? beforeCommit = null, VideoReadOptions? read = null,
+        TimeSpan? lease = null)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         string root = index.Manifest.Root;
@@ -133,20 +142,33 @@ public static class IndexBuilder
             if (!wanted.ContainsKey(path)) { index.Remove(row.Id); removed++; }
 
         // 1. What to encode: new files, and changed ones (size and mtime, then the hash: a touched file is only touched).
+        //    A shared store queues them instead, and whoever claims a job hashes its file (ClaimJobs).
+        var shared = index as ISharedIndexStore;
+        var span = lease ?? DefaultLease;
+        if (span <= TimeSpan.Zero) throw new VidSeekException("the lease must be positive");
         int unchanged = 0, done = 0;
         var failed = new List<(string, string)>();
         var todo = new List<Job>();
+        var queued = new List<string>();
+        var estimates = new Dictionary<string, double>(StringComparer.Ordinal);
         foreach (var (path, source) in wanted)
         {
             if (cancel.IsCancellationRequested) break;
             var info = new FileInfo(source.FullPath);
             try
             {
+                if (shared is not null && !info.Exists) { queued.Add(path); continue; } // the claimer reports it (and ends its job)
                 if (!info.Exists) throw new VidSeekException($"{source.FullPath} does not exist");
                 long mtime = info.LastWriteTimeUtc.Ticks;
                 if (stored.TryGetValue(path, out var old) && old.Size == info.Length && old.MtimeTicks == mtime) { unchanged++; done++; continue; }
                 // Before anything opens it: opening a FIFO named x.mp4 would wait for a writer forever.
                 if (VideoFiles.NotRegular(source.FullPath) is { } notVideo) throw new VidSeekException($"{source.FullPath} {notVideo}");
+                if (shared is not null)
+                {
+                    queued.Add(path);
+                    estimates[path] = Estimate(source.FullPath);
+                    continue;
+                }
                 string sha = Sha256(source.FullPath);
                 if (old.Sha256 == sha && old.Size == info.Length)
                 {
@@ -154,10 +176,7 @@ public static class IndexBuilder
                     unchanged++; done++;
                     continue;
                 }
-                double estimate = 0;
-                try { estimate = FrameScan.Probe(source.FullPath).EstimatedDuration; }
-                catch (VidSeekException) { } // reported when it is decoded
-                todo.Add(new Job(path, source, info.Length, mtime, sha, old.Sha256 is not null, estimate));
+                todo.Add(new Job(path, source, info.Length, mtime, sha, old.Sha256 is not null, Estimate(source.FullPath)));
             }
             catch (VidSeekException e)
             {
@@ -165,8 +184,27 @@ public static class IndexBuilder
                 done++;
             }
         }
-        double total = todo.Sum(j => j.Estimate);
+        double total = todo.Sum(j => j.Estimate) + estimates.Values.Sum();
         progress?.Invoke(new IndexProgress(done, wanted.Count, 0, total, ""));
+        string worker = $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid().ToString("N")[..8]}";
+        int sharedUnchanged = 0; // counted by the decode thread (ClaimJobs), added in when it has finished
+        IEnumerable<Job> jobs = todo;
+        Timer? heartbeat = null;
+        if (shared is not null)
+        {
+            shared.Enqueue(queued);
+            jobs = ClaimJobs(shared, worker, span, wanted, root, estimates, () => sharedUnchanged++, cancel);
+            // One heartbeat renews every job this worker holds, whether it is being decoded, waits in the channel or is being
+            // encoded; a worker that dies renews nothing, and its jobs are free again once their lease runs out.
+            int beating = 0;
+            heartbeat = new Timer(_ =>
+            {
+                if (Interlocked.Exchange(ref beating, 1) == 1) return; // the last beat is still on its way
+                try { shared.Renew(worker, span); }
+                catch (VidSeekException) { } // a missed beat: the next one may get through before the lease runs out
+                finally { Volatile.Write(ref beating, 0); }
+            }, null, span / 3, span / 3);
+        }
 
         // 2. Decode and encode, overlapped.
         var m = index.Manifest;
@@ -190,9 +228,10 @@ public static class IndexBuilder
             }
             try
             {
-                foreach (var job in todo)
+                foreach (var job in jobs)
                 {
                     if (stop.IsCancellationRequested) break;
+                    if (job.Error is not null) { Send(new FailedItem(job, job.Error)); continue; }
                     watch.Start();
                     try
                     {
@@ -210,7 +249,7 @@ public static class IndexBuilder
             finally { decodeSeconds = watch.Elapsed.TotalSeconds; }
         }, stop.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default);
 
-        int added = 0, updated = 0, encodedVideos = 0, encodedSegments = 0, seeked = 0;
+        int added = 0, updated = 0, encodedVideos = 0, encodedSegments = 0, seeked = 0, takenOver = 0;
         var warnings = new List<(string, string)>();
         double finished = 0, videoSeconds = 0; // finished: the estimated seconds of the files done (encoded or failed)
         var encodeWatch = new System.Diagnostics.Stopwatch();
@@ -244,6 +283,7 @@ public static class IndexBuilder
                         batch.Clear();
                         encoded.Clear();
                         failed.Add((f.Job.Path, f.Error));
+                        shared?.Finish(f.Job.Path, worker); // it fails for every worker alike
                         finished += f.Job.Estimate;
                         done++;
                         Report(f.Job.Path);
@@ -254,7 +294,19 @@ public static class IndexBuilder
                         var d = end.Info;
                         var video = new IndexedVideo(job.Path, job.Size, job.Mtime, job.Sha, d.Duration, d.Fps, d.FrameCount, d.Width, d.Height, job.Source.Captions);
                         int n = ++encodedVideos;
-                        index.Put(video, encoded.ToList(), beforeCommit is null ? null : () => beforeCommit(n));
+                        Action? hook = beforeCommit is null ? null : () => beforeCommit(n);
+                        if (shared is null) index.Put(video, encoded.ToList(), hook);
+                        else if (!shared.PutClaimed(worker, video, encoded.ToList(), hook))
+                        {
+                            // Our lease ran out (a stall longer than the lease) and another worker holds the job now, or has
+                            // written the video already: it is theirs to write, so this copy is dropped.
+                            takenOver++;
+                            encoded.Clear();
+                            finished += job.Estimate;
+                            done++;
+                            Report(job.Path);
+                            break;
+                        }
                         if (job.Replaces) updated++; else added++;
                         encodedSegments += encoded.Count;
                         videoSeconds += d.Duration;
@@ -274,9 +326,16 @@ public static class IndexBuilder
             stop.Cancel();
             try { decoder.GetAwaiter().GetResult(); }
             catch (OperationCanceledException) { }
+            if (shared is not null)
+            {
+                using (var stopped = new ManualResetEvent(false)) { heartbeat!.Dispose(stopped); stopped.WaitOne(); }
+                // Interrupted (or failed): what this worker still holds goes back to the queue now rather than when its lease ends.
+                try { shared.Release(worker); }
+                catch (VidSeekException) { } // then the leases expire
+            }
         }
-        return new IndexUpdateReport(added, updated, unchanged, removed, failed, wanted.Count, encodedSegments, videoSeconds, decodeSeconds,
-            encodeWatch.Elapsed.TotalSeconds, clock.Elapsed.TotalSeconds, warnings, seeked);
+        return new IndexUpdateReport(added, updated, unchanged + sharedUnchanged, removed, failed, wanted.Count, encodedSegments, videoSeconds, decodeSeconds,
+            encodeWatch.Elapsed.TotalSeconds, clock.Elapsed.TotalSeconds, warnings, seeked) { TakenOver = takenOver };
 
         // Progress by duration: the files done, plus the current file up to the end of its last encoded segment.
         void Report(string path)
@@ -312,7 +371,58 @@ public static class IndexBuilder
         }
     }
 
-    private sealed record Job(string Path, IndexSourceVideo Source, long Size, long Mtime, string Sha, bool Replaces, double Estimate);
+    /// <summary>How long a claimed job stays a worker's without a renewal (shared stores); renewed every third of it.</summary>
+    public static readonly TimeSpan DefaultLease = TimeSpan.FromMinutes(2);
+
+    private static double Estimate(string file)
+    {
+        try { return FrameScan.Probe(file).EstimatedDuration; }
+        catch (VidSeekException) { return 0; } // reported when it is decoded
+    }
+
+    /// <summary>
+    /// The decode thread's jobs on a shared store: claimed one at a time as the thread gets to them (so a worker holds only
+    /// what it is working on, plus what waits in the bounded channel), until the queue is empty. A job whose file is unchanged
+    /// since another worker wrote it (size and mtime, then the hash) is finished here without encoding; a file that is gone
+    /// comes back as a job with an <see cref="Job.Error"/>. While other workers hold the last jobs this waits (a quarter of
+    /// the lease at a time, at most a second), taking over any whose lease has expired, so it returns only when every job is done.
+    /// </summary>
+    private static IEnumerable<Job> ClaimJobs(ISharedIndexStore shared, string worker, TimeSpan lease, Dictionary<string, IndexSourceVideo> wanted,
+        string root, Dictionary<string, double> estimates, Action unchanged, CancellationToken cancel)
+    {
+        var poll = TimeSpan.FromMilliseconds(Math.Clamp(lease.TotalMilliseconds / 4, 50, 1000));
+        while (!cancel.IsCancellationRequested)
+        {
+            string? path = shared.Claim(worker, lease);
+            if (path is null)
+            {
+                if (shared.PendingJobs == 0) yield break;
+                cancel.WaitHandle.WaitOne(poll); // others hold the rest: wait for them to finish, or for a dead one's lease to run out
+                continue;
+            }
+            // Another process may have queued a file this one does not see (a worker on an older listing): its own folder's path.
+            var source = wanted.GetValueOrDefault(path) ?? new IndexSourceVideo(Path.Combine(root, path.Replace('/', Path.DirectorySeparatorChar)), []);
+            var info = new FileInfo(source.FullPath);
+            if (!info.Exists)
+            {
+                yield return new Job(path, source, 0, 0, "", false, 0) { Error = $"{source.FullPath} does not exist" };
+                continue;
+            }
+            long mtime = info.LastWriteTimeUtc.Ticks;
+            var old = shared.Stored(path); // now, not when this worker scanned: another may have written it meanwhile
+            if (old is { } o && o.Size == info.Length && o.MtimeTicks == mtime) { shared.Finish(path, worker); unchanged(); continue; }
+            string sha = Sha256(source.FullPath);
+            if (old is { } t && t.Sha256 == sha && t.Size == info.Length) { shared.Touch(t.Id, mtime); unchanged(); continue; } // ends the job too
+            var job = new Job(path, source, info.Length, mtime, sha, old is not null, estimates.GetValueOrDefault(path));
+            yield return job;
+        }
+    }
+
+    private sealed record Job(string Path, IndexSourceVideo Source, long Size, long Mtime, string Sha, bool Replaces, double Estimate)
+    {
+        /// <summary>Why the file cannot be indexed, found before decoding (shared stores: the claimer checks the file).</summary>
+        public string? Error { get; init; }
+    }
 
     private abstract record Item(Job Job);
     private sealed record SegmentItem(Job Job, DecodedSegment Segment) : Item(Job);

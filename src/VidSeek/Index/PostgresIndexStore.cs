@@ -1,6 +1,5 @@
 using System.Data;
 using System.Net.Sockets;
-using System.Runtime.InteropServices;
 using System.Text.Json;
 using Npgsql;
 using NpgsqlTypes;
@@ -301,14 +300,33 @@ public sealed class PostgresIndexStore : ISharedIndexStore
 
     public Dictionary<string, StoredFile> Files() => Read((c, tx) =>
     {
-        var result = new Dictionary<string, StoredFile>(StringComparer.Ordinal);
-        using var cmd = Command(c, tx, $"SELECT id, path, size, mtime, sha256 FROM {q}videos");
+        using var cmd = Command(c, tx, $"SELECT {IndexRows.FileColumns} FROM {q}videos");
         using var r = cmd.ExecuteReader();
-        while (r.Read()) result[r.GetString(1)] = new StoredFile(r.GetInt64(0), r.GetInt64(2), r.GetInt64(3), r.GetString(4));
-        return result;
+        return IndexRows.Files(r);
     });
 
     public long Put(IndexedVideo video, IReadOnlyList<SegmentToStore> segments, Action? beforeCommit = null) => Write(tx =>
+    {
+        long id = WriteVideo(tx, video, segments);
+        Execute(tx.Connection!, tx, $"DELETE FROM {q}jobs WHERE path = $1", video.Path);
+        BumpGeneration(tx);
+        beforeCommit?.Invoke();
+        return id;
+    });
+
+    public bool PutClaimed(string worker, IndexedVideo video, IReadOnlyList<SegmentToStore> segments, Action? beforeCommit = null) => Write(tx =>
+    {
+        // The job first: on a real server this DELETE waits for a concurrent claim of the row to commit and then sees its new
+        // worker; on PGlite transactions run one after another. Either way it ends the job only if it is still this worker's.
+        if (Execute(tx.Connection!, tx, $"DELETE FROM {q}jobs WHERE path = $1 AND worker = $2", video.Path, worker) == 0) return false;
+        WriteVideo(tx, video, segments);
+        BumpGeneration(tx);
+        beforeCommit?.Invoke();
+        return true;
+    });
+
+    /// <summary>The rows of one video (replacing those at the same path); the caller bumps the generation and commits.</summary>
+    private long WriteVideo(NpgsqlTransaction tx, IndexedVideo video, IReadOnlyList<SegmentToStore> segments)
     {
         var c = tx.Connection!;
         Execute(c, tx, $"DELETE FROM {q}videos WHERE path = $1", video.Path);
@@ -334,10 +352,18 @@ public sealed class PostgresIndexStore : ISharedIndexStore
         }
         if (video.Captions.Count > 0)
             Execute(c, tx, $"INSERT INTO {q}captions(video_id, text) SELECT $1, t FROM unnest($2::text[]) WITH ORDINALITY AS c(t, n) ORDER BY n", id, video.Captions.ToArray());
-        Execute(c, tx, $"DELETE FROM {q}jobs WHERE path = $1", video.Path);
-        BumpGeneration(tx);
-        beforeCommit?.Invoke();
         return id;
+    }
+
+    /// <summary>
+    /// Adds many videos in one transaction (one commit, one generation step): for loading large synthetic collections in bulk
+    /// (the <c>pg-scale</c> benchmark). All or nothing, like <see cref="Put"/>.
+    /// </summary>
+    public void PutMany(IEnumerable<(IndexedVideo Video, IReadOnlyList<SegmentToStore> Segments)> videos) => Write(tx =>
+    {
+        foreach (var (video, segments) in videos) WriteVideo(tx, video, segments);
+        BumpGeneration(tx);
+        return 0;
     });
 
     public void Touch(long videoId, long mtimeTicks) => Write(tx =>
@@ -361,25 +387,38 @@ public sealed class PostgresIndexStore : ISharedIndexStore
         Write(tx => Execute(tx.Connection!, tx, $"INSERT INTO {q}jobs(path) SELECT p FROM unnest($1::text[]) AS t(p) ON CONFLICT (path) DO NOTHING", (object)all));
     }
 
+    /// <remarks>
+    /// On a real server two workers claiming at once get different jobs: the inner <c>SELECT ... FOR UPDATE SKIP LOCKED</c>
+    /// locks the row it picks and skips rows another transaction holds. PGlite (the test server) runs every connection in one
+    /// backend session, so transactions execute one after another and SKIP LOCKED never has anything to skip; there the claim
+    /// is correct because the whole <c>UPDATE ... WHERE (free or expired) ... RETURNING</c> is one statement in a transaction
+    /// that nothing interleaves with. The outer <c>WHERE</c> repeats the lease condition, so the statement never takes a live
+    /// job whichever of the two guarantees holds. Leases run on the server's clock (<c>clock_timestamp()</c>), so the
+    /// workers' clocks do not matter.
+    /// </remarks>
     public string? Claim(string worker, TimeSpan lease) => Write(tx => Scalar(tx.Connection!, tx, $"""
         UPDATE {q}jobs SET worker = $1, lease_until = clock_timestamp() + $2 * interval '1 second', attempts = attempts + 1
         WHERE path = (SELECT path FROM {q}jobs WHERE lease_until IS NULL OR lease_until < clock_timestamp()
                       ORDER BY path LIMIT 1 FOR UPDATE SKIP LOCKED)
+          AND (lease_until IS NULL OR lease_until < clock_timestamp())
         RETURNING path
         """, worker, lease.TotalSeconds) as string);
 
-    public bool Renew(string path, string worker, TimeSpan lease) => Write(tx => Execute(tx.Connection!, tx,
-        $"UPDATE {q}jobs SET lease_until = clock_timestamp() + $3 * interval '1 second' WHERE path = $1 AND worker = $2", path, worker, lease.TotalSeconds) > 0);
+    public int Renew(string worker, TimeSpan lease) => Write(tx => Execute(tx.Connection!, tx,
+        $"UPDATE {q}jobs SET lease_until = clock_timestamp() + $2 * interval '1 second' WHERE worker = $1", worker, lease.TotalSeconds));
 
-    public void Finish(string path) => Write(tx => Execute(tx.Connection!, tx, $"DELETE FROM {q}jobs WHERE path = $1", path));
+    public void Finish(string path, string worker) => Write(tx => Execute(tx.Connection!, tx, $"DELETE FROM {q}jobs WHERE path = $1 AND worker = $2", path, worker));
+
+    public void Release(string worker) => Write(tx => Execute(tx.Connection!, tx,
+        $"UPDATE {q}jobs SET worker = NULL, lease_until = NULL WHERE worker = $1", worker));
 
     public int PendingJobs => Read((c, tx) => Convert.ToInt32(Scalar(c, tx, $"SELECT COUNT(*) FROM {q}jobs")));
 
     public StoredFile? Stored(string path) => Read((c, tx) =>
     {
-        using var cmd = Command(c, tx, $"SELECT id, size, mtime, sha256 FROM {q}videos WHERE path = $1", path);
+        using var cmd = Command(c, tx, $"SELECT {IndexRows.FileColumns} FROM {q}videos WHERE path = $1", path);
         using var r = cmd.ExecuteReader();
-        return r.Read() ? new StoredFile(r.GetInt64(0), r.GetInt64(1), r.GetInt64(2), r.GetString(3)) : (StoredFile?)null;
+        return r.Read() ? IndexRows.File(r) : (StoredFile?)null;
     });
 
     public IReadOnlyList<IndexedVideo> Videos() => Read((c, tx) => ReadVideos(c, tx, null));
@@ -388,27 +427,15 @@ public sealed class PostgresIndexStore : ISharedIndexStore
 
     private List<IndexedVideo> ReadVideos(NpgsqlConnection c, NpgsqlTransaction tx, long? only)
     {
-        var captions = new Dictionary<long, List<string>>();
+        Dictionary<long, List<string>> captions;
         using (var cmd = only is null ? Command(c, tx, $"SELECT video_id, text FROM {q}captions ORDER BY id")
                    : Command(c, tx, $"SELECT video_id, text FROM {q}captions WHERE video_id = $1 ORDER BY id", only.Value))
         using (var r = cmd.ExecuteReader())
-            while (r.Read())
-            {
-                if (!captions.TryGetValue(r.GetInt64(0), out var list)) captions[r.GetInt64(0)] = list = [];
-                list.Add(r.GetString(1));
-            }
-        var result = new List<IndexedVideo>();
-        string columns = $"SELECT id, path, size, mtime, sha256, duration, fps, frame_count, width, height FROM {q}videos";
+            captions = IndexRows.Captions(r);
+        string columns = $"SELECT {IndexRows.VideoColumns} FROM {q}videos";
         using var vc = only is null ? Command(c, tx, columns + " ORDER BY path") : Command(c, tx, columns + " WHERE id = $1", only.Value);
         using var reader = vc.ExecuteReader();
-        while (reader.Read())
-        {
-            long id = reader.GetInt64(0);
-            result.Add(new IndexedVideo(reader.GetString(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetString(4), reader.GetDouble(5),
-                reader.GetDouble(6), reader.GetInt32(7), reader.GetInt32(8), reader.GetInt32(9), captions.GetValueOrDefault(id) ?? (IReadOnlyList<string>)[])
-            { Id = id });
-        }
-        return result;
+        return IndexRows.Videos(reader, captions);
     }
 
     private const string SegmentColumns = "s.id, s.video_id, s.ordinal, s.start_s, s.end_s, s.frame_times, s.frame_embeddings, s.coarse";
@@ -476,11 +503,18 @@ public sealed class PostgresIndexStore : ISharedIndexStore
 
     /// <summary>
     /// The first, approximate stage on the server: the ids of the <paramref name="k"/> segments whose coarse vectors are nearest
-    /// to <paramref name="query"/> by cosine distance, through the HNSW index (<c>hnsw.ef_search</c> = max(k, 40)).
+    /// to <paramref name="query"/> by cosine distance, through the HNSW index. <c>hnsw.ef_search</c> is max(k, 40) up to
+    /// pgvector's ceiling of 1000; beyond that the scan is iterative (pgvector 0.8: <c>hnsw.iterative_scan</c>, relaxed order,
+    /// which the exact second stage re-ranks anyway), since a plain HNSW scan returns at most ef_search rows.
     /// </summary>
     public IReadOnlyList<long> NearestCoarse(float[] query, int k) => Read((c, tx) =>
     {
         Execute(c, tx, $"SET LOCAL hnsw.ef_search = {Math.Clamp(k, 40, 1000)}");
+        if (k > 1000)
+        {
+            Execute(c, tx, "SET LOCAL hnsw.iterative_scan = relaxed_order");
+            Execute(c, tx, $"SET LOCAL hnsw.max_scan_tuples = {Math.Max(20_000L, 20L * k)}");
+        }
         using var cmd = Command(c, tx, $"SELECT id FROM {q}segments ORDER BY coarse <=> $1 LIMIT $2", new Vector(query), k);
         using var r = cmd.ExecuteReader();
         var ids = new List<long>();
@@ -488,22 +522,8 @@ public sealed class PostgresIndexStore : ISharedIndexStore
         return (IReadOnlyList<long>)ids;
     });
 
-    private IndexedSegment ReadSegment(NpgsqlDataReader r)
-    {
-        var m = Manifest;
-        long id = r.GetInt64(0);
-        string What(string column) => $"{Location}: segment {id} has a malformed {column}; build the index again";
-        var times = Doubles((byte[])r[5]);
-        var frames = Floats((byte[])r[6]);
-        var coarse = r.GetFieldValue<Vector>(7).ToArray();
-        var tokens = r.IsDBNull(8) ? null : Floats((byte[])r[8]);
-        if (times is null || times.Length != m.Frames) throw new VidSeekException(What("frame_times"));
-        if (frames is null || frames.Length != (long)m.Frames * m.EmbedDim) throw new VidSeekException(What("frame_embeddings"));
-        if (coarse.Length != m.EmbedDim) throw new VidSeekException(What("coarse vector"));
-        if (m.ModelType == IndexModel.VltType && !r.IsDBNull(8) && (tokens is null || tokens.Length != (long)m.Frames * m.TokensPerFrame * m.TokenDim))
-            throw new VidSeekException(What("tokens"));
-        return new IndexedSegment(r.GetInt32(2), r.GetDouble(3), r.GetDouble(4), times, frames, coarse, tokens) { Id = id, VideoId = r.GetInt64(1) };
-    }
+    private IndexedSegment ReadSegment(NpgsqlDataReader r) =>
+        IndexRows.Segment(r, Manifest, Location, static (row, i) => row.GetFieldValue<Vector>(i).ToArray()); // the coarse vector: pgvector's vector
 
     public byte[]? Thumbnail(long segmentId, int frame) => Read((c, tx) =>
         Scalar(c, tx, $"SELECT jpeg FROM {q}thumbnails WHERE segment_id = $1 AND frame = $2", segmentId, frame) as byte[]);
@@ -584,11 +604,7 @@ public sealed class PostgresIndexStore : ISharedIndexStore
         return v is DBNull ? null : v;
     }
 
-    private static byte[] Bytes<T>(T[] values) where T : struct => MemoryMarshal.AsBytes(values.AsSpan()).ToArray();
-
-    private static float[]? Floats(byte[] bytes) => bytes.Length % 4 == 0 ? MemoryMarshal.Cast<byte, float>(bytes).ToArray() : null;
-
-    private static double[]? Doubles(byte[] bytes) => bytes.Length % 8 == 0 ? MemoryMarshal.Cast<byte, double>(bytes).ToArray() : null;
+    private static byte[] Bytes<T>(T[] values) where T : struct => IndexRows.Bytes(values);
 
     public void Dispose() => source.Dispose();
 }

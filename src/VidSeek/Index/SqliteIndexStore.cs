@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using System.Text.Json;
 using Microsoft.Data.Sqlite;
 
@@ -295,12 +294,10 @@ public sealed class SqliteIndexStore : IIndexStore
 
     public Dictionary<string, StoredFile> Files() => Guard(() =>
     {
-        var result = new Dictionary<string, StoredFile>(StringComparer.Ordinal);
         using var cmd = db.CreateCommand();
-        cmd.CommandText = "SELECT id, path, size, mtime, sha256 FROM videos";
+        cmd.CommandText = $"SELECT {IndexRows.FileColumns} FROM videos";
         using var r = cmd.ExecuteReader();
-        while (r.Read()) result[r.GetString(1)] = new StoredFile(r.GetInt64(0), r.GetInt64(2), r.GetInt64(3), r.GetString(4));
-        return result;
+        return IndexRows.Files(r);
     });
 
     public long Put(IndexedVideo video, IReadOnlyList<SegmentToStore> segments, Action? beforeCommit = null) => GuardWrite(() =>
@@ -378,32 +375,19 @@ public sealed class SqliteIndexStore : IIndexStore
     private List<IndexedVideo> ReadVideos(long? only)
     {
         string where = only is null ? "" : " WHERE video_id = $id";
-        var captions = new Dictionary<long, List<string>>();
+        Dictionary<long, List<string>> captions;
         using (var c = db.CreateCommand())
         {
             c.CommandText = "SELECT video_id, text FROM captions" + where + " ORDER BY rowid";
             if (only is not null) c.Parameters.AddWithValue("$id", only);
             using var r = c.ExecuteReader();
-            while (r.Read())
-            {
-                if (!captions.TryGetValue(r.GetInt64(0), out var list)) captions[r.GetInt64(0)] = list = [];
-                list.Add(r.GetString(1));
-            }
+            captions = IndexRows.Captions(r);
         }
-        var result = new List<IndexedVideo>();
         using var cmd = db.CreateCommand();
-        cmd.CommandText = "SELECT id, path, size, mtime, sha256, duration, fps, frame_count, width, height FROM videos"
-            + (only is null ? "" : " WHERE id = $id") + " ORDER BY path";
+        cmd.CommandText = $"SELECT {IndexRows.VideoColumns} FROM videos" + (only is null ? "" : " WHERE id = $id") + " ORDER BY path";
         if (only is not null) cmd.Parameters.AddWithValue("$id", only);
         using var reader = cmd.ExecuteReader();
-        while (reader.Read())
-        {
-            long id = reader.GetInt64(0);
-            result.Add(new IndexedVideo(reader.GetString(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetString(4), reader.GetDouble(5),
-                reader.GetDouble(6), reader.GetInt32(7), reader.GetInt32(8), reader.GetInt32(9), captions.GetValueOrDefault(id) ?? (IReadOnlyList<string>)[])
-            { Id = id });
-        }
-        return result;
+        return IndexRows.Videos(reader, captions);
     }
 
     private const string SegmentColumns = "s.id, s.video_id, s.ordinal, s.start, s.end, s.frame_times, s.frame_embeddings, s.coarse";
@@ -466,22 +450,8 @@ public sealed class SqliteIndexStore : IIndexStore
         return result;
     });
 
-    private IndexedSegment ReadSegment(SqliteDataReader r)
-    {
-        var m = Manifest;
-        long id = r.GetInt64(0);
-        string What(string column) => $"{File}: segment {id} has a malformed {column}; build the index again";
-        var times = r[5] is byte[] t ? Doubles(t) : null;
-        var frames = r[6] is byte[] f ? Floats(f) : null;
-        var coarse = r[7] is byte[] c ? Floats(c) : null;
-        var tokens = r.IsDBNull(8) ? null : r[8] is byte[] k ? Floats(k) : [];
-        if (times is null || times.Length != m.Frames) throw new VidSeekException(What("frame_times"));
-        if (frames is null || frames.Length != (long)m.Frames * m.EmbedDim) throw new VidSeekException(What("frame_embeddings"));
-        if (coarse is null || coarse.Length != m.EmbedDim) throw new VidSeekException(What("coarse vector"));
-        if (m.ModelType == IndexModel.VltType && !r.IsDBNull(8) && (tokens is null || tokens.Length != (long)m.Frames * m.TokensPerFrame * m.TokenDim))
-            throw new VidSeekException(What("tokens"));
-        return new IndexedSegment(r.GetInt32(2), r.GetDouble(3), r.GetDouble(4), times, frames, coarse, tokens) { Id = id, VideoId = r.GetInt64(1) };
-    }
+    private IndexedSegment ReadSegment(SqliteDataReader r) =>
+        IndexRows.Segment(r, Manifest, File, static (row, i) => row[i] is byte[] b ? IndexRows.Floats(b) : null); // the coarse vector: a float32 blob
 
     public byte[]? Thumbnail(long segmentId, int frame) => Guard(() =>
     {
@@ -575,11 +545,7 @@ public sealed class SqliteIndexStore : IIndexStore
 
     private static string OneLine(string s) => string.Join(' ', s.Split(['\r', '\n'], StringSplitOptions.RemoveEmptyEntries)).Trim();
 
-    private static byte[] Bytes<T>(T[] values) where T : struct => MemoryMarshal.AsBytes(values.AsSpan()).ToArray();
-
-    private static float[]? Floats(byte[] bytes) => bytes.Length % 4 == 0 ? MemoryMarshal.Cast<byte, float>(bytes).ToArray() : null;
-
-    private static double[]? Doubles(byte[] bytes) => bytes.Length % 8 == 0 ? MemoryMarshal.Cast<byte, double>(bytes).ToArray() : null;
+    private static byte[] Bytes<T>(T[] values) where T : struct => IndexRows.Bytes(values);
 
     private static SqliteConnection Connect(string file, SqliteOpenMode mode)
     {

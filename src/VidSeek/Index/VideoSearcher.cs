@@ -240,12 +240,14 @@ public sealed class VideoSearcher : IDisposable
 
     /// <summary>
     /// Whether a search with <paramref name="n"/> candidates runs in two stages. The one place that chooses the first stage
-    /// by store: the ANN file lives beside an embedded index; a server-side store (PostgreSQL) is searched exhaustively for now.
+    /// by store: the ANN file beside an embedded index, or the server's own HNSW index (PostgreSQL).
     /// </summary>
-    private bool HasFirstStage(bool exact, int n) => !exact && n < segmentCount && Index is SqliteIndexStore;
+    private bool HasFirstStage(bool exact, int n) => !exact && n < segmentCount && Index is SqliteIndexStore or PostgresIndexStore;
 
     /// <summary>The first stage's candidate segment ids for a query, best first (see <see cref="HasFirstStage"/>).</summary>
-    private long[] FirstStageIds(IndexModel.EncodedQuery query, int n) => OpenAnn().Search(model.AnnQuery(query), n);
+    private IReadOnlyCollection<long> FirstStageIds(IndexModel.EncodedQuery query, int n) => Index is PostgresIndexStore pg
+        ? pg.NearestCoarse(model.AnnQuery(query), n) // pgvector's HNSW over the per-segment coarse vectors, on the server
+        : OpenAnn().Search(model.AnnQuery(query), n);
 
     /// <summary>One segment (e.g. a neighbour of a hit) scored and explained for <paramref name="query"/>, or null for an unknown id; its rank is 0.</summary>
     public SearchHit? Moment(string query, long segmentId)

@@ -14,9 +14,9 @@ public abstract class IndexStoreContract
 
     private static readonly IndexManifest Manifest = new() { Model = "/m", ModelSha256 = new string('a', 64), Frames = 2, EmbedDim = 3, Root = "/videos" };
 
-    private static IndexedVideo Video(string path) => new(path, 10, 1, new string('b', 64), 4.0, 10, 40, 8, 6, ["a caption"]);
+    protected static IndexedVideo Video(string path) => new(path, 10, 1, new string('b', 64), 4.0, 10, 40, 8, 6, ["a caption"]);
 
-    private static SegmentToStore Segment(int ordinal, float value) =>
+    protected static SegmentToStore Segment(int ordinal, float value) =>
         new(new IndexedSegment(ordinal, ordinal * 2.0, ordinal * 2.0 + 2, [ordinal * 2.0 + 0.5, ordinal * 2.0 + 1.5], Enumerable.Repeat(value, 6).ToArray(), [value, value, value]),
             [[1, 2], [3, 4]]);
 
@@ -86,7 +86,7 @@ public class SqliteIndexStoreTests : IndexStoreContract
 }
 
 /// <summary>The contract on <see cref="PostgresIndexStore"/>, and what only a server store has (URLs, migrations, HNSW).</summary>
-public class PostgresIndexStoreTests(PostgresServer server) : IndexStoreContract, IClassFixture<PostgresServer>
+public partial class PostgresIndexStoreTests(PostgresServer server) : IndexStoreContract, IClassFixture<PostgresServer>
 {
     private static readonly IndexManifest Manifest3 = new() { Model = "/m", ModelSha256 = new string('a', 64), Frames = 2, EmbedDim = 3, Root = "/videos" };
 

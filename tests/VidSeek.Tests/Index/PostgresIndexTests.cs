@@ -11,7 +11,7 @@ namespace VidSeek.Tests.Index;
 /// the same videos give the same index and the same rankings, and an index copied SQLite -> PostgreSQL -> SQLite is unchanged.
 /// </summary>
 [Collection(ProcessStateCollection.Name)]
-public class PostgresIndexTests(IndexFixture fixture, PostgresServer server) : IndexBehaviour(fixture), IClassFixture<IndexFixture>, IClassFixture<PostgresServer>
+public partial class PostgresIndexTests(IndexFixture fixture, PostgresServer server) : IndexBehaviour(fixture), IClassFixture<IndexFixture>, IClassFixture<PostgresServer>
 {
     protected override string IndexFile(string dir) => server.NewIndexUrl();
 
