@@ -35,7 +35,7 @@ public static class CalibrationBench
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var calibration = ScoreCalibration.Compute(searcher.Index, searcher.Model);
         Console.WriteLine($"calibration: {calibration.Captions} captions x {calibration.SegmentIds.Length} segments in {clock.Elapsed.TotalSeconds:F1} s ({CpuThreads.Describe()}); "
-            + $"rule in use: no good match below percentile {ScoreCalibration.GoodMatchPercentile} of the bank's stand-out");
+            + $"rule in use: no good match below percentile {ScoreCalibration.GoodMatchPercentile} of the bank's best per-segment z (the second table)");
 
         var real = searcher.Videos.SelectMany(v => v.Captions).Distinct().Take(maxCaptions).ToList();
         var index = searcher.Index;

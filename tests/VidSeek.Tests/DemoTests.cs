@@ -21,7 +21,19 @@ public class DemoTests
         // The calibration was stored at index time, and tells unrelated text from the test split's own captions on the shipped model.
         using (var searcher = VidSeek.Index.VideoSearcher.Open(Path.Combine(work.Path, "demo.vsi")))
         {
-            Assert.True(VidSeek.Index.ScoreCalibration.Read(searcher.Index) is { } stored && stored.IsCurrentFor(searcher.Index));
+            var stored = VidSeek.Index.ScoreCalibration.Read(searcher.Index);
+            Assert.True(stored is not null && stored.IsCurrentFor(searcher.Index));
+            // Each segment's bank statistics belong to that segment (the store returns segments in its own order, path order,
+            // not the sample's): scored alone, a segment's bank mean and spread are the stored ones.
+            var bank = VidSeek.Index.ScoreCalibration.Bank.Captions;
+            foreach (int j in new[] { 0, 7, 41, 79 })
+            {
+                long id = stored.SegmentIds[j];
+                var alone = VidSeek.Index.ScoreCalibration.BankScores(searcher.Index, searcher.Model, bank, [id]).Select(r => (double)r[0]).ToArray();
+                double mean = alone.Average();
+                Assert.Equal(mean, stored.SegmentMean[j], 4);
+                Assert.Equal(Math.Sqrt(alone.Average(x => (x - mean) * (x - mean))), stored.SegmentStd[j], 4);
+            }
             foreach (var unrelated in new[] { "asdkjh qwe", "a cat on a skateboard", "quarterly tax report" })
                 Assert.True(VidSeek.Index.SearchHit.Verdict(searcher.Search(unrelated, 5)) == "no good match", unrelated);
             var captions = searcher.Videos.SelectMany(v => v.Captions).Distinct().Take(40).ToList();

@@ -64,8 +64,8 @@ public static class SearchCommand
     {
         null => null,
         // Both fit 80 columns: "vs" is the column of each result's percentile.
-        "good match" => $"good match: the best result stands out more than for {hits[0].Percentile:F0}% of unrelated texts",
-        _ => $"no good match: nothing stands out more than for unrelated text (p{Math.Floor(hits[0].Percentile ?? 0):0}; needs p{ScoreCalibration.GoodMatchPercentile:0})",
+        "good match" => $"good match: a result stands out more than for {SearchHit.BestPercentile(hits):F0}% of unrelated texts",
+        _ => $"no good match: nothing stands out more than for unrelated text (p{Math.Floor(SearchHit.BestPercentile(hits) ?? 0):0}; needs p{ScoreCalibration.GoodMatchPercentile:0})",
     };
 
     /// <summary>

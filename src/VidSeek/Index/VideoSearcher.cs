@@ -18,16 +18,20 @@ public sealed record SearchHit(int Rank, IndexedVideo Video, IndexedSegment Segm
 {
     public double BestFrameTime => Segment.FrameTimes[BestFrame];
 
-    /// <summary>How many standard deviations <see cref="Score"/> lies above this query's mean score over the indexed segments
-    /// (the calibration's sample; <see cref="ScoreCalibration.StandOut"/>); null when the search was not calibrated.</summary>
+    /// <summary>How many standard deviations <see cref="Score"/> lies above the generic captions' scores on this segment
+    /// (<see cref="ScoreCalibration.StandOut"/>); null when the search was not calibrated.</summary>
     public double? StandOut { get; init; }
 
     /// <summary>The percentage of generic captions whose top result stands out less than this one (<see cref="ScoreCalibration.Percentile"/>).</summary>
     public double? Percentile { get; init; }
 
-    /// <summary>"good match" or "no good match" for a search's results (by its best, the first), or null when there are none or they are not calibrated.</summary>
+    /// <summary>"good match" or "no good match" for a search's results (by the best percentile among them), or null when there are none or they are not calibrated.</summary>
     public static string? Verdict(IReadOnlyList<SearchHit> hits) =>
-        hits.Count == 0 || hits[0].Percentile is not double p ? null : ScoreCalibration.IsGoodMatch(p) ? "good match" : "no good match";
+        BestPercentile(hits) is not double p ? null : ScoreCalibration.IsGoodMatch(p) ? "good match" : "no good match";
+
+    /// <summary>The highest percentile among calibrated hits, or null.</summary>
+    public static double? BestPercentile(IReadOnlyList<SearchHit> hits) =>
+        hits.Where(h => h.Percentile is double p && !double.IsNaN(p)).Select(h => h.Percentile).Max();
 }
 
 /// <summary>
@@ -59,7 +63,6 @@ public sealed class VideoSearcher : IDisposable
     private int segmentCount;
     private readonly object calibrationGate = new();
     private ScoreCalibration? calibration;
-    private Tensor? calibrationFrames;   // [S, F, E], the calibration sample's frames: every query is scored against them
 
     public IIndexStore Index { get; }
     /// <summary>Every indexed video, in path order (read when first asked for, and again after the index changed).</summary>
@@ -169,30 +172,19 @@ public sealed class VideoSearcher : IDisposable
             lock (calibrationGate)
             {
                 if (calibration is not null && calibration.IsCurrentFor(Index)) return calibration;
-                calibrationFrames?.Dispose();
-                calibrationFrames = null;
-                calibration = ScoreCalibration.ForIndex(Index, model, warn);
-                var m = Index.Manifest;
-                var segments = Index.Segments(calibration.SegmentIds, withTokens: false);
-                using (torch.NewDisposeScope())
-                    calibrationFrames = Stack(segments, s => s.FrameEmbeddings, [m.Frames, m.EmbedDim]).MoveToOuterDisposeScope().DetachFromDisposeScope();
-                return calibration;
+                return calibration = ScoreCalibration.ForIndex(Index, model, warn);
             }
         }
     }
 
-    /// <summary>The hits with their stand-out and percentile: the query scored against the calibration's sample of segments.</summary>
+    /// <summary>The hits with their stand-out and percentile against what the generic captions score on the same segments.</summary>
     private List<SearchHit> Calibrated(IndexModel.EncodedQuery query, List<SearchHit> hits)
     {
         if (!Calibrate || hits.Count == 0) return hits;
         var c = Calibration;
-        float[] sample;
-        lock (calibrationGate)
-            using (torch.NewDisposeScope())
-                sample = model.BlockScores(query, calibrationFrames!);
         return hits.Select(h =>
         {
-            double z = ScoreCalibration.StandOut(h.Score, sample);
+            double z = c.StandOut(h.Segment.Id, h.Score);
             return h with { StandOut = z, Percentile = c.Percentile(z) };
         }).ToList();
     }
@@ -414,7 +406,6 @@ public sealed class VideoSearcher : IDisposable
 
     public void Dispose()
     {
-        calibrationFrames?.Dispose();
         ann?.Dispose();
         model.Dispose();
         Index.Dispose();
