@@ -11,28 +11,15 @@ namespace VidSeek.Tests.Web;
 /// A server over a folder index cut into 1-second windows: <c>bars_h264.mp4</c> (3 s, H.264, which Chromium plays) becomes
 /// three moments, <c>numbered_h264.mp4</c> (1 s) stays one.
 /// </summary>
-public sealed class MomentServerFixture : IAsyncLifetime
+public sealed class MomentServerFixture : IndexedServerFixture
 {
-    private readonly IndexFixture models = new();
-    public SearchServer Server { get; private set; } = null!;
-    public HttpClient Http { get; } = new();
-    public string Index { get; private set; } = "";
-
-    public async ValueTask InitializeAsync()
+    protected override string BuildIndex()
     {
-        string videos = models.NewVideoFolder("bars_h264.mp4", "numbered_h264.mp4");
-        Index = Path.Combine(models.Tmp, "moments.vsi");
-        var (code, _, err) = CliRunner.Run("index", videos, "--model", models.Model, "--out", Index, "--segment", "1s");
+        string videos = Models.NewVideoFolder("bars_h264.mp4", "numbered_h264.mp4");
+        string index = Path.Combine(Models.Tmp, "moments.vsi");
+        var (code, _, err) = CliRunner.Run("index", videos, "--model", Models.Model, "--out", index, "--segment", "1s");
         if (code != 0) throw new InvalidOperationException(err);
-        Server = await SearchServer.StartAsync(VideoSearcher.Open(Index), new ServeOptions { Port = 0 });
-        Http.BaseAddress = new Uri(Server.Url);
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        Http.Dispose();
-        await Server.DisposeAsync();
-        models.Dispose();
+        return index;
     }
 }
 

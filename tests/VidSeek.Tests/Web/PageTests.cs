@@ -7,36 +7,18 @@ using VidSeek.Web;
 namespace VidSeek.Tests.Web;
 
 /// <summary>A server over an index of every decodable fixture video twice (16 videos): more results than one page of five.</summary>
-public sealed class PagingServerFixture : IAsyncLifetime
+public sealed class PagingServerFixture : IndexedServerFixture
 {
-    private readonly IndexFixture models = new();
-    public SearchServer Server { get; private set; } = null!;
-    public HttpClient Http { get; } = new();
-
-    public async ValueTask InitializeAsync()
+    protected override string BuildIndex()
     {
-        string folder = Path.Combine(models.Tmp, "videos");
+        string folder = Path.Combine(Models.Tmp, "videos");
         foreach (var copy in new[] { "a", "b" })
         {
             Directory.CreateDirectory(Path.Combine(folder, copy));
             foreach (var name in IndexFixture.GoodVideos) File.Copy(Path.Combine(TestPaths.Videos, name), Path.Combine(folder, copy, name));
         }
-        string index = Path.Combine(models.Tmp, "paging.vsi");
-        using (var model = IndexModel.Open(models.Model, 4))
-        {
-            var (videos, root) = VideoFiles.Scan(folder);
-            using var store = IndexStore.OpenOrCreate(index, model.Manifest(models.Model, 4, root));
-            IndexBuilder.Update(store, model, videos);
-        }
-        Server = await SearchServer.StartAsync(VideoSearcher.Open(index), new ServeOptions { Port = 0 });
-        Http.BaseAddress = new Uri(Server.Url);
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        Http.Dispose();
-        await Server.DisposeAsync();
-        models.Dispose();
+        var (videos, root) = VideoFiles.Scan(folder);
+        return Build(Path.Combine(Models.Tmp, "paging.vsi"), videos, root);
     }
 }
 

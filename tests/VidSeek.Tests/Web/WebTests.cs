@@ -10,33 +10,15 @@ using VidSeek.Web;
 namespace VidSeek.Tests.Web;
 
 /// <summary>A running <see cref="SearchServer"/> on a free port over an index of the fixture videos with their test captions.</summary>
-public sealed class ServerFixture : IAsyncLifetime
+public sealed class ServerFixture : IndexedServerFixture
 {
-    private readonly IndexFixture models = new();
-    public SearchServer Server { get; private set; } = null!;
-    public HttpClient Http { get; } = new();
     public string Root { get; private set; } = "";
 
-    public async ValueTask InitializeAsync()
+    protected override string BuildIndex()
     {
-        var split = TinySetup.Split();
-        string index = Path.Combine(models.Tmp, "web.vsi");
-        using (var model = IndexModel.Open(models.Model, 4))
-        {
-            var (videos, root) = IndexBuilder.FromSplit(split);
-            Root = root;
-            using var store = IndexStore.OpenOrCreate(index, model.Manifest(models.Model, 4, root));
-            IndexBuilder.Update(store, model, videos);
-        }
-        Server = await SearchServer.StartAsync(VideoSearcher.Open(index), new ServeOptions { Port = 0 });
-        Http.BaseAddress = new Uri(Server.Url);
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        Http.Dispose();
-        await Server.DisposeAsync();
-        models.Dispose();
+        var (videos, root) = IndexBuilder.FromSplit(TinySetup.Split());
+        Root = root;
+        return Build(Path.Combine(Models.Tmp, "web.vsi"), videos, root);
     }
 }
 
