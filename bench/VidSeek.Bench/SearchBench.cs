@@ -385,7 +385,8 @@ public static class SearchBench
 
     private static string Uptime() => File.ReadAllText("/proc/loadavg").Trim();
 
-    private static Dictionary<string, string> Args(string[] args)
+    /// <summary>The search benches' <c>--name value</c> pairs.</summary>
+    internal static Dictionary<string, string> Args(string[] args)
     {
         var d = new Dictionary<string, string>();
         for (int i = 0; i + 1 < args.Length; i += 2)

@@ -23,7 +23,7 @@ public static class SearchStudy
 {
     public static int Run(string[] args)
     {
-        var o = Args(args);
+        var o = SearchBench.Args(args);
         string index = Path.GetFullPath(o["index"]);
         var queries = File.ReadAllLines(o["queries"]).Where(l => l.Length > 0).ToList();
         int recallQueries = int.Parse(o.GetValueOrDefault("recall-queries", "40"));
@@ -104,15 +104,4 @@ public static class SearchStudy
     /// <summary>Indices of the k largest values, best first, ties by index.</summary>
     internal static int[] TopK(float[] scores, int k) =>
         Enumerable.Range(0, scores.Length).OrderByDescending(i => scores[i]).ThenBy(i => i).Take(k).ToArray();
-
-    private static Dictionary<string, string> Args(string[] args)
-    {
-        var d = new Dictionary<string, string>();
-        for (int i = 0; i + 1 < args.Length; i += 2)
-        {
-            if (!args[i].StartsWith("--")) throw new ArgumentException($"expected --name value, got {args[i]}");
-            d[args[i][2..]] = args[i + 1];
-        }
-        return d;
-    }
 }

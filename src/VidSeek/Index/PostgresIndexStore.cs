@@ -196,14 +196,7 @@ public sealed class PostgresIndexStore : ISharedIndexStore
             var store = Open(url, writable: true);
             if (created) return store;
             var m = store.Manifest;
-            string? clash = m.ModelSha256 != manifest.ModelSha256 ? $"the model {m.Model} (sha256 {Short(m.ModelSha256)}), not {manifest.Model} (sha256 {Short(manifest.ModelSha256)})"
-                : m.Frames != manifest.Frames ? $"{m.Frames} frames per video, not {manifest.Frames}"
-                : m.Root != manifest.Root ? $"the folder {m.Root}, not {manifest.Root}"
-                : m.ModelType != manifest.ModelType ? $"a {m.ModelType} model, not a {manifest.ModelType}"
-                : m.EmbedDim != manifest.EmbedDim ? $"embeddings of width {m.EmbedDim}, not {manifest.EmbedDim}"
-                : m.SegmentingOrDefault.Describe() != manifest.SegmentingOrDefault.Describe()
-                    ? $"segments '{m.SegmentingOrDefault.Describe()}', not '{manifest.SegmentingOrDefault.Describe()}' (index again with the same --segments options)"
-                : null;
+            string? clash = m.ClashWith(manifest);
             if (clash is not null)
             {
                 store.Dispose();
@@ -219,7 +212,6 @@ public sealed class PostgresIndexStore : ISharedIndexStore
         }
     }
 
-    private static string Short(string sha) => sha.Length > 12 ? sha[..12] : sha;
 
     private static void CheckVersion(string shown, int version)
     {

@@ -36,6 +36,24 @@ public sealed record IndexManifest
     public const int MaxFrames = 256;
 
     /// <summary>
+    /// How an existing index (this manifest) differs from what a new run asks for (<paramref name="wanted"/>) in a way that
+    /// forbids adding to it, said as "built with ..."; null when it may be updated. The same rule for every store; a moved
+    /// model folder with the same weights is not a clash.
+    /// </summary>
+    public string? ClashWith(IndexManifest wanted)
+    {
+        static string Short(string sha) => sha.Length > 12 ? sha[..12] : sha;
+        return ModelSha256 != wanted.ModelSha256 ? $"the model {Model} (sha256 {Short(ModelSha256)}), not {wanted.Model} (sha256 {Short(wanted.ModelSha256)})"
+            : Frames != wanted.Frames ? $"{Frames} frames per video, not {wanted.Frames}"
+            : Root != wanted.Root ? $"the folder {Root}, not {wanted.Root}"
+            : ModelType != wanted.ModelType ? $"a {ModelType} model, not a {wanted.ModelType}"
+            : EmbedDim != wanted.EmbedDim ? $"embeddings of width {EmbedDim}, not {wanted.EmbedDim}"
+            : SegmentingOrDefault.Describe() != wanted.SegmentingOrDefault.Describe()
+                ? $"segments '{SegmentingOrDefault.Describe()}', not '{wanted.SegmentingOrDefault.Describe()}' (index again with the same --segments options)"
+            : null;
+    }
+
+    /// <summary>
     /// What is wrong with a manifest read from a file (a field out of range or of the wrong form), or null when it is sound.
     /// Checked on every open, so a hand-edited or damaged manifest is one error rather than a crash (or a huge allocation) later.
     /// </summary>
@@ -204,13 +222,7 @@ public sealed class SqliteIndexStore : IIndexStore
             if (!System.IO.File.Exists(file)) Create(file, manifest);
             var existing = Open(file, writable: true, writerLock);
             var m = existing.Manifest;
-            string? clash = m.ModelSha256 != manifest.ModelSha256 ? $"the model {m.Model} (sha256 {Short(m.ModelSha256)}), not {manifest.Model} (sha256 {Short(manifest.ModelSha256)})"
-                : m.Frames != manifest.Frames ? $"{m.Frames} frames per video, not {manifest.Frames}"
-                : m.Root != manifest.Root ? $"the folder {m.Root}, not {manifest.Root}"
-                : m.ModelType != manifest.ModelType ? $"a {m.ModelType} model, not a {manifest.ModelType}"
-                : m.SegmentingOrDefault.Describe() != manifest.SegmentingOrDefault.Describe()
-                    ? $"segments '{m.SegmentingOrDefault.Describe()}', not '{manifest.SegmentingOrDefault.Describe()}' (index again with the same --segments options)"
-                : null;
+            string? clash = m.ClashWith(manifest);
             if (clash is not null)
             {
                 existing.Dispose();
@@ -272,7 +284,6 @@ public sealed class SqliteIndexStore : IIndexStore
         }
     }
 
-    private static string Short(string sha) => sha.Length > 12 ? sha[..12] : sha;
 
     private void WriteManifest(IndexManifest manifest) => GuardWrite(() =>
     {
