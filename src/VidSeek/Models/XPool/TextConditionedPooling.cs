@@ -1,3 +1,4 @@
+using VidSeek.Tensors;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -69,7 +70,7 @@ public sealed class TextConditionedPooling : nn.Module<Tensor, Tensor, PoolingOu
         var v = layer_norm1.forward(frames);
         var (attnOut, weights) = cross_attn.forward(t, v);
         var r = layer_norm2.forward(attnOut);
-        var z = layer_norm3.forward(r + dropout.forward(linear_proj.forward(r)));
+        var z = layer_norm3.forward(r.Plus(dropout.forward(linear_proj.forward(r))));
         return new PoolingOutput(z.MoveToOuterDisposeScope(), attnOut.MoveToOuterDisposeScope(), weights.MoveToOuterDisposeScope());
     }
 
@@ -85,8 +86,9 @@ public sealed class TextConditionedPooling : nn.Module<Tensor, Tensor, PoolingOu
     {
         using var scope = torch.NewDisposeScope();
         long f = frames.shape[1];
+        using var uniform = (1.0 / f).ToScalar();
         var attention = torch.cat([torch.eye(f, dtype: frames.dtype, device: frames.device),
-            torch.full(1, f, 1.0 / f, dtype: frames.dtype, device: frames.device)], 0);          // [F + 1, F]
+            torch.full(1, f, uniform, dtype: frames.dtype, device: frames.device)], 0);          // [F + 1, F]
         return PooledAt(frames, attention).MoveToOuterDisposeScope();
     }
 
@@ -102,7 +104,7 @@ public sealed class TextConditionedPooling : nn.Module<Tensor, Tensor, PoolingOu
         var values = cross_attn.Values(layer_norm1.forward(frames));                            // [V, F, D], heads concatenated
         var points = attention.matmul(values);                                                  // [V, P, D]
         var r = layer_norm2.forward(cross_attn.OutProj(points));
-        return layer_norm3.forward(r + linear_proj.forward(r)).MoveToOuterDisposeScope();
+        return layer_norm3.forward(r.Plus(linear_proj.forward(r))).MoveToOuterDisposeScope();
     }
 
     /// <summary>

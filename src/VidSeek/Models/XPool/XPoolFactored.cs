@@ -1,4 +1,5 @@
 using TorchSharp;
+using VidSeek.Tensors;
 using static TorchSharp.torch;
 
 namespace VidSeek.Models.XPool;
@@ -70,18 +71,18 @@ public sealed class XPoolFactored : IDisposable
         headDim = dim / heads;
         // c = (I + W_l) b2 + b_l, centred: the part of C s that does not depend on the frames.
         var b2 = w["layer_norm2.bias"];
-        var c = b2 + w["linear_proj.weight"].matmul(b2) + w["linear_proj.bias"];
+        var c = b2.Plus(w["linear_proj.weight"].matmul(b2)).Plus(w["linear_proj.bias"]);
         cc = Centre(c).MoveToOuterDisposeScope();
         g3cc = (cc * w["layer_norm3.weight"]).MoveToOuterDisposeScope();
         // N = C (I + W_l) diag(g2): B = N A for each of the vectors A = C P (C centres a vector over the channels,
         // which for a matrix acting on column vectors means centring each column).
-        var n = CentreColumns((torch.eye(dim, dtype: dtype) + w["linear_proj.weight"]) * w["layer_norm2.weight"]);
+        var n = CentreColumns(torch.eye(dim, dtype: dtype).Plus(w["linear_proj.weight"]) * w["layer_norm2.weight"]);
         if (heads == 1)
         {
             // A = C (W_o W_v x + W_o b_v + b_o) and B = N A: both linear in the LN1'd frame x.
             var wo = w["cross_attn.out_proj.weight"];
             var wA = CentreColumns(wo.matmul(w["cross_attn.v_proj.weight"]));
-            var bA = Centre(wo.matmul(w["cross_attn.v_proj.bias"]) + w["cross_attn.out_proj.bias"]);
+            var bA = Centre(wo.matmul(w["cross_attn.v_proj.bias"]).Plus(w["cross_attn.out_proj.bias"]));
             abWeight = torch.cat([wA, n.matmul(wA)], 0).contiguous().MoveToOuterDisposeScope();
             abBias = torch.cat([bA, n.matmul(bA)], 0).MoveToOuterDisposeScope();
         }
@@ -92,6 +93,9 @@ public sealed class XPoolFactored : IDisposable
     }
 
     private static Tensor CentreColumns(Tensor m) => m - m.mean(new long[] { 0 }, keepdim: true);
+
+    /// <summary>The floor of a norm before dividing by it (rooted: see Tensors/Scalars.cs).</summary>
+    private static readonly Scalar NormFloor = 1e-12.ToScalar();
 
     private static Tensor Centre(Tensor x) => x - x.mean(new long[] { -1 }, keepdim: true);
 
@@ -152,7 +156,7 @@ public sealed class XPoolFactored : IDisposable
             var values = Linear(x, "cross_attn.v_proj").view(v, f, heads, headDim);            // [V, F, H, hd]
             // P[v,h,f] = W_o[:, head h] v[v,f,h] + b_o / H: out_proj applied head by head (columns h·hd .. h·hd+hd-1).
             var wo = w["cross_attn.out_proj.weight"].view(dim, heads, headDim);                // [D, H, hd]
-            var p = torch.einsum("vfhe,dhe->vhfd", values, wo) + w["cross_attn.out_proj.bias"] / heads; // [V, H, F, D]
+            var p = torch.einsum("vfhe,dhe->vhfd", values, wo).Plus(w["cross_attn.out_proj.bias"].DividedBy(heads)); // [V, H, F, D]
             a = Centre(p).reshape(v, n, dim);                                                   // [V, n, D]
             b = a.matmul(nT);                                                                   // C (I + W_l) diag(g2) A
         }
@@ -162,7 +166,7 @@ public sealed class XPoolFactored : IDisposable
         // Lower triangles, off-diagonals doubled: a^T G a = sum_{i >= j} G'_ij a_i a_j.
         var tril = torch.tril_indices(n, n);
         var rows = tril[0]; var cols = tril[1];
-        var packed = grams.index_select(2, rows * n + cols) * torch.where(rows == cols, 1.0, 2.0).to(Dtype); // [V, 3, m]
+        var packed = grams.index_select(2, rows.Times(n).Plus(cols)) * torch.where(rows == cols, 1.0, 2.0).to(Dtype); // [V, 3, m]
         var linear = torch.stack([b.matmul(cc), gb.matmul(g3cc), gb.matmul(w["layer_norm3.bias"])], 1);      // [V, 3, n]
         var forms = torch.cat([packed.reshape(v, -1), linear.reshape(v, -1)], 1).contiguous(); // [V, 3m + 3n]
         return new Videos(keys.contiguous().MoveToOuterDisposeScope(), heads == 1 ? null : b.reshape(v * n, dim).contiguous().MoveToOuterDisposeScope(),
@@ -176,12 +180,12 @@ public sealed class XPoolFactored : IDisposable
         using var scope = torch.NewDisposeScope();
         var t = text.to(Dtype);
         long n = t.shape[0];
-        var q = Linear(LayerNorm1(t), "cross_attn.q_proj").div_(Math.Sqrt(headDim));            // [T, D]
+        var q = Linear(LayerNorm1(t), "cross_attn.q_proj").DivideInPlace(Math.Sqrt(headDim));            // [T, D]
         // One head: the logits q·(W_k x + b_k) = (W_k^T q)·x + q·b_k, and q·b_k is the same for every frame of a video,
         // so the softmax drops it. Several heads keep their keys (W_k^T q_h would be D wide per head).
         var g3t = (t * w["layer_norm3.weight"]).contiguous();
         // F.normalize divides by max(|t|, 1e-12).
-        var norm = t.square().sum(new long[] { -1 }).sqrt().clamp_min(1e-12);
+        var norm = t.square().sum(new long[] { -1 }).sqrt().clamp_min(NormFloor);
         Tensor gbB;
         if (heads == 1)
         {
