@@ -19,7 +19,9 @@ namespace VidSeek.Bench;
 /// <item>vertices + uniform + edge midpoints (attention 1/2 on two frames): all F(F-1)/2 of them, or p chosen per segment
 /// without a text: the p pairs whose attention keys are closest (a text's logits for them are then close, so its attention is
 /// split between them), the p midpoints least covered by the vertices, or the F - 1 temporally adjacent pairs;</item>
-/// <item>per-segment spherical k-means of the F + 1 vertices down to k centroids.</item>
+/// <item>per-segment spherical k-means (<see cref="Models.XPool.TextConditionedPooling.SphericalKMeans"/>) of the vertices +
+/// uniform, alone, with the adjacent midpoints, or with all midpoints (the last is
+/// <see cref="Models.XPool.TextConditionedPooling.VertexCentroids"/>), down to k centroids.</item>
 /// </list>
 /// Then text-dependent second filters, which re-rank the first stage's top M (vertices + uniform) with a cheaper score than the
 /// exact one and keep N for the exact stage: the exact score on float16 or int8 frames, the attention-weighted mean of the
