@@ -34,6 +34,12 @@ public sealed class XPoolCrossAttention : nn.Module<Tensor, Tensor, XPoolAttenti
     /// <summary>The values <c>v_proj(x)</c> of layer-normed frames <c>[..., D]</c>, heads concatenated (channel h*hd + i).</summary>
     public Tensor Values(Tensor frames) => v_proj.forward(frames);
 
+    /// <summary>The keys <c>k_proj(x)</c> of layer-normed frames <c>[..., D]</c>, heads concatenated (channel h*hd + i).</summary>
+    public Tensor Keys(Tensor frames) => k_proj.forward(frames);
+
+    /// <summary>The queries <c>q_proj(t)</c> of layer-normed texts <c>[..., D]</c>, heads concatenated (channel h*hd + i).</summary>
+    public Tensor Queries(Tensor text) => q_proj.forward(text);
+
     /// <summary><c>out_proj</c> of merged head outputs <c>[..., D]</c>.</summary>
     public Tensor OutProj(Tensor merged) => out_proj.forward(merged);
 
