@@ -164,7 +164,7 @@ public sealed class TextConditionedPooling : nn.Module<Tensor, Tensor, PoolingOu
             var assign = torch.einsum("vnd,vkd->vnk", points, centroids).argmax(2);              // [V, P]
             var onehot = nn.functional.one_hot(assign, k).to(points.dtype);                     // [V, P, k]
             var sums = torch.einsum("vnk,vnd->vkd", onehot, points);                             // [V, k, D]
-            var filled = onehot.sum(1).gt(0).unsqueeze(2);                                       // [V, k, 1]
+            var filled = onehot.sum(1).gt(Scalars.Zero).unsqueeze(2);                                       // [V, k, 1]
             centroids = torch.where(filled, nn.functional.normalize(sums, dim: -1), centroids);
         }
         return centroids.MoveToOuterDisposeScope();
@@ -205,7 +205,7 @@ public sealed class TextConditionedPooling : nn.Module<Tensor, Tensor, PoolingOu
         long t = text.shape[0], d = text.shape[1], v = frames.shape[0], f = frames.shape[1], hd = d / NumHeads;
         var q = cross_attn.Queries(layer_norm1.forward(text)).view(t, NumHeads, hd);             // [T, H, hd]
         var k = Keys(frames).view(v, f, NumHeads, hd);                                          // [V, F, H, hd]
-        var logits = torch.einsum("thd,vfhd->vthf", q, k).div_(Math.Sqrt(hd));                 // [V, T, H, F]
+        var logits = torch.einsum("thd,vfhd->vthf", q, k).DivideInPlace(Math.Sqrt(hd));                 // [V, T, H, F]
         return logits.softmax(-1).MoveToOuterDisposeScope();
     }
 
