@@ -81,6 +81,7 @@ public static class SearchBench
         int seed = int.Parse(o.GetValueOrDefault("seed", "7"));
         var poolings = o.GetValueOrDefault("poolings", "xpool,meanp").Split(',', StringSplitOptions.RemoveEmptyEntries);
         bool storeOnly = o.GetValueOrDefault("store-only", "false") == "true";
+        string? modelDir = o.TryGetValue("model", out var md) ? Path.GetFullPath(md) : null; // where the index's model is now, if it moved
         var options = new AnnOptions
         {
             Connectivity = ulong.Parse(o.GetValueOrDefault("connectivity", new AnnOptions().Connectivity.ToString())),
@@ -115,7 +116,7 @@ public static class SearchBench
             foreach (var f in Directory.GetFiles(outDir, Path.GetFileName(header) + "*")) File.Delete(f);
             var clock = Stopwatch.StartNew();
             using var store = IndexStore.Open(index);
-            using var model = OpenModel(store, pooling);
+            using var model = OpenModel(store, pooling, modelDir);
             using var ann = AnnIndex.Open(store, model, header: header, options: options);
             double annSeconds = clock.Elapsed.TotalSeconds;
             long annBytes = Directory.GetFiles(outDir, Path.GetFileName(header) + "*").Sum(f => new FileInfo(f).Length);
@@ -152,9 +153,14 @@ public static class SearchBench
     private static string AnnHeader(string index, string pooling) => pooling == "xpool" ? AnnIndex.PathFor(index) : index + $".{pooling}.ann";
 
     /// <summary>The index's model (the X-Pool demo model), or its backbone with mean pooling: the same frame embeddings, scored by the cosine with their mean.</summary>
-    private static IndexModel OpenModel(IIndexStore store, string pooling)
+    /// <param name="modelDir">The model's folder where it is not where the index was built (<c>--model</c>); its weights must be the same.</param>
+    private static IndexModel OpenModel(IIndexStore store, string pooling, string? modelDir)
     {
-        var model = IndexModel.Open(store.Manifest.Model, store.Manifest.Frames);
+        string folder = modelDir ?? store.Manifest.Model;
+        string sha = IndexBuilder.Sha256(Path.Combine(folder, "model.safetensors"));
+        if (sha != store.Manifest.ModelSha256)
+            throw new ArgumentException($"{folder} does not hold the weights {store.Location} was built with (sha256 {sha[..12]}, expected {store.Manifest.ModelSha256[..12]})");
+        var model = IndexModel.Open(folder, store.Manifest.Frames);
         if (pooling == "xpool") return model;
         if (pooling != "meanp") throw new ArgumentException($"--pooling xpool|meanp, got {pooling}");
         var xpool = (IndexModel.Dual)model;
@@ -214,6 +220,7 @@ public static class SearchBench
         var o = Args(args);
         string index = Path.GetFullPath(o["index"]);
         string pooling = o.GetValueOrDefault("pooling", "xpool");
+        string? modelDir = o.TryGetValue("model", out var md) ? Path.GetFullPath(md) : null; // where the index's model is now, if it moved
         string queriesFile = Path.GetFullPath(o["queries"]);
         var queries = File.ReadAllLines(queriesFile).Where(l => l.Length > 0).ToList();
         int latencyQueries = int.Parse(o.GetValueOrDefault("latency-queries", "200"));
@@ -239,7 +246,7 @@ public static class SearchBench
         long storeBytes = new FileInfo(index).Length;
         var clock = Stopwatch.StartNew();
         var store = IndexStore.Open(index);
-        var model = OpenModel(store, pooling);
+        var model = OpenModel(store, pooling, modelDir);
         using var searcher = VideoSearcher.Create(store, model, latencyCandidates, annHeader: header);
         double openSeconds = clock.Elapsed.TotalSeconds;
         long annBytes = Directory.GetFiles(dir, Path.GetFileName(header) + "*").Sum(f => new FileInfo(f).Length);
@@ -290,7 +297,7 @@ public static class SearchBench
         if (searcher.FrameSidecar is not null)
         {
             var rowsStore = IndexStore.Open(index);
-            using var rowsSearcher = VideoSearcher.Create(rowsStore, OpenModel(rowsStore, pooling), latencyCandidates, annHeader: header, frameSidecar: false);
+            using var rowsSearcher = VideoSearcher.Create(rowsStore, OpenModel(rowsStore, pooling, modelDir), latencyCandidates, annHeader: header, frameSidecar: false);
             for (int w = 0; w < 3; w++) rowsSearcher.Search(queries[w % queries.Count], K);
             var rowTimes = new List<double>();
             for (int i = 0; i < latencyQueries; i++)
@@ -340,6 +347,25 @@ public static class SearchBench
             }
             Console.WriteLine($"{sidecar.Storage} sidecar ({sample.Count} queries x {latencyCandidates} candidates): max |score - score from the float32 rows| {maxDiff:E2}; " +
                 $"share of the float32 top {K} inside the sidecar's shortlist of {VideoSearcher.Shortlist(K)}: {shortlistRecall:F3}");
+        }
+
+        // The second stage's parts on one query's candidates, each the fastest of 10 repeats (robust to a busy machine): reading
+        // them from the sidecar or from SQLite rows, and scoring them with the single-query form or eval's factored form.
+        if (searcher.FrameSidecar is { } side && searcher.Ann is { } ann1)
+        {
+            using var encoded = model.EncodeQuery(sample[0]);
+            var ids = ann1.Search(model.AnnQuery(encoded), latencyCandidates);
+            double Fastest(Action a) { var best = double.MaxValue; for (int i = 0; i < 10; i++) { var t = Stopwatch.StartNew(); a(); best = Math.Min(best, t.Elapsed.TotalMilliseconds); } return best; }
+            double readSidecar = Fastest(() => { using var scope = torch.NewDisposeScope(); side.Read(ids); });
+            double readRows = Fastest(() => store.Segments(ids, withTokens: false));
+            using var frames = side.Read(ids).Frames;
+            double single = Fastest(() => model.CandidateScores(encoded, frames));
+            // A fresh tensor each time: the model caches the factored form's per-video data by the frames tensor, which a
+            // search's candidates never reuse.
+            double factored = Fastest(() => { using var copy = frames.clone(); model.BlockScores(encoded, copy); });
+            Console.WriteLine($"second stage on {ids.Length} candidates, fastest of 10: read from the sidecar {readSidecar:F2} ms ({1000 * readSidecar / ids.Length:F2} us a segment), " +
+                $"from SQLite rows {readRows:F2} ms ({1000 * readRows / ids.Length:F2} us); score, single-query form {single:F2} ms ({1000 * single / ids.Length:F2} us), " +
+                $"eval's factored form {factored:F2} ms ({1000 * factored / ids.Length:F2} us)");
         }
 
         // Recall@10 of the two-stage search is the share of the exact top 10 among the first stage's N candidates (the second

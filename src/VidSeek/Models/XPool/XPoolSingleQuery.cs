@@ -72,7 +72,9 @@ public sealed class XPoolSingleQuery : IDisposable
         var wk = w["cross_attn.k_proj.weight"].view(heads, headDim, dim);                          // [H, hd, D]: output channel h*hd + i
         var u = q.unsqueeze(1).bmm(wk).squeeze(1).div_(Math.Sqrt(headDim));                       // [H, D]
         var weights = x.matmul(u.T).transpose(1, 2).softmax(-1);                                   // [N, H, F], over frames
-        var y = weights.bmm(x);                                                                    // [N, H, D]: attention-weighted LN1'd frames
+        // [N, H, D]: attention-weighted LN1'd frames, as a broadcast product and a sum over F rather than N tiny [H, F] x [F, D]
+        // batched products (libtorch's bmm pays per batch; this is one vectorised pass over [N, H, F, D]).
+        var y = (weights.unsqueeze(-1) * x.unsqueeze(1)).sum(2);
         Tensor o;
         if (heads == 1) o = nn.functional.linear(y.squeeze(1), ov!, ovBias!);                      // [N, D]
         else
