@@ -1,4 +1,5 @@
 using TorchSharp;
+using VidSeek.Tensors;
 using static TorchSharp.torch;
 
 namespace VidSeek.Models.XPool;
@@ -45,7 +46,7 @@ public sealed class XPoolSingleQuery : IDisposable
         {
             var wo = w["cross_attn.out_proj.weight"];
             ov = wo.matmul(w["cross_attn.v_proj.weight"]).contiguous().DetachFromDisposeScope();
-            ovBias = (wo.matmul(w["cross_attn.v_proj.bias"]) + w["cross_attn.out_proj.bias"]).DetachFromDisposeScope();
+            ovBias = wo.matmul(w["cross_attn.v_proj.bias"]).Plus(w["cross_attn.out_proj.bias"]).DetachFromDisposeScope();
         }
     }
 
@@ -70,7 +71,7 @@ public sealed class XPoolSingleQuery : IDisposable
         // Queries, folded through k_proj: u_h = W_k,h^T q_h / sqrt(d_head), one row per head.
         var q = Linear(LayerNorm(t, "layer_norm1"), "cross_attn.q_proj").view(heads, headDim);    // [H, hd]
         var wk = w["cross_attn.k_proj.weight"].view(heads, headDim, dim);                          // [H, hd, D]: output channel h*hd + i
-        var u = q.unsqueeze(1).bmm(wk).squeeze(1).div_(Math.Sqrt(headDim));                       // [H, D]
+        var u = q.unsqueeze(1).bmm(wk).squeeze(1).DivideInPlace(Math.Sqrt(headDim));                       // [H, D]
         var weights = x.matmul(u.T).transpose(1, 2).softmax(-1);                                   // [N, H, F], over frames
         // [N, H, D]: attention-weighted LN1'd frames, as a broadcast product and a sum over F rather than N tiny [H, F] x [F, D]
         // batched products (libtorch's bmm pays per batch; this is one vectorised pass over [N, H, F, D]).
@@ -82,11 +83,11 @@ public sealed class XPoolSingleQuery : IDisposable
             // v_proj head by head: merged[n, h*hd + i] = W_v[h*hd + i, :] . y[n, h, :] + b_v[h*hd + i].
             var wv = w["cross_attn.v_proj.weight"].view(heads, headDim, dim);                      // [H, hd, D]
             var merged = y.transpose(0, 1).bmm(wv.transpose(1, 2)).transpose(0, 1).reshape(n, dim) // [N, D], heads concatenated
-                         + w["cross_attn.v_proj.bias"];
+                         .Plus(w["cross_attn.v_proj.bias"]);
             o = Linear(merged, "cross_attn.out_proj");
         }
         var r = LayerNorm(o, "layer_norm2");
-        var z = LayerNorm(r + Linear(r, "linear_proj"), "layer_norm3");                            // [N, D]
+        var z = LayerNorm(r.Plus(Linear(r, "linear_proj")), "layer_norm3");                            // [N, D]
         var sims = nn.functional.normalize(z, dim: -1).matmul(nn.functional.normalize(t, dim: 0)); // [N]
         return (sims.MoveToOuterDisposeScope(), weights.MoveToOuterDisposeScope());
     }
