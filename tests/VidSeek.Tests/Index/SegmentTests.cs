@@ -221,9 +221,9 @@ public class SegmentTests(IndexFixture fixture) : IClassFixture<IndexFixture>
             ranks.Add(moments.FindIndex(h => Math.Abs(h.Segment.Start - c * pieceSeconds) < 1e-3) + 1);
         }
         Assert.True(worst < 0.02, $"a moment's score differs from its clip's by {worst:F4}");
-        // The demo model is small (R@1 12% on its 80 test videos, assets/demo-model/TRAINING.md), so no caption is promised
-        // rank 1; together the six must rank their pieces far above chance (mean rank 3.5, half first by luck about 1 in 60):
-        // measured 5 first and 1 second (mean 1.17).
+        // The demo model is small (test t2v R@1 57%, 44% on segment captions, assets/demo-model/TRAINING.md), so no caption
+        // is promised rank 1; together the six must rank their pieces far above chance (mean rank 3.5, half first by luck
+        // about 1 in 60): measured 5 first and 1 second (mean 1.17) with the model before the last retraining.
         string said = $"ranks of the described piece among the video's {Pieces} moments: {string.Join(", ", ranks)}";
         Assert.True(ranks.All(r => r >= 1), said);
         Assert.True(ranks.Average() <= 2.0 && ranks.Count(r => r == 1) >= Pieces / 2, said);
