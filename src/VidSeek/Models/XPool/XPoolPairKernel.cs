@@ -22,18 +22,17 @@ internal static class XPoolPairKernel
 
     /// <summary>Everything one block needs; strides are in elements.</summary>
     /// <param name="Logits"><c>[H, vn·F, tn]</c>: the attention logits (already scaled), row <c>h·vn·F + v·F + f</c>.</param>
-    /// <param name="TextB"><c>[vn·n, tn]</c> from element <paramref name="TextBOffset"/>: <c>&lt;g3 t, B[v, i]&gt;</c> less the
-    /// text's constant <c>&lt;g3 t, b_B&gt;</c> (the fourth text scalar), row <c>v·n + i</c>, i = h·F + f.</param>
+    /// <param name="TextB"><c>[vn·n, tn]</c>: <c>&lt;g3 t, B[v, i]&gt;</c>, row <c>v·n + i</c>, i = h·F + f.</param>
     /// <param name="Forms"><c>[V, 3m + 3n]</c> rows of the whole video set (the block's start at <paramref name="V0"/>):
     /// the lower triangles of A A^T, B B^T and (g3 B)(g3 B)^T with doubled off-diagonal entries (m = n(n+1)/2 each), then
     /// B·cc, (g3 B)·(g3 cc), (g3 B)·b3 (n each).</param>
-    /// <param name="TextScalars"><c>[4, T]</c> of the whole text set (the block's start at <paramref name="T0"/>): |t|, &lt;t, b3&gt;,
-    /// &lt;g3 t, cc&gt;, &lt;g3 t, b_B&gt;.</param>
+    /// <param name="TextScalars"><c>[3, T]</c> of the whole text set (the block's start at <paramref name="T0"/>): |t|, &lt;t, b3&gt;,
+    /// &lt;g3 t, cc&gt;.</param>
     /// <param name="Sims">Output: sim of block text i and block video j at <c>SimsOffset + i·SimsStrideT + j</c>.</param>
     /// <param name="Weights">Optional output <c>[vn, n, tn]</c>: the softmax weights.</param>
     public sealed record Block<T>(
         int Heads, int Frames, int Tn, int Vn, long T0, long V0, long TextCount,
-        SpanOf<T> Logits, SpanOf<T> TextB, long TextBOffset, SpanOf<T> Forms, SpanOf<T> TextScalars,
+        SpanOf<T> Logits, SpanOf<T> TextB, SpanOf<T> Forms, SpanOf<T> TextScalars,
         SpanOf<T> Sims, long SimsOffset, long SimsStrideT, SpanOf<T>? Weights) where T : unmanaged;
 
     /// <summary>Constants of the module: D, eps, |cc|², |g3 cc|², &lt;g3 cc, b3&gt;, |b3|².</summary>
@@ -53,7 +52,7 @@ internal static class XPoolPairKernel
     {
         int lanes = Vector256<T>.Count, tn = b.Tn, f = b.Frames, n = b.Heads * b.Frames;
         int m = n * (n + 1) / 2, formsWidth = 3 * m + 3 * n;
-        Span<T> logits = b.Logits(), textB = b.TextB().Slice((int)b.TextBOffset), forms = b.Forms(), scalars = b.TextScalars(), sims = b.Sims();
+        Span<T> logits = b.Logits(), textB = b.TextB(), forms = b.Forms(), scalars = b.TextScalars(), sims = b.Sims();
         Span<T> weights = b.Weights is null ? default : b.Weights();
         var a = new Vector256<T>[n];
         Span<T> tail = stackalloc T[lanes];
@@ -84,8 +83,8 @@ internal static class XPoolPairKernel
                 }
                 // <g3 t, sum_i a_i B_i>, the quadratic forms a^T G a (lower triangle, off-diagonals doubled), the linear forms.
                 long tg = b.T0 + t;
-                var numLin = Load(scalars, 3 * b.TextCount + tg, cnt, tail);                       // <g3 t, b_B> (one head: the weights sum to 1)
-                for (int i = 0; i < n; i++) numLin += a[i] * Load(textB, ((long)v * n + i) * tn + t, cnt, tail);
+                var numLin = zero;
+                for (int i = 0; i < n; i++) numLin = Fma(a[i], Load(textB, ((long)v * n + i) * tn + t, cnt, tail), numLin);
                 Vector256<T> qAA = zero, qBB = zero, qGG = zero;
                 int p = 0;
                 for (int i = 0; i < n; i++)
@@ -94,17 +93,17 @@ internal static class XPoolPairKernel
                     for (int j = 0; j <= i; j++, p++)
                     {
                         var aij = ai * a[j];
-                        qAA += Vector256.Create(g[p]) * aij;
-                        qBB += Vector256.Create(g[m + p]) * aij;
-                        qGG += Vector256.Create(g[2 * m + p]) * aij;
+                        qAA = Fma(Vector256.Create(g[p]), aij, qAA);
+                        qBB = Fma(Vector256.Create(g[m + p]), aij, qBB);
+                        qGG = Fma(Vector256.Create(g[2 * m + p]), aij, qGG);
                     }
                 }
                 Vector256<T> lBcc = zero, lGcc = zero, lGb3 = zero;
                 for (int i = 0; i < n; i++)
                 {
-                    lBcc += Vector256.Create(g[3 * m + i]) * a[i];
-                    lGcc += Vector256.Create(g[3 * m + n + i]) * a[i];
-                    lGb3 += Vector256.Create(g[3 * m + 2 * n + i]) * a[i];
+                    lBcc = Fma(Vector256.Create(g[3 * m + i]), a[i], lBcc);
+                    lGcc = Fma(Vector256.Create(g[3 * m + n + i]), a[i], lGcc);
+                    lGb3 = Fma(Vector256.Create(g[3 * m + 2 * n + i]), a[i], lGb3);
                 }
                 // The scalar algebra of XPoolFactored's class comment.
                 var invSigma = Vector256<T>.One / Vector256.Sqrt(qAA / dim + eps);                  // LN2: 1/sigma
@@ -130,6 +129,9 @@ internal static class XPoolPairKernel
             }
         }
     }
+
+    private static Vector256<T> Fma<T>(Vector256<T> x, Vector256<T> y, Vector256<T> z) where T : unmanaged, IFloatingPointIeee754<T> =>
+        XPoolGramForms.Fma(x, y, z);
 
     private static Vector256<T> V<T>(double x) where T : unmanaged, IFloatingPointIeee754<T> => Vector256.Create(T.CreateChecked(x));
 
