@@ -117,8 +117,10 @@ public sealed class XPoolFactored : IDisposable
 
     /// <summary>Per-video data, independent of the texts. n = H·F.</summary>
     /// <param name="Keys"><c>[H, V·F, d_head]</c>: the keys of every frame, per head (rows of video v are v·F .. v·F+F-1);
-    /// with one head the LN1'd frames themselves, <c>[1, V·F, D]</c> (k_proj is folded into the queries).</param>
-    /// <param name="G3B"><c>[V·n, D]</c>: the vectors g3 ∘ B[h,f] (row v·n + h·F + f), which meet the raw texts.</param>
+    /// with one head <c>[2, V·F, D]</c>: the LN1'd frames themselves (k_proj is folded into the queries), then
+    /// <see cref="G3B"/>, so that one batched GEMM per block gives both products.</param>
+    /// <param name="G3B"><c>[V·n, D]</c>: the vectors g3 ∘ B[h,f] (row v·n + h·F + f), which meet the raw texts; with one
+    /// head a view of <c>Keys[1]</c>.</param>
     /// <param name="Forms"><c>[V, 3m + 3n]</c>, m = n(n+1)/2: the lower triangles (row by row, off-diagonal entries doubled)
     /// of A A^T, B B^T and (g3 B)(g3 B)^T, then B·cc, (g3 B)·(g3 cc), (g3 B)·b3: what the pair kernel reads per video.</param>
     public sealed record Videos(Tensor Keys, Tensor G3B, Tensor Forms, int Count, int Frames) : IDisposable
@@ -134,12 +136,17 @@ public sealed class XPoolFactored : IDisposable
     }
 
     /// <summary>Per-text data. <c>Q</c> <c>[H, T, d_head]</c>: the queries, already scaled by 1/sqrt(d_head); with one head
-    /// <c>[1, T, D]</c>, the query times W_k (so it meets the LN1'd frames). <c>T</c> <c>[T, D]</c>: the raw texts (they
-    /// meet <c>g3 B</c>). <c>Scalars</c> <c>[3, T]</c>: |t|, &lt;t, b3&gt;, &lt;g3 t, cc&gt;.</summary>
+    /// <c>[2, T, D]</c>: the query times W_k (so it meets the LN1'd frames), then the raw texts. <c>T</c> <c>[T, D]</c>:
+    /// the raw texts, which meet <c>g3 B</c> (with one head a view of <c>Q[1]</c>). <c>Scalars</c> <c>[3, T]</c>: |t|,
+    /// &lt;t, b3&gt;, &lt;g3 t, cc&gt;.</summary>
     public sealed record Texts(Tensor Q, Tensor T, Tensor Scalars, int Count) : IDisposable
     {
         public void Dispose() { Q.Dispose(); T.Dispose(); Scalars.Dispose(); }
     }
+
+    /// <summary>Videos per step of <see cref="PrepareVideos"/>: bounds its temporaries (A and B of a step, 2 x 48 MiB at
+    /// F = 12, D = 512) and keeps every tensor the hand-written kernels see under 2^31 elements.</summary>
+    private const int VideoStep = 2048;
 
     /// <param name="frames">Frame embeddings <c>[V, F, D]</c> (any float dtype; computed in <see cref="Dtype"/>).</param>
     public Videos PrepareVideos(Tensor frames)
@@ -148,30 +155,41 @@ public sealed class XPoolFactored : IDisposable
         using var scope = torch.NewDisposeScope();
         long v = frames.shape[0], f = frames.shape[1];
         int n = (int)(heads * f);
-        var x = LayerNorm1(frames.to(Dtype)).reshape(v * f, dim);                               // [V·F, D]
-        Tensor keys, a, b;
-        if (heads == 1)
+        // One head: k_proj moves to the text side (PrepareTexts), and out_proj, both centrings and (I + W_l) diag(g2) fold
+        // into two [D, D] weights, so a frame costs two GEMM rows here (A and B, contiguous outputs); the LN1'd frames and
+        // g3 B are written side by side into one [2, V·F, D] tensor, the left operand of the block's one batched GEMM.
+        var keys = heads == 1 ? torch.empty(2, v * f, dim, dtype: Dtype) : torch.empty(heads, v * f, headDim, dtype: Dtype);
+        var g3b = heads == 1 ? keys[1] : torch.empty(v * n, dim, dtype: Dtype);
+        var forms = new List<Tensor>();
+        for (long v0 = 0; v0 < v; v0 += VideoStep)
         {
-            // One head: k_proj moves to the text side (PrepareTexts), and out_proj, both centrings and (I + W_l) diag(g2)
-            // fold into two [D, D] weights: A and B of every frame, each one GEMM with a contiguous output.
-            keys = x.view(1, v * f, dim);                                                       // [1, V·F, D]
-            a = nn.functional.linear(x, aWeight!, aBias!);                                      // [V·F, D]
-            b = nn.functional.linear(x, bWeight!, bBias!);                                      // [V·F, D]
+            using var step = torch.NewDisposeScope();
+            long vn = Math.Min(VideoStep, v - v0);
+            var x = LayerNorm1(frames.narrow(0, v0, vn).to(Dtype)).reshape(vn * f, dim);         // [vn·F, D]
+            Tensor a, b;
+            if (heads == 1)
+            {
+                keys[0].narrow(0, v0 * f, vn * f).copy_(x);
+                a = nn.functional.linear(x, aWeight!, aBias!);                                  // [vn·F, D]
+                b = nn.functional.linear(x, bWeight!, bBias!);                                  // [vn·F, D]
+            }
+            else
+            {
+                keys.narrow(1, v0 * f, vn * f).copy_(Linear(x, "cross_attn.k_proj").view(vn * f, heads, headDim).permute(1, 0, 2)); // [H, vn·F, hd]
+                var values = Linear(x, "cross_attn.v_proj").view(vn, f, heads, headDim);       // [vn, F, H, hd]
+                // P[v,h,f] = W_o[:, head h] v[v,f,h] + b_o / H: out_proj applied head by head (columns h·hd .. h·hd+hd-1).
+                var wo = w["cross_attn.out_proj.weight"].view(dim, heads, headDim);            // [D, H, hd]
+                var p = torch.einsum("vfhe,dhe->vhfd", values, wo) + w["cross_attn.out_proj.bias"] / heads; // [vn, H, F, D]
+                a = Centre(p).reshape(vn * n, dim).contiguous();                                // [vn·n, D]
+                b = a.matmul(nT);                                                               // C (I + W_l) diag(g2) A
+            }
+            // The Gram triangles and linear forms in one pass per video, which also writes g3 B where the texts meet it.
+            forms.Add(XPoolGramForms.Compute(a, b, n, g3Sq, linear, scaleB: g3, into: g3b.narrow(0, v0 * n, vn * n))
+                .MoveToOuterDisposeScope());                                                    // [vn, 3m + 3n]
         }
-        else
-        {
-            keys = Linear(x, "cross_attn.k_proj").view(v * f, heads, headDim).permute(1, 0, 2).contiguous(); // [H, V·F, hd]
-            var values = Linear(x, "cross_attn.v_proj").view(v, f, heads, headDim);            // [V, F, H, hd]
-            // P[v,h,f] = W_o[:, head h] v[v,f,h] + b_o / H: out_proj applied head by head (columns h·hd .. h·hd+hd-1).
-            var wo = w["cross_attn.out_proj.weight"].view(dim, heads, headDim);                // [D, H, hd]
-            var p = torch.einsum("vfhe,dhe->vhfd", values, wo) + w["cross_attn.out_proj.bias"] / heads; // [V, H, F, D]
-            a = Centre(p).reshape(v * n, dim).contiguous();                                     // [V·n, D]
-            b = a.matmul(nT);                                                                   // C (I + W_l) diag(g2) A
-        }
-        // The Gram triangles and linear forms in one pass per video; B becomes g3 B in place, what the texts meet.
-        var forms = XPoolGramForms.Compute(a, b, n, g3Sq, linear, scaleB: g3);                 // [V, 3m + 3n]
-        return new Videos(keys.contiguous().MoveToOuterDisposeScope(), b.MoveToOuterDisposeScope(),
-            forms.MoveToOuterDisposeScope(), (int)v, (int)f);
+        var allForms = forms.Count == 1 ? forms[0] : torch.cat(forms, 0);
+        return new Videos(keys.MoveToOuterDisposeScope(), g3b.MoveToOuterDisposeScope(),
+            (v == 0 ? torch.empty(0, 3 * (n * (n + 1) / 2) + 3 * n, dtype: Dtype) : allForms).MoveToOuterDisposeScope(), (int)v, (int)f);
     }
 
     /// <param name="text">Raw text embeddings <c>[T, D]</c> (not layer-normed: the cosine uses them as they are).</param>
@@ -179,17 +197,28 @@ public sealed class XPoolFactored : IDisposable
     {
         using var _ = torch.no_grad();
         using var scope = torch.NewDisposeScope();
-        var t = text.to(Dtype).contiguous();
+        var t = text.to(Dtype);
         long n = t.shape[0];
         var ln = LayerNorm1(t);
-        var q = heads == 1
-            ? nn.functional.linear(ln, qkWeight!, qkBias!).unsqueeze(0)                          // [1, T, D]: W_k^T q
-            : Linear(ln, "cross_attn.q_proj").div_(Math.Sqrt(headDim)).view(n, heads, headDim).permute(1, 0, 2).contiguous(); // [H, T, hd]
+        Tensor q, raw;
+        if (heads == 1)
+        {
+            // W_k^T q = (W_k^T W_q / sqrt(D)) LN1(t) + W_k^T b_q / sqrt(D), written straight into Q[0] (bias, then the
+            // GEMM accumulating onto it), and the raw texts into Q[1]: the right operand of the block's batched GEMM.
+            q = torch.empty(2, n, dim, dtype: Dtype);
+            q[0].copy_(qkBias!.expand(n, dim)).addmm_(ln, qkWeight!.T);
+            raw = q[1].copy_(t);
+        }
+        else
+        {
+            q = Linear(ln, "cross_attn.q_proj").div_(Math.Sqrt(headDim)).view(n, heads, headDim).permute(1, 0, 2).contiguous(); // [H, T, hd]
+            raw = t.contiguous().alias();
+        }
         // F.normalize divides by max(|t|, 1e-12). <g3 t, cc> = <t, g3 cc>.
         var norm = torch.linalg.vector_norm(t, dims: new long[] { -1 }).clamp_min(1e-12).unsqueeze(0);
-        var dots = torch.stack([w["layer_norm3.bias"], g3cc], 0).matmul(t.T);                  // [2, T]
+        var dots = torch.stack([w["layer_norm3.bias"], g3cc], 0).matmul(raw.T);                // [2, T]
         var scalars = torch.cat([norm, dots], 0).contiguous();                                 // [3, T]
-        return new Texts(q.MoveToOuterDisposeScope(), t.alias().MoveToOuterDisposeScope(), scalars.MoveToOuterDisposeScope(), (int)n);
+        return new Texts(q.MoveToOuterDisposeScope(), raw.MoveToOuterDisposeScope(), scalars.MoveToOuterDisposeScope(), (int)n);
     }
 
     /// <summary>
@@ -220,18 +249,19 @@ public sealed class XPoolFactored : IDisposable
 
     /// <summary>
     /// The block's GEMMs, laid out text-minor for the pair kernel, straight from row ranges of the stored matrices:
-    /// the logits <c>[H, vn·F, tn]</c> (the keys against the queries, per head) and <c>&lt;g3 t, B&gt;</c>
-    /// <c>[vn·n, tn]</c> (g3 B against the raw texts).
+    /// returns the tensor holding the logits <c>[H, vn·F, tn]</c> (the keys against the queries, per head) at element 0
+    /// and the tensor holding <c>&lt;g3 t, B&gt;</c> <c>[vn·n, tn]</c> (g3 B against the raw texts) at the returned offset.
+    /// One head: one batched GEMM <c>[2, vn·F, D] x [2, D, tn]</c> gives both, in one tensor (a batch of two runs one
+    /// GEMM per thread, which measured faster than two multi-threaded GEMMs of half the size, markedly so under load).
     /// </summary>
-    public (Tensor Logits, Tensor TextB) BlockGemms(Texts texts, Videos videos, long t0, long tn, long v0, long vn)
+    public (Tensor Logits, Tensor TextB, long TextBOffset) BlockGemms(Texts texts, Videos videos, long t0, long tn, long v0, long vn)
     {
         long f = videos.Frames, n = heads * f;
-        var k = videos.Keys.narrow(1, v0 * f, vn * f);                                          // [H, vn·F, hd]
-        var logits = heads == 1
-            ? k[0].mm(texts.Q[0].narrow(0, t0, tn).T).unsqueeze(0)                              // [1, vn·F, tn]
-            : k.bmm(texts.Q.narrow(1, t0, tn).transpose(1, 2));                                 // [H, vn·F, tn]
-        var textB = videos.G3B.narrow(0, v0 * n, vn * n).mm(texts.T.narrow(0, t0, tn).T);      // [vn·n, tn]
-        return (logits.contiguous(), textB.contiguous());
+        var k = videos.Keys.narrow(1, v0 * f, vn * f);                                          // [H, vn·F, hd] (one head: [2, vn·F, D])
+        var logits = k.bmm(texts.Q.narrow(1, t0, tn).transpose(1, 2)).contiguous();            // [H, vn·F, tn] (one head: [2, vn·F, tn])
+        if (heads == 1) return (logits, logits, vn * f * tn);
+        var textB = videos.G3B.narrow(0, v0 * n, vn * n).mm(texts.T.narrow(0, t0, tn).T).contiguous(); // [vn·n, tn]
+        return (logits, textB, 0);
     }
 
     // The block's GEMMs, then the fused per-pair kernel (XPoolPairKernel), which writes the sims (and the weights
@@ -242,9 +272,9 @@ public sealed class XPoolFactored : IDisposable
     {
         using var _ = torch.no_grad();
         using var scope = torch.NewDisposeScope();
-        var (logits, textB) = BlockGemms(texts, videos, t0, tn, v0, vn);
+        var (logits, textB, textBOffset) = BlockGemms(texts, videos, t0, tn, v0, vn);
         var block = new XPoolPairKernel.Block<T>(heads, videos.Frames, (int)tn, (int)vn, t0, v0, texts.Count,
-            XPoolPairKernel.Of<T>(logits), XPoolPairKernel.Of<T>(textB), XPoolPairKernel.Of<T>(videos.Forms),
+            XPoolPairKernel.Of<T>(logits), XPoolPairKernel.Of<T>(textB), textBOffset, XPoolPairKernel.Of<T>(videos.Forms),
             XPoolPairKernel.Of<T>(texts.Scalars), sims, simsOffset, simsStrideT, weights);
         XPoolPairKernel.Run(block, constants, torch.get_num_threads());
     }

@@ -28,10 +28,11 @@ public static class XPoolGramForms
     /// Forms <c>[V, 3m + 3n]</c> of the rows of <paramref name="a"/> and <paramref name="b"/> (both <c>[V·n, D]</c>,
     /// contiguous, row <c>v·n + i</c> is vector i of video v): the triangles of A A^T, B B^T, B diag(<paramref name="w"/>) B^T,
     /// then <c>B·l_0</c>, <c>B·l_1</c>, <c>B·l_2</c> for the rows of <paramref name="linear"/> <c>[3, D]</c>. When
-    /// <paramref name="scaleB"/> <c>[D]</c> is given, each row of B is multiplied by it in place once its forms are taken
-    /// (while it is still in cache), so the caller keeps <c>B diag(scaleB)</c> without another pass.
+    /// <paramref name="scaleB"/> <c>[D]</c> is given, each row of B times it is written, once its forms are taken (while
+    /// it is still in cache), to the contiguous tensor (or view) <paramref name="into"/> of B's size (B itself when
+    /// <paramref name="into"/> is null), so the caller gets <c>B diag(scaleB)</c> where it wants it without another pass.
     /// </summary>
-    public static Tensor Compute(Tensor a, Tensor b, int n, Tensor w, Tensor linear, Tensor? scaleB = null)
+    public static Tensor Compute(Tensor a, Tensor b, int n, Tensor w, Tensor linear, Tensor? scaleB = null, Tensor? into = null)
     {
         if (a.dim() != 2 || !a.shape.SequenceEqual(b.shape) || a.shape[0] % n != 0)
             throw new ArgumentException($"A and B must both be [V·n, D] with n = {n}; got [{string.Join(", ", a.shape)}] and [{string.Join(", ", b.shape)}]");
@@ -41,34 +42,40 @@ public static class XPoolGramForms
         var dtype = a.dtype;
         if (b.dtype != dtype || !a.is_contiguous() || !b.is_contiguous())
             throw new ArgumentException("A and B must be contiguous, of one dtype");
+        into ??= b;
+        if (into.dtype != dtype || !into.is_contiguous() || into.numel() != b.numel())
+            throw new ArgumentException("the output for the scaled B must be contiguous, of B's dtype and size");
         using var wc = w.to(dtype).contiguous();
         using var lc = linear.to(dtype).contiguous();
         using var sc = scaleB?.to(dtype).contiguous();
         int m = n * (n + 1) / 2;
         var forms = torch.empty(v, 3 * m + 3 * n, dtype: dtype);
         int threads = Math.Max(1, Math.Min(torch.get_num_threads(), (int)v));
-        if (dtype == ScalarType.Float64) Run<double>(a, b, wc, lc, sc, forms, n, (int)d, (int)v, threads);
-        else if (dtype == ScalarType.Float32) Run<float>(a, b, wc, lc, sc, forms, n, (int)d, (int)v, threads);
+        if (dtype == ScalarType.Float64) Run<double>(a, b, wc, lc, sc, into, forms, n, (int)d, (int)v, threads);
+        else if (dtype == ScalarType.Float32) Run<float>(a, b, wc, lc, sc, into, forms, n, (int)d, (int)v, threads);
         else throw new ArgumentException($"XPoolGramForms computes in float32 or float64, not {dtype}");
         return forms;
     }
 
-    private static void Run<T>(Tensor a, Tensor b, Tensor w, Tensor linear, Tensor? scaleB, Tensor forms, int n, int d, int v, int threads)
+    private static void Run<T>(Tensor a, Tensor b, Tensor w, Tensor linear, Tensor? scaleB, Tensor into, Tensor forms,
+        int n, int d, int v, int threads)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (v == 0) return;
-        if (threads == 1) { Videos<T>(a, b, w, linear, scaleB, forms, n, d, 0, v); return; }
+        if (threads == 1) { Videos<T>(a, b, w, linear, scaleB, into, forms, n, d, 0, v); return; }
         // Contiguous ranges of videos per worker.
         Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads },
-            k => Videos<T>(a, b, w, linear, scaleB, forms, n, d, (int)((long)v * k / threads), (int)((long)v * (k + 1) / threads)));
+            k => Videos<T>(a, b, w, linear, scaleB, into, forms, n, d, (int)((long)v * k / threads), (int)((long)v * (k + 1) / threads)));
     }
 
     private static Span<T> Of<T>(Tensor t) where T : unmanaged => MemoryMarshal.Cast<byte, T>(t.bytes);
 
-    private static void Videos<T>(Tensor at, Tensor bt, Tensor wt, Tensor lt, Tensor? st, Tensor ft, int n, int d, int vFrom, int vTo)
+    private static void Videos<T>(Tensor at, Tensor bt, Tensor wt, Tensor lt, Tensor? st, Tensor it, Tensor ft,
+        int n, int d, int vFrom, int vTo)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         Span<T> a = Of<T>(at), b = Of<T>(bt), w = Of<T>(wt), l = Of<T>(lt), forms = Of<T>(ft);
+        Span<T> into = Of<T>(it);
         Span<T> scale = st is null ? default : Of<T>(st);
         int m = n * (n + 1) / 2, width = 3 * m + 3 * n, lanes = Vector256<T>.Count;
         var wbi = new T[d];                                                                   // w ∘ B[i], reused for every j <= i
@@ -109,10 +116,11 @@ public static class XPoolGramForms
                 for (int r = 0; r < 3; r++) row[3 * m + r * n + i] = Dot(bi, l.Slice(r * d, d));
                 if (st is not null)
                 {
+                    var dst = into.Slice((v * n + i) * d, d);
                     int k = 0;
                     for (; k + lanes <= d; k += lanes)
-                        (Vector256.Create((ReadOnlySpan<T>)bi.Slice(k, lanes)) * Vector256.Create((ReadOnlySpan<T>)scale.Slice(k, lanes))).CopyTo(bi.Slice(k, lanes));
-                    for (; k < d; k++) bi[k] *= scale[k];
+                        (Vector256.Create((ReadOnlySpan<T>)bi.Slice(k, lanes)) * Vector256.Create((ReadOnlySpan<T>)scale.Slice(k, lanes))).CopyTo(dst.Slice(k, lanes));
+                    for (; k < d; k++) dst[k] = bi[k] * scale[k];
                 }
             }
         }

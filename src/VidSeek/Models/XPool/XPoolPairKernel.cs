@@ -22,7 +22,8 @@ internal static class XPoolPairKernel
 
     /// <summary>Everything one block needs; strides are in elements.</summary>
     /// <param name="Logits"><c>[H, vn·F, tn]</c>: the attention logits (already scaled), row <c>h·vn·F + v·F + f</c>.</param>
-    /// <param name="TextB"><c>[vn·n, tn]</c>: <c>&lt;g3 t, B[v, i]&gt;</c>, row <c>v·n + i</c>, i = h·F + f.</param>
+    /// <param name="TextB"><c>[vn·n, tn]</c> from element <paramref name="TextBOffset"/>: <c>&lt;g3 t, B[v, i]&gt;</c>, row
+    /// <c>v·n + i</c>, i = h·F + f.</param>
     /// <param name="Forms"><c>[V, 3m + 3n]</c> rows of the whole video set (the block's start at <paramref name="V0"/>):
     /// the lower triangles of A A^T, B B^T and (g3 B)(g3 B)^T with doubled off-diagonal entries (m = n(n+1)/2 each), then
     /// B·cc, (g3 B)·(g3 cc), (g3 B)·b3 (n each).</param>
@@ -32,7 +33,7 @@ internal static class XPoolPairKernel
     /// <param name="Weights">Optional output <c>[vn, n, tn]</c>: the softmax weights.</param>
     public sealed record Block<T>(
         int Heads, int Frames, int Tn, int Vn, long T0, long V0, long TextCount,
-        SpanOf<T> Logits, SpanOf<T> TextB, SpanOf<T> Forms, SpanOf<T> TextScalars,
+        SpanOf<T> Logits, SpanOf<T> TextB, long TextBOffset, SpanOf<T> Forms, SpanOf<T> TextScalars,
         SpanOf<T> Sims, long SimsOffset, long SimsStrideT, SpanOf<T>? Weights) where T : unmanaged;
 
     /// <summary>Constants of the module: D, eps, |cc|², |g3 cc|², &lt;g3 cc, b3&gt;, |b3|².</summary>
@@ -52,7 +53,7 @@ internal static class XPoolPairKernel
     {
         int lanes = Vector256<T>.Count, tn = b.Tn, f = b.Frames, n = b.Heads * b.Frames;
         int m = n * (n + 1) / 2, formsWidth = 3 * m + 3 * n;
-        Span<T> logits = b.Logits(), textB = b.TextB(), forms = b.Forms(), scalars = b.TextScalars(), sims = b.Sims();
+        Span<T> logits = b.Logits(), textB = b.TextB().Slice((int)b.TextBOffset), forms = b.Forms(), scalars = b.TextScalars(), sims = b.Sims();
         Span<T> weights = b.Weights is null ? default : b.Weights();
         var a = new Vector256<T>[n];
         Span<T> tail = stackalloc T[lanes];
