@@ -144,9 +144,13 @@ public sealed class XPoolFactored : IDisposable
         public void Dispose() { Q.Dispose(); T.Dispose(); Scalars.Dispose(); }
     }
 
-    /// <summary>Videos per step of <see cref="PrepareVideos"/>: bounds its temporaries (A and B of a step, 2 x 48 MiB at
-    /// F = 12, D = 512) and keeps every tensor the hand-written kernels see under 2^31 elements.</summary>
-    private const int VideoStep = 2048;
+    /// <summary>Videos per step of <see cref="PrepareVideos"/> and texts per step of <see cref="PrepareTexts"/>: the
+    /// temporaries of a step (LN1'd frames, A and B: 6 MiB each at 256 videos, F = 12, D = 512; LN1'd texts: 4 MiB) stay
+    /// below glibc's mmap threshold, so they are reused from the heap instead of being mapped and faulted in afresh each
+    /// time (at 1k-A size the unstepped temporaries were about 100 MiB of fresh pages per preparation), and A and B are
+    /// still in cache when the forms pass reads them; the GEMMs stay large (3,072 x 512 x 512). Also keeps every tensor
+    /// the hand-written kernels see under 2^31 elements.</summary>
+    private const int VideoStep = 256, TextStep = 2048;
 
     /// <param name="frames">Frame embeddings <c>[V, F, D]</c> (any float dtype; computed in <see cref="Dtype"/>).</param>
     public Videos PrepareVideos(Tensor frames)
@@ -199,19 +203,23 @@ public sealed class XPoolFactored : IDisposable
         using var scope = torch.NewDisposeScope();
         var t = text.to(Dtype);
         long n = t.shape[0];
-        var ln = LayerNorm1(t);
         Tensor q, raw;
         if (heads == 1)
         {
             // W_k^T q = (W_k^T W_q / sqrt(D)) LN1(t) + W_k^T b_q / sqrt(D), written straight into Q[0] (bias, then the
             // GEMM accumulating onto it), and the raw texts into Q[1]: the right operand of the block's batched GEMM.
             q = torch.empty(2, n, dim, dtype: Dtype);
-            q[0].copy_(qkBias!.expand(n, dim)).addmm_(ln, qkWeight!.T);
+            for (long t0 = 0; t0 < n; t0 += TextStep)
+            {
+                using var step = torch.NewDisposeScope();
+                long tn = Math.Min(TextStep, n - t0);
+                q[0].narrow(0, t0, tn).copy_(qkBias!.expand(tn, dim)).addmm_(LayerNorm1(t.narrow(0, t0, tn)), qkWeight!.T);
+            }
             raw = q[1].copy_(t);
         }
         else
         {
-            q = Linear(ln, "cross_attn.q_proj").div_(Math.Sqrt(headDim)).view(n, heads, headDim).permute(1, 0, 2).contiguous(); // [H, T, hd]
+            q = Linear(LayerNorm1(t), "cross_attn.q_proj").div_(Math.Sqrt(headDim)).view(n, heads, headDim).permute(1, 0, 2).contiguous(); // [H, T, hd]
             raw = t.contiguous().alias();
         }
         // F.normalize divides by max(|t|, 1e-12). <g3 t, cc> = <t, g3 cc>.
@@ -251,8 +259,8 @@ public sealed class XPoolFactored : IDisposable
     /// The block's GEMMs, laid out text-minor for the pair kernel, straight from row ranges of the stored matrices:
     /// returns the tensor holding the logits <c>[H, vn·F, tn]</c> (the keys against the queries, per head) at element 0
     /// and the tensor holding <c>&lt;g3 t, B&gt;</c> <c>[vn·n, tn]</c> (g3 B against the raw texts) at the returned offset.
-    /// One head: one batched GEMM <c>[2, vn·F, D] x [2, D, tn]</c> gives both, in one tensor (a batch of two runs one
-    /// GEMM per thread, which measured faster than two multi-threaded GEMMs of half the size, markedly so under load).
+    /// One head: one batched GEMM <c>[2, vn·F, D] x [2, D, tn]</c> gives both, in one tensor (on the busy machine this
+    /// ran several times faster than two separate GEMMs of half the size; plausibly a batch of two gives each thread its own GEMM).
     /// </summary>
     public (Tensor Logits, Tensor TextB, long TextBOffset) BlockGemms(Texts texts, Videos videos, long t0, long tn, long v0, long vn)
     {

@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using TorchSharp;
@@ -127,6 +128,7 @@ public static class XPoolGramForms
     }
 
     // Vector256.FusedMultiplyAdd exists for float and double only; the JIT drops the branch that does not apply.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vector256<T> Fma<T>(Vector256<T> x, Vector256<T> y, Vector256<T> z) where T : unmanaged, IFloatingPointIeee754<T> =>
         typeof(T) == typeof(float) ? Vector256.FusedMultiplyAdd(x.AsSingle(), y.AsSingle(), z.AsSingle()).As<float, T>()
         : typeof(T) == typeof(double) ? Vector256.FusedMultiplyAdd(x.AsDouble(), y.AsDouble(), z.AsDouble()).As<double, T>()

@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
@@ -80,7 +81,8 @@ internal static class XPoolPairKernel
                         a[h * f + k] = e;
                         sum += e;
                     }
-                    for (int k = 0; k < f; k++) a[h * f + k] /= sum;
+                    var inv = Vector256<T>.One / sum;                                                   // one division, F multiplications
+                    for (int k = 0; k < f; k++) a[h * f + k] *= inv;
                 }
                 // <g3 t, sum_i a_i B_i>, the quadratic forms a^T G a (lower triangle, off-diagonals doubled), the linear forms.
                 long tg = b.T0 + t;
@@ -131,12 +133,15 @@ internal static class XPoolPairKernel
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<T> Fma<T>(Vector256<T> x, Vector256<T> y, Vector256<T> z) where T : unmanaged, IFloatingPointIeee754<T> =>
         XPoolGramForms.Fma(x, y, z);
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<T> V<T>(double x) where T : unmanaged, IFloatingPointIeee754<T> => Vector256.Create(T.CreateChecked(x));
 
     /// <summary><paramref name="cnt"/> elements at <paramref name="offset"/>; the lanes past a block's last text read 1 (finite, never stored).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<T> Load<T>(Span<T> s, long offset, int cnt, Span<T> tail) where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (cnt == Vector256<T>.Count) return Vector256.Create((ReadOnlySpan<T>)s.Slice((int)offset, cnt));
@@ -146,6 +151,7 @@ internal static class XPoolPairKernel
     }
 
     // Vector256.Exp exists for float and double only; the JIT drops the branch that does not apply.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<T> Exp<T>(Vector256<T> x) where T : unmanaged, IFloatingPointIeee754<T> =>
         typeof(T) == typeof(float) ? Vector256.Exp(x.AsSingle()).As<float, T>()
         : typeof(T) == typeof(double) ? Vector256.Exp(x.AsDouble()).As<double, T>()
