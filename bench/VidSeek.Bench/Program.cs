@@ -43,8 +43,11 @@ const string Usage = """
                         --recall-queries 50  --e2e-queries 10  --candidates 100,200,500,1000  --latency-candidates 1000  --threads N  --out FILE.json
                         (prints build time and disk size from search-build, peak RSS of the query process, p50/p99; the exhaustive
                         reference is computed once in a streamed pass and cached as DIR/truth-POOLING-R.json)
-      search-study      which first-stage vectors recall X-Pool's exact top 10 (brute force): mean, frames, vertices, uniform, combinations
-                        --index DIR/index.vsi  --queries DIR/queries.txt  --recall-queries 40  --candidates 10,20,50,100,200,500,1000
+      search-study      which first-stage vectors recall X-Pool's exact top 10 (brute force), and the N each needs for recall 0.99 / 1:
+                        mean, frames, vertices, uniform, edge midpoints (all, adjacent, chosen), per-segment k-means; second filters
+                        --index DIR/index.vsi  --queries DIR/queries.txt  --model DIR (the index's model, if moved)  --recall-queries 40
+                        --candidates 10,20,50,100,200,500,1000,2000  --prefilter 5000,10000,20000  --filters f16,int8,attention,top2|none
+                        --kmeans 2,3,4  --kmeans-adjacent 4,6,8  --kmeans-all 4,6,8,12  --work /tmp/search-study (exact-score cache)  --out FILE.json
       calibration       score calibration: how many ground-truth captions vs unrelated queries each "no good match" rule flags
                         --index FILE (an index of a dataset split, e.g. vidseek-demo/demo.vsi)  --captions 400
       oversubscription  vidseek index alone vs N processes at once, per OpenMP wait policy and --threads: the slowdown ratio

@@ -81,10 +81,18 @@ public static class SearchBench
         int seed = int.Parse(o.GetValueOrDefault("seed", "7"));
         var poolings = o.GetValueOrDefault("poolings", "xpool,meanp").Split(',', StringSplitOptions.RemoveEmptyEntries);
         bool storeOnly = o.GetValueOrDefault("store-only", "false") == "true";
+        string? modelDir = o.TryGetValue("model", out var md) ? Path.GetFullPath(md) : null; // where the index's model is now, if it moved
         var options = new AnnOptions
         {
             Connectivity = ulong.Parse(o.GetValueOrDefault("connectivity", new AnnOptions().Connectivity.ToString())),
             ExpansionAdd = ulong.Parse(o.GetValueOrDefault("expansion-add", new AnnOptions().ExpansionAdd.ToString())),
+            Threads = int.Parse(o.GetValueOrDefault("ann-threads", Environment.ProcessorCount.ToString())),
+        };
+        var storage = o.GetValueOrDefault("frames-storage", "f16") switch
+        {
+            "f16" => FrameStorage.Float16,
+            "f32" => FrameStorage.Float32,
+            var other => throw new ArgumentException($"--frames-storage f16|f32, got {other}"),
         };
         Directory.CreateDirectory(outDir);
         string index = Path.Combine(outDir, "index.vsi");
@@ -108,17 +116,34 @@ public static class SearchBench
             foreach (var f in Directory.GetFiles(outDir, Path.GetFileName(header) + "*")) File.Delete(f);
             var clock = Stopwatch.StartNew();
             using var store = IndexStore.Open(index);
-            using var model = OpenModel(store, pooling);
+            using var model = OpenModel(store, pooling, modelDir);
             using var ann = AnnIndex.Open(store, model, header: header, options: options);
             double annSeconds = clock.Elapsed.TotalSeconds;
             long annBytes = Directory.GetFiles(outDir, Path.GetFileName(header) + "*").Sum(f => new FileInfo(f).Length);
             Console.WriteLine($"ANN ({pooling}, {model.AnnKind}) built: {ann.Count} segments x {ann.PerSegment} vectors of {ann.Dimensions} " +
-                $"(M = {options.Connectivity}, ef_construction = {options.ExpansionAdd}), {annSeconds:F1} s, {MiB(annBytes)} MiB on disk; load: {Uptime()}");
+                $"(M = {options.Connectivity}, ef_construction = {options.ExpansionAdd}, {Math.Clamp(options.Threads, 1, Environment.ProcessorCount)} threads), {annSeconds:F1} s, {MiB(annBytes)} MiB on disk; load: {Uptime()}");
             info[$"ann_{pooling}_seconds"] = JsonSerializer.SerializeToElement(annSeconds);
             info[$"ann_{pooling}_mib"] = JsonSerializer.SerializeToElement(MiB(annBytes));
             info[$"ann_{pooling}_vectors"] = JsonSerializer.SerializeToElement((long)ann.Count * ann.PerSegment);
-            info[$"ann_{pooling}_options"] = JsonSerializer.SerializeToElement($"M={options.Connectivity},ef_construction={options.ExpansionAdd}");
+            info[$"ann_{pooling}_options"] = JsonSerializer.SerializeToElement($"M={options.Connectivity},ef_construction={options.ExpansionAdd},threads={Math.Clamp(options.Threads, 1, Environment.ProcessorCount)}");
             info[$"ann_{pooling}_load"] = JsonSerializer.SerializeToElement(Uptime());
+            File.WriteAllText(buildJson, JsonSerializer.Serialize(info, new JsonSerializerOptions { WriteIndented = true }));
+        }
+        // The frame sidecar the second stage reads its candidates from (one for every pooling: the frames are the index's).
+        {
+            string header = FrameSidecar.PathFor(index);
+            foreach (var f in Directory.GetFiles(outDir, Path.GetFileName(header) + "*")) File.Delete(f);
+            var clock = Stopwatch.StartNew();
+            using var store = IndexStore.Open(index);
+            using var frames = FrameSidecar.Open(store, w => Console.Error.WriteLine($"warning: {w}"), storage)
+                ?? throw new InvalidOperationException($"{header} could not be written");
+            double seconds = clock.Elapsed.TotalSeconds;
+            long bytes = Directory.GetFiles(outDir, Path.GetFileName(header) + "*").Sum(f => new FileInfo(f).Length);
+            Console.WriteLine($"frame sidecar built: {frames.Count} segments x [{frames.Frames}, {frames.Dim}] {frames.Storage}, {seconds:F1} s, {MiB(bytes)} MiB on disk; load: {Uptime()}");
+            info["frames_seconds"] = JsonSerializer.SerializeToElement(seconds);
+            info["frames_mib"] = JsonSerializer.SerializeToElement(MiB(bytes));
+            info["frames_storage"] = JsonSerializer.SerializeToElement(frames.Storage.ToString());
+            info["frames_load"] = JsonSerializer.SerializeToElement(Uptime());
             File.WriteAllText(buildJson, JsonSerializer.Serialize(info, new JsonSerializerOptions { WriteIndented = true }));
         }
         return 0;
@@ -128,9 +153,14 @@ public static class SearchBench
     private static string AnnHeader(string index, string pooling) => pooling == "xpool" ? AnnIndex.PathFor(index) : index + $".{pooling}.ann";
 
     /// <summary>The index's model (the X-Pool demo model), or its backbone with mean pooling: the same frame embeddings, scored by the cosine with their mean.</summary>
-    private static IndexModel OpenModel(IIndexStore store, string pooling)
+    /// <param name="modelDir">The model's folder where it is not where the index was built (<c>--model</c>); its weights must be the same.</param>
+    private static IndexModel OpenModel(IIndexStore store, string pooling, string? modelDir)
     {
-        var model = IndexModel.Open(store.Manifest.Model, store.Manifest.Frames);
+        string folder = modelDir ?? store.Manifest.Model;
+        string sha = IndexBuilder.Sha256(Path.Combine(folder, "model.safetensors"));
+        if (sha != store.Manifest.ModelSha256)
+            throw new ArgumentException($"{folder} does not hold the weights {store.Location} was built with (sha256 {sha[..12]}, expected {store.Manifest.ModelSha256[..12]})");
+        var model = IndexModel.Open(folder, store.Manifest.Frames);
         if (pooling == "xpool") return model;
         if (pooling != "meanp") throw new ArgumentException($"--pooling xpool|meanp, got {pooling}");
         var xpool = (IndexModel.Dual)model;
@@ -190,6 +220,7 @@ public static class SearchBench
         var o = Args(args);
         string index = Path.GetFullPath(o["index"]);
         string pooling = o.GetValueOrDefault("pooling", "xpool");
+        string? modelDir = o.TryGetValue("model", out var md) ? Path.GetFullPath(md) : null; // where the index's model is now, if it moved
         string queriesFile = Path.GetFullPath(o["queries"]);
         var queries = File.ReadAllLines(queriesFile).Where(l => l.Length > 0).ToList();
         int latencyQueries = int.Parse(o.GetValueOrDefault("latency-queries", "200"));
@@ -209,23 +240,27 @@ public static class SearchBench
         {
             var b = JsonSerializer.Deserialize<Dictionary<string, JsonElement>>(File.ReadAllText(buildJson))!;
             Console.WriteLine($"build (search-build, {buildJson}): store written in {b.GetValueOrDefault("store_seconds")} s (load {b.GetValueOrDefault("store_load")}), " +
-                $"ANN ({pooling}) built in {b.GetValueOrDefault($"ann_{pooling}_seconds")} s ({b.GetValueOrDefault($"ann_{pooling}_options")}, load {b.GetValueOrDefault($"ann_{pooling}_load")})");
+                $"ANN ({pooling}) built in {b.GetValueOrDefault($"ann_{pooling}_seconds")} s ({b.GetValueOrDefault($"ann_{pooling}_options")}, load {b.GetValueOrDefault($"ann_{pooling}_load")}), " +
+                $"frame sidecar ({b.GetValueOrDefault("frames_storage")}) in {b.GetValueOrDefault("frames_seconds")} s (load {b.GetValueOrDefault("frames_load")})");
         }
         long storeBytes = new FileInfo(index).Length;
         var clock = Stopwatch.StartNew();
         var store = IndexStore.Open(index);
-        var model = OpenModel(store, pooling);
+        var model = OpenModel(store, pooling, modelDir);
         using var searcher = VideoSearcher.Create(store, model, latencyCandidates, annHeader: header);
         double openSeconds = clock.Elapsed.TotalSeconds;
         long annBytes = Directory.GetFiles(dir, Path.GetFileName(header) + "*").Sum(f => new FileInfo(f).Length);
-        Console.WriteLine($"opened in {openSeconds:F1} s (first stage {searcher.Ann?.OpenedAs}: {searcher.Ann?.Count} segments x {searcher.Ann?.PerSegment} vectors); " +
-            $"disk: SQLite {MiB(storeBytes)} MiB + ANN {MiB(annBytes)} MiB; RSS {RssMiB("VmRSS")} MiB");
+        long framesBytes = Directory.GetFiles(dir, Path.GetFileName(FrameSidecar.PathFor(index)) + "*").Sum(f => new FileInfo(f).Length);
+        Console.WriteLine($"opened in {openSeconds:F1} s (first stage {searcher.Ann?.OpenedAs}: {searcher.Ann?.Count} segments x {searcher.Ann?.PerSegment} vectors; " +
+            $"frame sidecar {searcher.FrameSidecar?.OpenedAs ?? "not used"}: {searcher.FrameSidecar?.Count} segments, {searcher.FrameSidecar?.Storage}); " +
+            $"disk: SQLite {MiB(storeBytes)} MiB + ANN {MiB(annBytes)} MiB + frames {MiB(framesBytes)} MiB; RSS {RssMiB("VmRSS")} MiB");
 
         // Latency: queries cycled, each timed end to end (text encoding, first stage, reading candidates, exact score, hit detail).
         for (int w = 0; w < 3; w++) searcher.Search(queries[w % queries.Count], K);
         var times = new List<double>();
         var cpu = new List<double>();
         var parts = new List<(double, double, double)>();
+        var stages = new List<VideoSearcher.SecondStageTimings>();
         var asked = new List<double>();
         var self = Process.GetCurrentProcess();
         for (int i = 0; i < latencyQueries; i++)
@@ -238,6 +273,7 @@ public static class SearchBench
             self.Refresh();
             cpu.Add((self.TotalProcessorTime - cpu0).TotalMilliseconds);
             parts.Add(searcher.LastTimings);
+            if (searcher.LastStages is { } st) stages.Add(st);
             asked.Add(searcher.Ann?.LastVectorsAsked ?? 0);
         }
         times.Sort();
@@ -247,7 +283,35 @@ public static class SearchBench
         Console.WriteLine($"latency ({pooling}, k = {K}, {latencyCandidates} candidates, {latencyQueries} queries): p50 {p50:F1} ms, p99 {p99:F1} ms " +
             $"(median first stage {Median(parts.Select(p => p.Item1)):F1} ms asking USearch for {Median(asked):F0} vectors, read {Median(parts.Select(p => p.Item2)):F1} ms, score {Median(parts.Select(p => p.Item3)):F1} ms); " +
             $"CPU time a query (all threads): p50 {Percentile(cpu, 0.5):F1} ms, p99 {Percentile(cpu, 0.99):F1} ms; load: {Uptime()}");
+        string stageLine = stages.Count == 0 ? "second stage: not the candidate path (index no larger than the candidates)" :
+            $"second stage (median, {stages.Count} queries; candidates from {(stages.All(x => x.FromSidecar) ? "the frame sidecar" : "SQLite rows")}): " +
+            $"read {Median(stages.Select(x => x.ReadCandidates)):F2} ms + single-query score {Median(stages.Select(x => x.ScoreCandidates)):F2} ms for {stages[0].Candidates} candidates, " +
+            $"then the shortlist of {VideoSearcher.Shortlist(K)}: read {Median(stages.Select(x => x.ReadShortlist)):F2} ms + exact score {Median(stages.Select(x => x.ScoreShortlist)):F2} ms";
+        Console.WriteLine(stageLine);
         Console.WriteLine($"search process: RSS {rss} MiB, peak RSS {hwm} MiB");
+
+        // The same latency queries with the candidates read from SQLite rows instead of the sidecar (same run, after the RSS
+        // reading above; its own store and model): what the sidecar saves.
+        double rowsP50 = double.NaN;
+        var rowStages = new List<VideoSearcher.SecondStageTimings>();
+        if (searcher.FrameSidecar is not null)
+        {
+            var rowsStore = IndexStore.Open(index);
+            using var rowsSearcher = VideoSearcher.Create(rowsStore, OpenModel(rowsStore, pooling, modelDir), latencyCandidates, annHeader: header, frameSidecar: false);
+            for (int w = 0; w < 3; w++) rowsSearcher.Search(queries[w % queries.Count], K);
+            var rowTimes = new List<double>();
+            for (int i = 0; i < latencyQueries; i++)
+            {
+                var t = Stopwatch.StartNew();
+                rowsSearcher.Search(queries[i % queries.Count], K);
+                rowTimes.Add(t.Elapsed.TotalMilliseconds);
+                if (rowsSearcher.LastStages is { } st) rowStages.Add(st);
+            }
+            rowTimes.Sort();
+            rowsP50 = Percentile(rowTimes, 0.5);
+            Console.WriteLine($"the same queries with candidates read from SQLite rows: p50 {rowsP50:F1} ms, p99 {Percentile(rowTimes, 0.99):F1} ms " +
+                $"(median read {Median(rowStages.Select(x => x.ReadCandidates)):F2} ms, score {Median(rowStages.Select(x => x.ScoreCandidates)):F2} ms); load: {Uptime()}");
+        }
 
         // The exhaustive exact top 10 of a sample of queries: one streamed pass over the whole index for all of them, cached
         // beside the index (keyed by the store's generation, the pooling and the sampled queries).
@@ -260,6 +324,49 @@ public static class SearchBench
         bool agree = searcher.Search(sample[0], K, exact: true).Select(h => h.Segment.Id).ToHashSet().SetEquals(truth[0]);
         double exactSearchSeconds = clock.Elapsed.TotalSeconds;
         Console.WriteLine($"search --exact agrees with the reference on the first query: {agree} ({exactSearchSeconds:F1} s, streamed)");
+
+        // Float16 frames: the single-query scores of each sampled query's candidates (latency N) from the sidecar against the
+        // same scores from the index's float32 rows, and whether the float32 top 10 among them is inside the float16 shortlist.
+        double maxDiff = double.NaN, shortlistRecall = double.NaN;
+        if (searcher.FrameSidecar is { } sidecar && searcher.Ann is { } firstStage)
+        {
+            (maxDiff, shortlistRecall) = (0, 0);
+            foreach (var q in sample)
+            {
+                using var encoded = model.EncodeQuery(q);
+                var ids = firstStage.Search(model.AnnQuery(encoded), latencyCandidates);
+                using var scope = torch.NewDisposeScope();
+                var (sideIds, _, sideFrames) = sidecar.Read(ids);
+                var rows32 = store.Segments(sideIds, withTokens: false).ToDictionary(x => x.Id);
+                var flat = sideIds.SelectMany(id => rows32[id].FrameEmbeddings).ToArray();
+                var a = model.CandidateScores(encoded, sideFrames);
+                var b = model.CandidateScores(encoded, torch.tensor(flat, [sideIds.Length, store.Manifest.Frames, store.Manifest.EmbedDim]));
+                for (int i = 0; i < a.Length; i++) maxDiff = Math.Max(maxDiff, Math.Abs(a[i] - b[i]));
+                var shortlist = TopK(a, VideoSearcher.Shortlist(K)).Select(i => sideIds[i]).ToHashSet();
+                shortlistRecall += TopK(b, K).Count(i => shortlist.Contains(sideIds[i])) / (double)K / sample.Count;
+            }
+            Console.WriteLine($"{sidecar.Storage} sidecar ({sample.Count} queries x {latencyCandidates} candidates): max |score - score from the float32 rows| {maxDiff:E2}; " +
+                $"share of the float32 top {K} inside the sidecar's shortlist of {VideoSearcher.Shortlist(K)}: {shortlistRecall:F3}");
+        }
+
+        // The second stage's parts on one query's candidates, each the fastest of 10 repeats (robust to a busy machine): reading
+        // them from the sidecar or from SQLite rows, and scoring them with the single-query form or eval's factored form.
+        if (searcher.FrameSidecar is { } side && searcher.Ann is { } ann1)
+        {
+            using var encoded = model.EncodeQuery(sample[0]);
+            var ids = ann1.Search(model.AnnQuery(encoded), latencyCandidates);
+            double Fastest(Action a) { var best = double.MaxValue; for (int i = 0; i < 10; i++) { var t = Stopwatch.StartNew(); a(); best = Math.Min(best, t.Elapsed.TotalMilliseconds); } return best; }
+            double readSidecar = Fastest(() => { using var scope = torch.NewDisposeScope(); side.Read(ids); });
+            double readRows = Fastest(() => store.Segments(ids, withTokens: false));
+            using var frames = side.Read(ids).Frames;
+            double single = Fastest(() => model.CandidateScores(encoded, frames));
+            // A fresh tensor each time: the model caches the factored form's per-video data by the frames tensor, which a
+            // search's candidates never reuse.
+            double factored = Fastest(() => { using var copy = frames.clone(); model.BlockScores(encoded, copy); });
+            Console.WriteLine($"second stage on {ids.Length} candidates, fastest of 10: read from the sidecar {readSidecar:F2} ms ({1000 * readSidecar / ids.Length:F2} us a segment), " +
+                $"from SQLite rows {readRows:F2} ms ({1000 * readRows / ids.Length:F2} us); score, single-query form {single:F2} ms ({1000 * single / ids.Length:F2} us), " +
+                $"eval's factored form {factored:F2} ms ({1000 * factored / ids.Length:F2} us)");
+        }
 
         // Recall@10 of the two-stage search is the share of the exact top 10 among the first stage's N candidates (the second
         // stage scores exactly, so a true top-10 segment among the candidates stays in the top 10): measured for all sampled
@@ -298,6 +405,8 @@ public static class SearchBench
             var result = new
             {
                 index, pooling, segments = store.SegmentCount, open_seconds = openSeconds, store_mib = MiB(storeBytes), ann_mib = MiB(annBytes),
+                frames_mib = MiB(framesBytes), frames_storage = searcher.FrameSidecar?.Storage.ToString(), second_stage = stageLine, rows_p50_ms = rowsP50,
+                f16_max_score_diff = maxDiff, f16_shortlist_recall = shortlistRecall,
                 latency_candidates = latencyCandidates, latency_queries = latencyQueries, p50_ms = p50, p99_ms = p99, cpu_p50_ms = Percentile(cpu, 0.5),
                 cpu_p99_ms = Percentile(cpu, 0.99), rss_mib = rss, peak_rss_mib = hwm, recall_queries = r, exhaustive_seconds = exhaustiveSeconds,
                 exact_search_seconds = exactSearchSeconds, exact_agrees = agree, rows, load = Uptime(),

@@ -194,6 +194,15 @@ public class GoldenParityTests
         var (sims, weights) = factored.Score(texts, videos, 0, texts.Count, 0, videos.Count);
         TensorAssert.Close(expected["sims"], sims, 1e-5, "sims (factored)");
         TensorAssert.Close(output.Weights, weights.permute(1, 0, 2, 3), 1e-6, "attention weights (factored)");
+
+        // The single-query form of search's second stage, one text at a time.
+        using var single = new XPoolSingleQuery(pooling);
+        for (int t = 0; t < text.shape[0]; t++)
+        {
+            var (one, oneWeights) = single.Score(text[t], frames);                                  // [V], [V, H, F]
+            TensorAssert.Close(expected["sims"][t], one, 1e-5, $"sims (single query, text {t})");
+            TensorAssert.Close(output.Weights.select(1, t), oneWeights, 1e-6, $"attention weights (single query, text {t})");
+        }
     }
 
     /// <summary>

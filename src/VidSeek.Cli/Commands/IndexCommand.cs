@@ -12,6 +12,8 @@ public static class IndexCommand
 
     /// <summary>Fault injection for the ANN crash tests: the process exits hard at this point of saving the ANN index (<see cref="AnnIndex.FaultPoint"/>).</summary>
     public const string AnnAbortAtVariable = "VIDSEEK_TEST_ANN_ABORT_AT";
+    /// <summary>Fault injection for the frame sidecar's crash tests (<see cref="FrameSidecar.FaultPoint"/>).</summary>
+    public const string FramesAbortAtVariable = "VIDSEEK_TEST_FRAMES_ABORT_AT";
 
     public static Command Create()
     {
@@ -123,6 +125,16 @@ public static class IndexCommand
                     AnnIndex.FaultPoint = p => { if (p == point) Environment.Exit(87); };
                 using var ann = AnnIndex.Open(index, indexModel, w => stderr.WriteLine($"warning: {w}"));
                 stdout.WriteLine($"approximate index {AnnIndex.PathFor(indexFile)}: {ann.Count} segments, {ann.OpenedAs}");
+            }
+            // The candidates' frames for search's second stage, by offset (dual encoders; a VLT reads its tokens from the index).
+            if (index is SqliteIndexStore && indexModel is IndexModel.Dual
+                && (File.Exists(FrameSidecar.PathFor(indexFile)) || index.SegmentCount > VideoSearcher.DefaultCandidates))
+            {
+                if (Environment.GetEnvironmentVariable(FramesAbortAtVariable) is { Length: > 0 } point)
+                    FrameSidecar.FaultPoint = p => { if (p == point) Environment.Exit(87); };
+                using var frames = FrameSidecar.Open(index, w => stderr.WriteLine($"warning: {w}"));
+                if (frames is not null)
+                    stdout.WriteLine($"frame sidecar {FrameSidecar.PathFor(indexFile)}: {frames.Count} segments, {frames.OpenedAs}");
             }
             // What the scores mean on this index (generic captions against its videos), stored in it for search and serve.
             if (!cancel.IsCancellationRequested && index.SegmentCount > 0)

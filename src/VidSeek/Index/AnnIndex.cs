@@ -17,6 +17,8 @@ public sealed record AnnOptions
     public ulong ExpansionAdd { get; init; } = 128;
     /// <summary>Segments read per block while building.</summary>
     public int Block { get; init; } = 1024;
+    /// <summary>Threads that add vectors at once while building (at most the core count); 1 adds them one after another.</summary>
+    public int Threads { get; init; } = 1;
 }
 
 /// <summary>
@@ -283,9 +285,14 @@ public sealed class AnnIndex : IDisposable
         var keys = new List<long>();
         try
         {
+            int threads = Math.Clamp(options.Threads, 1, Environment.ProcessorCount);
             foreach (var block in store.Segments(withTokens: false).Chunk(options.Block))
             {
-                index.Add(Keys(block, perSegment), Vectors(store, model, block));
+                var blockKeys = Keys(block, perSegment);
+                var vectors = Vectors(store, model, block);
+                if (threads > 1 && ConcurrentAdds.Reserve(index, index.Size() + (ulong)blockKeys.Length))
+                    Parallel.For(0, blockKeys.Length, new ParallelOptions { MaxDegreeOfParallelism = threads }, i => index.Add(blockKeys[i], vectors[i]));
+                else index.Add(blockKeys, vectors);
                 keys.AddRange(block.Select(s => s.Id));
             }
         }
@@ -359,6 +366,32 @@ public sealed class AnnIndex : IDisposable
     }
 
     public void Dispose() => index.Dispose();
+
+    /// <summary>
+    /// Concurrent construction. USearch's native index takes adds from several threads at once once its capacity is reserved
+    /// (each add takes one of the thread slots that <c>usearch_reserve</c> sizes to the core count), but the C# binding
+    /// (Cloud.Unum.USearch 2.26.6) adds one vector at a time and keeps reserve private (its <c>Add</c> reserves when full, which
+    /// is not safe to race). So the capacity for a block is reserved here, between parallel phases, through the binding's
+    /// native handle and the C API's own <c>usearch_reserve</c>; where the handle cannot be found (another binding version)
+    /// this says so by returning false and the block is added on one thread.
+    /// </summary>
+    private static class ConcurrentAdds
+    {
+        private static readonly System.Reflection.FieldInfo? Handle =
+            typeof(USearchIndex).GetField("_index", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance);
+
+        [System.Runtime.InteropServices.DllImport("libusearch_c")]
+        private static extern void usearch_reserve(IntPtr index, UIntPtr capacity, out IntPtr error);
+
+        public static bool Reserve(USearchIndex index, ulong capacity)
+        {
+            if (Handle?.GetValue(index) is not IntPtr handle || handle == IntPtr.Zero) return false;
+            if (index.Capacity() >= capacity) return true;
+            usearch_reserve(handle, (UIntPtr)capacity, out IntPtr error);
+            if (error != IntPtr.Zero) throw new USearchException(System.Runtime.InteropServices.Marshal.PtrToStringAnsi(error) ?? "usearch_reserve failed");
+            return index.Capacity() >= capacity;
+        }
+    }
 
     /// <summary>The header: binary, little-endian, ending in the XxHash3 of everything before it.</summary>
     private sealed record Header(int Dimensions, long Generation, string ModelSha256, string Kind, int PerSegment, string DataFile, long DataLength, ulong DataHash, long[] Keys)

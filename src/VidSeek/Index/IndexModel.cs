@@ -78,6 +78,13 @@ public abstract class IndexModel : IDisposable
     /// </summary>
     public abstract float[] BlockScores(EncodedQuery query, Tensor frames);
 
+    /// <summary>
+    /// The scores of a search's candidates <c>[N, F, E]</c> for one query, the way that is quickest for one text: a dual
+    /// encoder's exact similarity in its single-query form (X-Pool: <see cref="Models.XPool.XPoolSingleQuery"/>; mean pooling:
+    /// the cosine with the mean frame), equal to <see cref="BlockScores"/> up to float rounding; a VLT's ITC similarity.
+    /// </summary>
+    public virtual float[] CandidateScores(EncodedQuery query, Tensor frames) => BlockScores(query, frames);
+
     /// <summary>How many of the best segments by <see cref="BlockScores"/> a top-<paramref name="k"/> search must score with <see cref="Score(EncodedQuery, Tensor, Tensor?)"/>.</summary>
     public virtual int Rescored(int k) => k;
 
@@ -157,6 +164,22 @@ public abstract class IndexModel : IDisposable
             return Model.SimilarityMatrix(query.Text, frames);                                    // eval's own blocked similarity
         }
 
+        private Models.XPool.XPoolSingleQuery? singleQuery;
+
+        public override float[] CandidateScores(EncodedQuery query, Tensor frames)
+        {
+            using var scope = torch.NewDisposeScope();
+            using var _ = torch.no_grad();
+            if (Model.Pool is { } pool)
+            {
+                singleQuery ??= new Models.XPool.XPoolSingleQuery(pool);                                // weights folded once per process
+                return singleQuery.Score(query.Text, frames).Sims.data<float>().ToArray();
+            }
+            // Mean pooling: the cosine of the text with the mean of the frames, as DualEncoderModel.Similarity.
+            var video = nn.functional.normalize(frames.to(ScalarType.Float32).mean(new long[] { 1 }), dim: -1); // [N, E]
+            return video.matmul(nn.functional.normalize(query.Text.reshape(-1).to(ScalarType.Float32), dim: 0)).data<float>().ToArray();
+        }
+
         public override Tensor AnnVectors(Tensor frames)
         {
             using var _ = torch.no_grad();
@@ -185,7 +208,11 @@ public abstract class IndexModel : IDisposable
             return (weights is null ? null : Rows(weights.select(1, 0)), Rows(cos));
         }
 
-        public override void Dispose() => checkpoint.Dispose();
+        public override void Dispose()
+        {
+            singleQuery?.Dispose();
+            checkpoint.Dispose();
+        }
     }
 
     /// <summary>A video-language transformer: ITC over everything, then ITM on each query's top <c>rerankK</c>.</summary>

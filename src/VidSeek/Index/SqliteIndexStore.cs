@@ -327,10 +327,23 @@ public sealed class SqliteIndexStore : IIndexStore
     public void PutMany(IEnumerable<(IndexedVideo Video, IReadOnlyList<SegmentToStore> Segments)> videos) => GuardWrite(() =>
     {
         using var tx = db.BeginTransaction();
-        foreach (var (video, segments) in videos) Write(tx, video, segments);
+        statements = [];
+        try
+        {
+            foreach (var (video, segments) in videos) Write(tx, video, segments);
+        }
+        finally
+        {
+            foreach (var cmd in statements.Values) cmd.Dispose();
+            statements = null;
+        }
         tx.Commit();
         return 0;
     });
+
+    // While PutMany runs: one command per SQL text, reused for every row (Microsoft.Data.Sqlite keeps a command's prepared
+    // statement until its text changes), instead of parsing and planning the same few statements again for every video.
+    private Dictionary<string, SqliteCommand>? statements;
 
     /// <summary>Writes a video with its segments, thumbnails and captions (replacing one at the same path) and bumps the generation.</summary>
     private long Write(SqliteTransaction tx, IndexedVideo video, IReadOnlyList<SegmentToStore> segments)
@@ -502,22 +515,31 @@ public sealed class SqliteIndexStore : IIndexStore
 
     private void Run(SqliteTransaction tx, string sql, params (string Name, object Value)[] parameters)
     {
-        using var cmd = Command(tx, sql, parameters);
-        cmd.ExecuteNonQuery();
+        var cmd = Command(tx, sql, parameters);
+        try { cmd.ExecuteNonQuery(); }
+        finally { if (statements is null) cmd.Dispose(); }
     }
 
     /// <summary>Runs an <c>INSERT ... RETURNING id</c>.</summary>
     private long Insert(SqliteTransaction tx, string sql, params (string Name, object Value)[] parameters)
     {
-        using var cmd = Command(tx, sql, parameters);
-        return (long)cmd.ExecuteScalar()!;
+        var cmd = Command(tx, sql, parameters);
+        try { return (long)cmd.ExecuteScalar()!; }
+        finally { if (statements is null) cmd.Dispose(); }
     }
 
+    /// <summary>A command for <paramref name="sql"/> with these parameters: new, or during <see cref="PutMany"/> the cached one of that text.</summary>
     private SqliteCommand Command(SqliteTransaction tx, string sql, (string Name, object Value)[] parameters)
     {
-        var cmd = db.CreateCommand();
-        cmd.Transaction = tx;
-        cmd.CommandText = sql;
+        SqliteCommand? cmd = null;
+        if (statements is not null && statements.TryGetValue(sql, out cmd)) cmd.Parameters.Clear();
+        else
+        {
+            cmd = db.CreateCommand();
+            cmd.Transaction = tx;
+            cmd.CommandText = sql;
+            if (statements is not null) statements[sql] = cmd;
+        }
         foreach (var (name, value) in parameters) cmd.Parameters.AddWithValue(name, value);
         return cmd;
     }

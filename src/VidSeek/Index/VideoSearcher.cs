@@ -79,9 +79,10 @@ public sealed class VideoSearcher : IDisposable
     /// <summary>"xpool", "meanp" or "vlt": what the per-frame numbers of a hit mean.</summary>
     public string Kind => model is IndexModel.Dual d ? (d.Model.Config.Pooling == Models.DualEncoder.VideoPooling.XPool ? "xpool" : "meanp") : "vlt";
 
-    private VideoSearcher(IIndexStore index, IndexModel model, int candidates, Action<string>? warn, string? annHeader = null)
+    private VideoSearcher(IIndexStore index, IndexModel model, int candidates, Action<string>? warn, string? annHeader = null, bool frameSidecar = true)
     {
         Index = index;
+        UseFrameSidecar = frameSidecar;
         this.model = model;
         this.warn = warn;
         this.annHeader = annHeader;
@@ -89,7 +90,7 @@ public sealed class VideoSearcher : IDisposable
         Generation = index.Generation;
         segmentCount = index.SegmentCount;
         (videos, hasCaptions) = ReadLazily();
-        if (HasFirstStage(exact: false, candidates)) OpenAnn(); // keep the first stage open from the start
+        if (HasFirstStage(exact: false, candidates)) { OpenAnn(); OpenFrames(); } // keep the first stage (and the frames) open from the start
     }
 
     private (Lazy<IReadOnlyList<IndexedVideo>>, Lazy<bool>) ReadLazily()
@@ -121,7 +122,9 @@ public sealed class VideoSearcher : IDisposable
     /// <param name="rerankK">VLT: segments per query re-scored by ITM.</param>
     /// <param name="candidates">Segments the first stage proposes per query (<see cref="DefaultCandidates"/>).</param>
     /// <param name="warn">Where warnings go (a damaged or mismatched ANN file being rebuilt); standard error by default.</param>
-    public static VideoSearcher Open(string location, string? modelOverride = null, int rerankK = 128, int candidates = DefaultCandidates, Action<string>? warn = null)
+    /// <param name="frameSidecar">Read the candidates' frames from the frame sidecar (<see cref="UseFrameSidecar"/>).</param>
+    public static VideoSearcher Open(string location, string? modelOverride = null, int rerankK = 128, int candidates = DefaultCandidates, Action<string>? warn = null,
+        bool frameSidecar = true)
     {
         if (candidates < 1) throw new VidSeekException($"the candidate count must be at least 1, got {candidates}");
         var index = IndexStore.Open(location);
@@ -136,7 +139,7 @@ public sealed class VideoSearcher : IDisposable
             if (sha != index.Manifest.ModelSha256)
                 throw new VidSeekException($"{weights} is not the model {index.Location} was built with (sha256 {sha[..12]}, expected {index.Manifest.ModelSha256[..Math.Min(12, index.Manifest.ModelSha256.Length)]}); index again with this model");
             var model = IndexModel.Open(folder, index.Manifest.Frames, rerankK);
-            try { return new VideoSearcher(index, model, candidates, warn ?? (w => Console.Error.WriteLine($"warning: {w}"))); }
+            try { return new VideoSearcher(index, model, candidates, warn ?? (w => Console.Error.WriteLine($"warning: {w}")), frameSidecar: frameSidecar); }
             catch { model.Dispose(); throw; }
         }
         catch
@@ -152,10 +155,11 @@ public sealed class VideoSearcher : IDisposable
     /// </summary>
     /// <param name="annHeader">Where its first stage lives (<see cref="AnnIndex.PathFor"/> of the store by default): a model
     /// with other first-stage vectors than the index's own (mean pooling over an X-Pool index) needs a file of its own.</param>
-    public static VideoSearcher Create(IIndexStore index, IndexModel model, int candidates = DefaultCandidates, Action<string>? warn = null, string? annHeader = null)
+    public static VideoSearcher Create(IIndexStore index, IndexModel model, int candidates = DefaultCandidates, Action<string>? warn = null, string? annHeader = null,
+        bool frameSidecar = true)
     {
         if (candidates < 1) throw new VidSeekException($"the candidate count must be at least 1, got {candidates}");
-        return new VideoSearcher(index, model, candidates, warn ?? (w => Console.Error.WriteLine($"warning: {w}")), annHeader);
+        return new VideoSearcher(index, model, candidates, warn ?? (w => Console.Error.WriteLine($"warning: {w}")), annHeader, frameSidecar);
     }
 
     /// <summary>Whether searches report each hit's stand-out and percentile against the generic captions (<see cref="ScoreCalibration"/>); on by default.</summary>
@@ -191,6 +195,42 @@ public sealed class VideoSearcher : IDisposable
 
     /// <summary>Where the last search spent its time, in milliseconds: the first stage (ANN), reading the candidates from the store, and scoring them.</summary>
     public (double FirstStage, double Read, double Score) LastTimings { get; private set; }
+
+    /// <summary>A dual encoder's second stage in the last two-stage search (null before one): how many candidates, whether their
+    /// frames came from the sidecar, and milliseconds spent reading and scoring them, then reading and scoring the shortlist.</summary>
+    public sealed record SecondStageTimings(int Candidates, bool FromSidecar, double ReadCandidates, double ScoreCandidates, double ReadShortlist, double ScoreShortlist);
+
+    /// <summary>See <see cref="SecondStageTimings"/>.</summary>
+    public SecondStageTimings? LastStages { get; private set; }
+
+    /// <summary>
+    /// Whether a dual encoder's second stage reads its candidates' frames from the frame sidecar beside an embedded index
+    /// (<see cref="FrameSidecar"/>, made or caught up when first needed) rather than the index's rows; on by default.
+    /// </summary>
+    public bool UseFrameSidecar { get; }
+
+    /// <summary>The frame sidecar, once a search used it (null for PostgreSQL, a VLT model, or where it could not be opened).</summary>
+    public FrameSidecar? FrameSidecar => frames;
+
+    private readonly object framesGate = new();
+    private FrameSidecar? frames;
+    private long framesFailedAt = -1; // the generation at which opening it failed (not tried again until the index changes)
+
+    /// <summary>The frame sidecar of the store in step with it, or null where the second stage reads the store's rows.</summary>
+    private FrameSidecar? OpenFrames()
+    {
+        if (!UseFrameSidecar || model is not IndexModel.Dual || Index is not SqliteIndexStore) return null;
+        lock (framesGate)
+        {
+            long generation = Index.Generation;
+            if (frames is not null && frames.Generation == generation) return frames;
+            if (framesFailedAt == generation) return null;
+            frames?.Dispose();
+            frames = FrameSidecar.Open(Index, warn);
+            if (frames is null) framesFailedAt = generation;
+            return frames;
+        }
+    }
 
     private AnnIndex OpenAnn()
     {
@@ -270,8 +310,56 @@ public sealed class VideoSearcher : IDisposable
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var ids = FirstStageIds(query, Math.Max(n, model.Rescored(k)));
         double ann = clock.Elapsed.TotalMilliseconds;
-        var ranked = Rescore(query, ids, k, perVideo);
+        var ranked = model is IndexModel.Dual && ids.Count > Shortlist(k) ? ScoreCandidates(query, ids, k, perVideo) : Rescore(query, ids, k, perVideo);
         LastTimings = LastTimings with { FirstStage = ann };
+        return ranked;
+    }
+
+    /// <summary>
+    /// How many of the candidates the quick single-query score keeps for the final scoring (<see cref="ScoreCandidates"/>): a
+    /// margin over k, so that float rounding (and float16 frames from the sidecar) cannot drop one of the exact top k.
+    /// </summary>
+    public static int Shortlist(int k) => Math.Max(2 * k, k + 32);
+
+    /// <summary>
+    /// A dual encoder's second stage: every candidate's frames (from the frame sidecar, <see cref="FrameSidecar"/>, where the
+    /// store has one, else from the store's rows) scored by the model's single-query form (<see cref="IndexModel.CandidateScores"/>,
+    /// no per-video preparation), then the best <see cref="Shortlist"/> read from the store and ranked by the same exact
+    /// score as the exhaustive search (<see cref="Rescore"/>), so both paths give the same scores and tie-break.
+    /// </summary>
+    private List<Ranked> ScoreCandidates(IndexModel.EncodedQuery query, IReadOnlyCollection<long> ids, int k, bool perVideo)
+    {
+        var m = Index.Manifest;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        long[] idList, videoIds;
+        float[] scores;
+        bool fromSidecar;
+        double read;
+        using (var scope = torch.NewDisposeScope())
+        {
+            Tensor frames;                                                                           // [N, F, E]
+            var sidecar = OpenFrames();
+            fromSidecar = sidecar is not null;
+            var missing = new List<long>();
+            if (sidecar is not null) (idList, videoIds, frames) = sidecar.Read(ids, missing);
+            else (idList, videoIds, frames, missing) = ([], [], torch.empty(0, m.Frames, m.EmbedDim), ids.ToList());
+            if (missing.Count > 0)
+            {
+                // Rows the sidecar does not hold (it is not there, or the index changed under it): the store's own.
+                var segments = Index.Segments(missing, withTokens: false);
+                idList = [.. idList, .. segments.Select(s => s.Id)];
+                videoIds = [.. videoIds, .. segments.Select(s => s.VideoId)];
+                frames = torch.cat([frames, Stack(segments, s => s.FrameEmbeddings, [m.Frames, m.EmbedDim])], 0);
+            }
+            read = clock.Elapsed.TotalMilliseconds;
+            scores = idList.Length == 0 ? [] : model.CandidateScores(query, frames);
+        }
+        double scored = clock.Elapsed.TotalMilliseconds - read;
+        var order = Enumerable.Range(0, idList.Length).OrderByDescending(i => scores[i]).ThenBy(i => idList[i]);
+        var shortlist = (perVideo ? order.DistinctBy(i => videoIds[i]) : order).Take(Shortlist(k)).Select(i => idList[i]).ToList();
+        var ranked = Rescore(query, shortlist, k, perVideo);
+        LastTimings = (0, read + LastTimings.Read, scored + LastTimings.Score);
+        LastStages = new SecondStageTimings(ids.Count, fromSidecar, read, scored, LastTimings.Read - read, LastTimings.Score - scored);
         return ranked;
     }
 
@@ -407,6 +495,7 @@ public sealed class VideoSearcher : IDisposable
     public void Dispose()
     {
         ann?.Dispose();
+        frames?.Dispose();
         model.Dispose();
         Index.Dispose();
     }

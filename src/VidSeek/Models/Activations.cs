@@ -1,3 +1,4 @@
+using VidSeek.Tensors;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -28,14 +29,18 @@ public static class Activations
     {
         // x*sigmoid(1.702x) = silu(1.702x)/1.702, and silu has a fused in-place kernel. Equal to QuickGelu within
         // a few float ulps (1.702x is rounded once more).
-        "quick_gelu" => x.mul_(1.702).silu_().div_(1.702),
+        "quick_gelu" => x.mul_(QuickGeluScale).silu_().div_(QuickGeluScale),
         "gelu" => x.gelu_(),
         _ => throw new ArgumentException($"unsupported activation '{name}'"),
     };
 
+    /// <summary>1.702, QuickGELU's slope (rooted: see Tensors/Scalars.cs).</summary>
+    private static readonly Scalar QuickGeluScale = 1.702.ToScalar();
+
     public static Tensor QuickGelu(Tensor x)
     {
-        using var s = torch.sigmoid(x * 1.702);
+        using var scaled = x.mul(QuickGeluScale);
+        using var s = torch.sigmoid(scaled);
         return x * s;
     }
 }

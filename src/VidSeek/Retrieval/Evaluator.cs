@@ -1,3 +1,4 @@
+using VidSeek.Tensors;
 using TorchSharp;
 using VidSeek.Data;
 using VidSeek.Models.Clip;
@@ -106,7 +107,7 @@ public static class Evaluator
     {
         using var scope = torch.NewDisposeScope();
         var s = torch.tensor(sims, t, v);
-        var prior = (s * 100).softmax(queryAxis);
+        var prior = s.Times(100).softmax(queryAxis);
         return (s * prior).contiguous().data<float>().ToArray();
     }
 }

@@ -1,3 +1,4 @@
+using VidSeek.Tensors;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -15,9 +16,10 @@ public static class InfoNceLoss
     {
         using var scope = torch.NewDisposeScope();
         var logits = sims * logitScale.exp();
-        var target = torch.arange(sims.shape[0], dtype: ScalarType.Int64);
+        using var count = sims.shape[0].ToScalar();
+        var target = torch.arange(count, dtype: ScalarType.Int64);
         var t2v = nn.functional.cross_entropy(logits, target);
         var v2t = nn.functional.cross_entropy(logits.T, target);
-        return ((t2v + v2t) / 2).MoveToOuterDisposeScope();
+        return t2v.Plus(v2t).DividedBy(2).MoveToOuterDisposeScope();
     }
 }

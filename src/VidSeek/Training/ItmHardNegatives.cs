@@ -1,3 +1,4 @@
+using VidSeek.Tensors;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -67,7 +68,7 @@ public static class ItmHardNegatives
         var result = Enumerable.Repeat(-1L, hasNegative.Length).ToArray();
         if (rows.Length == 0) return result;
         var index = torch.tensor(rows);
-        var weights = scores.index_select(0, index).masked_fill(masked.index_select(0, index), double.NegativeInfinity).softmax(1);
+        var weights = scores.index_select(0, index).masked_fill(masked.index_select(0, index), Scalars.NegativeInfinity).softmax(1);
         var drawn = torch.multinomial(weights, 1, false, generator).view(-1).data<long>().ToArray();
         for (int i = 0; i < rows.Length; i++) result[rows[i]] = drawn[i];
         return result;

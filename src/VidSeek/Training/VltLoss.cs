@@ -1,3 +1,4 @@
+using VidSeek.Tensors;
 using TorchSharp;
 using VidSeek.Models.Vlt;
 using static TorchSharp.torch;
@@ -31,7 +32,7 @@ public static class VltLoss
         var ti = torch.tensor(pairs.Texts); var vi = torch.tensor(pairs.Videos);
         var logits = model.ItmLogits(textHidden.index_select(0, ti), textMask.index_select(0, ti), video.Tokens.index_select(0, vi)); // [P, 2]
         var itm = ItmLoss(logits, pairs.Labels);
-        return new VltLossParts((itc + itm).MoveToOuterDisposeScope(), itc.MoveToOuterDisposeScope(), itm.MoveToOuterDisposeScope());
+        return new VltLossParts(itc.Plus(itm).MoveToOuterDisposeScope(), itc.MoveToOuterDisposeScope(), itm.MoveToOuterDisposeScope());
     }
 
     /// <summary>The B positive pairs (i, i) then the hard negatives of <see cref="ItmHardNegatives.Sample"/>, with their labels.</summary>

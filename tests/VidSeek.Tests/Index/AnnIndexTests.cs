@@ -31,7 +31,7 @@ public class AnnIndexTests(IndexFixture fixture) : IClassFixture<IndexFixture>
         return file;
     }
 
-    private static IEnumerable<(IndexedVideo, IReadOnlyList<SegmentToStore>)> SyntheticVideos(int videos, int seed, int firstVideo = 0)
+    internal static IEnumerable<(IndexedVideo, IReadOnlyList<SegmentToStore>)> SyntheticVideos(int videos, int seed, int firstVideo = 0)
     {
         var rng = new Random(seed);
         var centres = Enumerable.Range(0, 12).Select(_ => Enumerable.Range(0, Dim).Select(_ => Gauss(rng)).ToArray()).ToArray();

@@ -92,7 +92,7 @@ public class MomentWebTests(MomentServerFixture fixture) : IClassFixture<MomentS
     [Fact]
     public async Task ThePlayerStartsAtTheMomentAndTheNextLinkMovesToTheNextMoment()
     {
-        if (BrowserTests.Chromium is null) Assert.Skip("no chromium browser installed (apt-get install chromium, or set VIDSEEK_CHROMIUM); .ci/run installs it");
+        BrowserTests.SkipWithoutChromium();
         using var playwright = await Playwright.CreateAsync();
         await using var browser = await playwright.Chromium.LaunchAsync(new() { ExecutablePath = BrowserTests.Chromium, Headless = true, Args = ["--no-sandbox"] });
         var page = await browser.NewPageAsync(new() { ViewportSize = new() { Width = 1200, Height = 1400 } });

@@ -61,7 +61,7 @@ public sealed class ClipModel : nn.Module<Tensor, Tensor, ClipOutput>
             if (name == "logit_scale") continue;
             if (name.Contains("layer_norm") || name.Contains("layrnorm") || name.Contains("layernorm"))
             {
-                if (leaf == "weight") p.fill_(1); else p.zero_();
+                if (leaf == "weight") p.fill_(Scalars.One); else p.zero_();
             }
             else if (leaf == "bias") p.zero_();
             else if (name.EndsWith("class_embedding", StringComparison.Ordinal)) nn.init.normal_(p, 0, Math.Pow(d, -0.5));

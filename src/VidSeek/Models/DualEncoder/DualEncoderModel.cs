@@ -45,7 +45,10 @@ public sealed class DualEncoderModel : nn.Module
     public IEnumerable<Parameter> HeadParameters() => pool?.parameters() ?? [];
 
     /// <summary>The learned temperature, clamped to at most ln(100) as in CLIP.</summary>
-    public Tensor LogitScale() => clip.LogitScale.clamp(max: Math.Log(100));
+    public Tensor LogitScale() => clip.LogitScale.clamp(max: MaxLogitScale);
+
+    /// <summary>log 100: CLIP caps the learned temperature at 100 (rooted: see Tensors/Scalars.cs).</summary>
+    private static readonly Scalar MaxLogitScale = Math.Log(100).ToScalar();
 
     /// <summary>Text embeddings <c>[T, E]</c> of token ids <c>[T, N]</c>.</summary>
     public Tensor EncodeText(Tensor inputIds) => clip.GetTextFeatures(inputIds);

@@ -44,7 +44,7 @@ public sealed class BertModel : nn.Module
         {
             bool layerNorm = name.Contains(".LayerNorm.");
             if (name.EndsWith(".bias", StringComparison.Ordinal)) p.zero_();
-            else if (layerNorm) p.fill_(1);
+            else if (layerNorm) p.fill_(Scalars.One);
             else nn.init.normal_(p, 0, Config.InitializerRange);
         }
     }
@@ -150,9 +150,10 @@ public sealed class BertModel : nn.Module
     internal static Tensor KeyMask(Tensor mask, ScalarType dtype)
     {
         double lowest = dtype switch { ScalarType.Float64 => double.MinValue, ScalarType.Float16 => -65504.0, _ => float.MinValue };
-        using var masked = mask.eq(0);
+        using var masked = mask.eq(Scalars.Zero);
         using var zeros = torch.zeros(mask.shape, dtype, mask.device);
-        using var additive = zeros.masked_fill(masked, lowest);
+        using var fill = lowest.ToScalar();
+        using var additive = zeros.masked_fill(masked, fill);
         return additive.view(mask.shape[0], 1, 1, mask.shape[1]);
     }
 

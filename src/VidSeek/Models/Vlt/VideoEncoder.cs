@@ -1,3 +1,4 @@
+using VidSeek.Tensors;
 using TorchSharp;
 using TorchSharp.Modules;
 using VidSeek.Models.Clip.Module;
@@ -60,7 +61,7 @@ public sealed class VideoEncoder : nn.Module<Tensor, VideoEncoderOutput>
             if (name is "temporal_embedding" || leaf == "gate") p.zero_();
             else if (name.Contains("layer_norm") || name.Contains("layrnorm") || name.Contains("layernorm"))
             {
-                if (leaf == "weight") p.fill_(1); else p.zero_();
+                if (leaf == "weight") p.fill_(Scalars.One); else p.zero_();
             }
             else if (leaf == "bias") p.zero_();
             else if (name == "embeddings.class_embedding") nn.init.normal_(p, 0, Math.Pow(d, -0.5));
@@ -88,13 +89,15 @@ public sealed class VideoEncoder : nn.Module<Tensor, VideoEncoderOutput>
         int m = Config.MaxFrames;
         if (frames <= m) return temporal_embedding.narrow(0, 0, frames);
         using var scope = torch.NewDisposeScope();
-        var pos = torch.arange(frames, dtype: ScalarType.Float64) * ((m - 1) / (double)(frames - 1));
-        var lo = pos.floor().to(ScalarType.Int64).clamp(0, m - 1);
-        var hi = (lo + 1).clamp(max: m - 1);
+        using var count = frames.ToScalar();
+        var pos = torch.arange(count, dtype: ScalarType.Float64).Times((m - 1) / (double)(frames - 1));
+        using var last = (m - 1).ToScalar();
+        var lo = pos.floor().to(ScalarType.Int64).clamp(Scalars.Zero, last);
+        var hi = lo.add(Scalars.One).clamp(max: last);
         var w = (pos - lo.to(ScalarType.Float64)).to(temporal_embedding.dtype).unsqueeze(1);   // [T, 1]
         var a = temporal_embedding.index_select(0, lo);
         var b = temporal_embedding.index_select(0, hi);
-        return (a + (b - a) * w).MoveToOuterDisposeScope();
+        return a.Plus((b - a) * w).MoveToOuterDisposeScope();
     }
 
     /// <param name="pixelValues"><c>[B, T, C, S, S]</c>, any T (see <see cref="TemporalEmbedding"/>).</param>
@@ -108,7 +111,7 @@ public sealed class VideoEncoder : nn.Module<Tensor, VideoEncoderOutput>
         long l = tokens.shape[1], d = tokens.shape[2];
         // Added once, beside the spatial position embedding (before pre_layrnorm, as CLIP adds that one).
         var temporal = TemporalEmbedding((int)t).view(1, t, 1, d);
-        var x = pre_layrnorm.forward(tokens.view(b, t, l, d) + temporal);
+        var x = pre_layrnorm.forward(tokens.view(b, t, l, d).Plus(temporal));
         var fv = post_layernorm.forward(encoder.forward(x));                        // [B, T, L, D]
         var patches = fv.narrow(2, 1, l - 1).mean(new long[] { 2 });                // [B, T, D]
         var frameVectors = frame_layernorm.forward(patches);

@@ -1,3 +1,4 @@
+using VidSeek.Tensors;
 using TorchSharp;
 using TorchSharp.Modules;
 using VidSeek.Models.Vlt.Module;
@@ -17,6 +18,8 @@ public sealed class VideoLanguageModel : nn.Module
     private readonly BertModel text_encoder;
     private readonly Linear proj_v, proj_t;
     private readonly Parameter temp;
+    // The ITC temperature's range (rooted scalars: see Tensors/Scalars.cs).
+    private static readonly Scalar TemperatureMin = 0.001.ToScalar(), TemperatureMax = 0.5.ToScalar();
     private readonly JointEncoder joint;
     private readonly ItmHead itm_head;
 
@@ -79,7 +82,7 @@ public sealed class VideoLanguageModel : nn.Module
     /// </summary>
     public Tensor Temperature()
     {
-        using (torch.no_grad()) temp.clamp_(0.001, 0.5);
+        using (torch.no_grad()) temp.clamp_(TemperatureMin, TemperatureMax);
         return temp.alias();
     }
 

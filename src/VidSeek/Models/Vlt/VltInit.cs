@@ -1,3 +1,4 @@
+using VidSeek.Tensors;
 using TorchSharp;
 
 namespace VidSeek.Models.Vlt;
@@ -16,7 +17,7 @@ internal static class VltInit
         {
             string leaf = name[(name.LastIndexOf('.') + 1)..];
             bool layerNorm = name.Contains("LayerNorm") || name.Contains("layer_norm");
-            if (layerNorm && leaf == "weight") p.fill_(1);
+            if (layerNorm && leaf == "weight") p.fill_(Scalars.One);
             else if (leaf == "bias") p.zero_();
             else torch.nn.init.normal_(p, 0, std);
         }

@@ -1,3 +1,4 @@
+using VidSeek.Tensors;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -33,6 +34,12 @@ public sealed class XPoolCrossAttention : nn.Module<Tensor, Tensor, XPoolAttenti
     /// <summary>The values <c>v_proj(x)</c> of layer-normed frames <c>[..., D]</c>, heads concatenated (channel h*hd + i).</summary>
     public Tensor Values(Tensor frames) => v_proj.forward(frames);
 
+    /// <summary>The keys <c>k_proj(x)</c> of layer-normed frames <c>[..., D]</c>, heads concatenated (channel h*hd + i).</summary>
+    public Tensor Keys(Tensor frames) => k_proj.forward(frames);
+
+    /// <summary>The queries <c>q_proj(t)</c> of layer-normed texts <c>[..., D]</c>, heads concatenated (channel h*hd + i).</summary>
+    public Tensor Queries(Tensor text) => q_proj.forward(text);
+
     /// <summary><c>out_proj</c> of merged head outputs <c>[..., D]</c>.</summary>
     public Tensor OutProj(Tensor merged) => out_proj.forward(merged);
 
@@ -45,7 +52,7 @@ public sealed class XPoolCrossAttention : nn.Module<Tensor, Tensor, XPoolAttenti
         using var q = q_proj.forward(text).view(t, numHeads, hd).permute(1, 0, 2);              // [H, T, hd]
         using var k = k_proj.forward(frames).view(v, f, numHeads, hd).permute(0, 2, 3, 1);      // [V, H, hd, F]
         using var val = v_proj.forward(frames).view(v, f, numHeads, hd).permute(0, 2, 1, 3);    // [V, H, F, hd]
-        using var logits = q.matmul(k).div_(Math.Sqrt(hd));                                     // [V, H, T, F]
+        using var logits = q.matmul(k).DivideInPlace(Math.Sqrt(hd));                                     // [V, H, T, F]
         var weights = logits.softmax(-1);                                                       // over frames
         using var att = weights.matmul(val);                                                    // [V, H, T, hd]
         using var merged = att.permute(0, 2, 1, 3).reshape(v, t, d);                            // [V, T, D], channel = h*hd + i

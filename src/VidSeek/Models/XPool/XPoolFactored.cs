@@ -1,4 +1,5 @@
 using TorchSharp;
+using VidSeek.Tensors;
 using static TorchSharp.torch;
 
 namespace VidSeek.Models.XPool;
@@ -74,18 +75,18 @@ public sealed class XPoolFactored : IDisposable
         headDim = dim / heads;
         // c = (I + W_l) b2 + b_l, centred: the part of C s that does not depend on the frames.
         var b2 = w["layer_norm2.bias"];
-        var c = b2 + w["linear_proj.weight"].matmul(b2) + w["linear_proj.bias"];
+        var c = b2.Plus(w["linear_proj.weight"].matmul(b2)).Plus(w["linear_proj.bias"]);
         cc = Centre(c).MoveToOuterDisposeScope();
         g3cc = (cc * w["layer_norm3.weight"]).MoveToOuterDisposeScope();
         // N = C (I + W_l) diag(g2): B = N A for each of the vectors A = C P (C centres a vector over the channels,
         // which for a matrix acting on column vectors means centring each column).
-        var n = CentreColumns((torch.eye(dim, dtype: dtype) + w["linear_proj.weight"]) * w["layer_norm2.weight"]);
+        var n = CentreColumns(torch.eye(dim, dtype: dtype).Plus(w["linear_proj.weight"]) * w["layer_norm2.weight"]);
         if (heads == 1)
         {
             // A = C (W_o W_v x + W_o b_v + b_o) and B = N A: both linear in the LN1'd frame x.
             var wo = w["cross_attn.out_proj.weight"];
             var wA = CentreColumns(wo.matmul(w["cross_attn.v_proj.weight"]));
-            var bA = Centre(wo.matmul(w["cross_attn.v_proj.bias"]) + w["cross_attn.out_proj.bias"]);
+            var bA = Centre(wo.matmul(w["cross_attn.v_proj.bias"]).Plus(w["cross_attn.out_proj.bias"]));
             aWeight = wA.contiguous().MoveToOuterDisposeScope();
             aBias = bA.contiguous().MoveToOuterDisposeScope();
             bWeight = n.matmul(wA).contiguous().MoveToOuterDisposeScope();
@@ -93,8 +94,8 @@ public sealed class XPoolFactored : IDisposable
             // The logits q·(W_k x + b_k) with q = (W_q LN1(t) + b_q) / sqrt(D): (W_k^T q)·x, and q·b_k is the same for every
             // frame of a video, so the softmax drops it. W_k^T W_q folds into one weight: one D x D product per text.
             var wk = w["cross_attn.k_proj.weight"];
-            qkWeight = (wk.T.matmul(w["cross_attn.q_proj.weight"]) / Math.Sqrt(headDim)).contiguous().MoveToOuterDisposeScope();
-            qkBias = (wk.T.matmul(w["cross_attn.q_proj.bias"]) / Math.Sqrt(headDim)).contiguous().MoveToOuterDisposeScope();
+            qkWeight = wk.T.matmul(w["cross_attn.q_proj.weight"]).DividedBy(Math.Sqrt(headDim)).contiguous().MoveToOuterDisposeScope();
+            qkBias = wk.T.matmul(w["cross_attn.q_proj.bias"]).DividedBy(Math.Sqrt(headDim)).contiguous().MoveToOuterDisposeScope();
         }
         else nT = n.T.contiguous().MoveToOuterDisposeScope();
         var b3 = w["layer_norm3.bias"];
@@ -107,6 +108,9 @@ public sealed class XPoolFactored : IDisposable
     }
 
     private static Tensor CentreColumns(Tensor m) => m - m.mean(new long[] { 0 }, keepdim: true);
+
+    /// <summary>The floor of a norm before dividing by it (rooted: see Tensors/Scalars.cs).</summary>
+    private static readonly Scalar NormFloor = 1e-12.ToScalar();
 
     private static Tensor Centre(Tensor x) => x - x.mean(new long[] { -1 }, keepdim: true);
 
@@ -183,7 +187,7 @@ public sealed class XPoolFactored : IDisposable
                 var values = Linear(x, "cross_attn.v_proj").view(vn, f, heads, headDim);       // [vn, F, H, hd]
                 // P[v,h,f] = W_o[:, head h] v[v,f,h] + b_o / H: out_proj applied head by head (columns h·hd .. h·hd+hd-1).
                 var wo = w["cross_attn.out_proj.weight"].view(dim, heads, headDim);            // [D, H, hd]
-                var p = torch.einsum("vfhe,dhe->vhfd", values, wo) + w["cross_attn.out_proj.bias"] / heads; // [vn, H, F, D]
+                var p = torch.einsum("vfhe,dhe->vhfd", values, wo).Plus(w["cross_attn.out_proj.bias"].DividedBy(heads)); // [vn, H, F, D]
                 a = Centre(p).reshape(vn * n, dim).contiguous();                                // [vn·n, D]
                 b = a.matmul(nT);                                                               // C (I + W_l) diag(g2) A
             }
@@ -219,11 +223,11 @@ public sealed class XPoolFactored : IDisposable
         }
         else
         {
-            q = Linear(LayerNorm1(t), "cross_attn.q_proj").div_(Math.Sqrt(headDim)).view(n, heads, headDim).permute(1, 0, 2).contiguous(); // [H, T, hd]
+            q = Linear(LayerNorm1(t), "cross_attn.q_proj").DivideInPlace(Math.Sqrt(headDim)).view(n, heads, headDim).permute(1, 0, 2).contiguous(); // [H, T, hd]
             raw = t.contiguous().alias();
         }
         // F.normalize divides by max(|t|, 1e-12). <g3 t, cc> = <t, g3 cc>.
-        var norm = torch.linalg.vector_norm(t, dims: new long[] { -1 }).clamp_min(1e-12).unsqueeze(0);
+        var norm = torch.linalg.vector_norm(t, dims: new long[] { -1 }).clamp_min(NormFloor).unsqueeze(0);
         var dots = torch.stack([w["layer_norm3.bias"], g3cc], 0).matmul(raw.T);                // [2, T]
         var scalars = torch.cat([norm, dots], 0).contiguous();                                 // [3, T]
         return new Texts(q.MoveToOuterDisposeScope(), raw.MoveToOuterDisposeScope(), scalars.MoveToOuterDisposeScope(), (int)n);

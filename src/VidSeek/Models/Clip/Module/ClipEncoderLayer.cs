@@ -1,3 +1,4 @@
+using VidSeek.Tensors;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -28,9 +29,9 @@ public sealed class ClipEncoderLayer : nn.Module<Tensor, bool, Tensor>
     {
         using var n1 = layer_norm1.forward(x);
         using var a = self_attn.forward(n1, causal);
-        using var h = x + a;
+        using var h = x.Plus(a);
         using var n2 = layer_norm2.forward(h);
         using var m = mlp.forward(n2);
-        return h + m;
+        return h.Plus(m);
     }
 }

@@ -1,3 +1,4 @@
+using VidSeek.Tensors;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -23,6 +24,6 @@ public sealed class ClipTextEmbeddings : nn.Module<Tensor, Tensor>
             throw new ArgumentException($"sequence of {n} tokens is longer than the model's {position_embedding.weight.shape[0]} positions");
         using var tok = token_embedding.forward(inputIds);
         using var pos = position_embedding.weight.narrow(0, 0, n);
-        return tok + pos;
+        return tok.Plus(pos);
     }
 }

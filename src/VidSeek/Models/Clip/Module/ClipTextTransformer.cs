@@ -1,3 +1,4 @@
+using VidSeek.Tensors;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -35,7 +36,8 @@ public sealed class ClipTextTransformer : nn.Module<Tensor, ClipTextOutput>
         using var h = encoder.forward(emb, true);
         var last = final_layer_norm.forward(h);
         using var eos = EosPositions(inputIds);
-        using var rows = torch.arange(inputIds.shape[0], dtype: ScalarType.Int64, device: inputIds.device);
+        using var batch = inputIds.shape[0].ToScalar();
+        using var rows = torch.arange(batch, dtype: ScalarType.Int64, device: inputIds.device);
         var pooled = last.index(rows, eos);
         return new ClipTextOutput(last, pooled);
     }
@@ -47,7 +49,8 @@ public sealed class ClipTextTransformer : nn.Module<Tensor, ClipTextOutput>
     private Tensor EosPositions(Tensor inputIds)
     {
         if (eosTokenId == 2) return inputIds.argmax(-1);
-        using var isEos = inputIds.eq(eosTokenId).to(ScalarType.Int32);
+        using var eos = eosTokenId.ToScalar();
+        using var isEos = inputIds.eq(eos).to(ScalarType.Int32);
         return isEos.argmax(-1);
     }
 }

@@ -1,3 +1,4 @@
+using VidSeek.Tensors;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -35,6 +36,6 @@ public sealed class ClipVisionEmbeddings : nn.Module<Tensor, Tensor>
         using var flat = patches.flatten(2).transpose(1, 2);               // [B, g*g, D]
         using var cls = class_embedding.expand(b, 1, -1);                  // [B, 1, D]
         using var tokens = torch.cat(new[] { cls, flat }, 1);              // [B, 1+g*g, D]
-        return tokens + position_embedding.weight!;
+        return tokens.Plus(position_embedding.weight!);
     }
 }

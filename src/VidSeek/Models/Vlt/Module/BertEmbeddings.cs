@@ -1,3 +1,4 @@
+using VidSeek.Tensors;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -31,8 +32,8 @@ public sealed class BertEmbeddings : nn.Module<Tensor, Tensor>
         using var type = token_type_embeddings.weight!.select(0, 0);
         using var pos = position_embeddings.weight!.narrow(0, 0, n);
         // HF's order, (word + type) + position: float addition is not associative.
-        using var wt = word + type;
-        using var sum = wt + pos;
+        using var wt = word.Plus(type);
+        using var sum = wt.Plus(pos);
         return LayerNorm.forward(sum);
     }
 }

@@ -1,3 +1,4 @@
+using VidSeek.Tensors;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -26,7 +27,7 @@ public sealed class BertOutput : nn.Module<Tensor, Tensor, Tensor>
         using var low = intermediate.to(dense.weight!.dtype);
         using var hLow = dense.forward(low);
         using var h = hLow.to(input.dtype);
-        using var sum = h + input;
+        using var sum = h.Plus(input);
         return LayerNorm.forward(sum);
     }
 }

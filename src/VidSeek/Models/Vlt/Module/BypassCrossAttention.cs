@@ -1,3 +1,4 @@
+using VidSeek.Tensors;
 using TorchSharp;
 using TorchSharp.Modules;
 using VidSeek.Models.Clip.Module;
@@ -75,8 +76,8 @@ public sealed class BypassCrossAttention : nn.Module<Tensor, Tensor, Tensor, Ten
             kv = torch.cat(new[] { textKv, q }, 1);                                        // [B*T, N+L, D]
             keyMask = torch.cat(new[] { mask, torch.ones(b * t, l, dtype: mask.dtype, device: mask.device) }, 1);
         }
-        var h = frames + cross_attn.forward(q, kv, BertModel.KeyMask(keyMask, q.dtype));
-        var o = h + mlp.forward(layer_norm_mlp.forward(h));
+        var h = frames.Plus(cross_attn.forward(q, kv, BertModel.KeyMask(keyMask, q.dtype)));
+        var o = h.Plus(mlp.forward(layer_norm_mlp.forward(h)));
         return o.view(b, t, l, d).MoveToOuterDisposeScope();
     }
 

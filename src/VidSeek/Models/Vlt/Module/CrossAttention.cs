@@ -1,3 +1,4 @@
+using VidSeek.Tensors;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -58,8 +59,8 @@ public sealed class CrossAttention : nn.Module<Tensor, Tensor, Tensor?, Tensor>
         long b = x.shape[0], d = x.shape[2], hd = d / numHeads;
         using var scope = torch.NewDisposeScope();
         Tensor Heads(Tensor t) => t.view(b, t.shape[1], numHeads, hd).transpose(1, 2);
-        var scores = Heads(q_proj.forward(x)).matmul(Heads(k_proj.forward(context)).transpose(-2, -1)) / Math.Sqrt(hd);
-        if (keyMask is not null) scores = scores + keyMask;
+        var scores = Heads(q_proj.forward(x)).matmul(Heads(k_proj.forward(context)).transpose(-2, -1)).DividedBy(Math.Sqrt(hd));
+        if (keyMask is not null) scores = scores.Plus(keyMask);
         return scores.softmax(-1).MoveToOuterDisposeScope();
     }
 }

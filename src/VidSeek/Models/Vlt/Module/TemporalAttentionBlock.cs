@@ -1,3 +1,4 @@
+using VidSeek.Tensors;
 using TorchSharp;
 using TorchSharp.Modules;
 using VidSeek.Models.Clip.Module;
@@ -37,6 +38,6 @@ public sealed class TemporalAttentionBlock : nn.Module<Tensor, Tensor>
         using var a = self_attn.forward(n, false);
         using var back = a.view(b, l, t, d).permute(0, 2, 1, 3);
         using var gated = back * gate;
-        return x + gated;
+        return x.Plus(gated);
     }
 }

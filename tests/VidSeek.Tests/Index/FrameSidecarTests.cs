@@ -1,0 +1,241 @@
+using VidSeek.Cli.Commands;
+using VidSeek.Index;
+
+namespace VidSeek.Tests.Index;
+
+/// <summary>
+/// The frame sidecar (<see cref="FrameSidecar"/>) that search's second stage reads its candidates from: it holds the index's
+/// rows, searches through it equal exact search, it follows the SQLite index incrementally, refuses files that do not belong
+/// to the index, and survives a process killed while it is being updated.
+/// </summary>
+[Collection(ProcessStateCollection.Name)]
+public class FrameSidecarTests(IndexFixture fixture) : IClassFixture<IndexFixture>
+{
+    private const int Frames = 4;
+
+    private static readonly string[] Queries =
+        ["a red circle moves left", "video number 3 with colour bars", "a clip zoom", "two squares bounce", "numbers count up", "green"];
+
+    private string SyntheticIndex(int videos, int seed)
+    {
+        string file = Path.Combine(fixture.Tmp, Guid.NewGuid().ToString("N"), "index.vsi");
+        using var m = IndexModel.Open(fixture.Model, Frames);
+        using var store = SqliteIndexStore.OpenOrCreate(file, m.Manifest(fixture.Model, Frames, root: Path.GetDirectoryName(file)!));
+        store.PutMany(AnnIndexTests.SyntheticVideos(videos, seed));
+        return file;
+    }
+
+    private static List<long> Ids(IEnumerable<SearchHit> hits) => hits.Select(h => h.Segment.Id).ToList();
+
+    /// <summary>Every row of the sidecar against the store's segment of the same id: the same video, the same values as stored.</summary>
+    private static void AssertHoldsTheStore(IIndexStore store, FrameSidecar sidecar)
+    {
+        var segments = store.Segments(withTokens: false).ToList();
+        Assert.Equal(segments.Count, sidecar.Count);
+        var (ids, videos, frames) = sidecar.Read(segments.Select(s => s.Id).Reverse().ToList());
+        Assert.Equal(segments.Select(s => s.Id).Reverse(), ids);                                    // in the order asked
+        var values = frames.data<float>().ToArray();
+        int per = sidecar.Frames * sidecar.Dim;
+        for (int i = 0; i < ids.Length; i++)
+        {
+            var s = segments[segments.Count - 1 - i];
+            Assert.Equal(s.VideoId, videos[i]);
+            for (int j = 0; j < per; j++)
+            {
+                float want = sidecar.Storage == FrameStorage.Float32 ? s.FrameEmbeddings[j] : (float)(Half)s.FrameEmbeddings[j];
+                Assert.Equal(want, values[i * per + j]);
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData(FrameStorage.Float16)]
+    [InlineData(FrameStorage.Float32)]
+    public void TheSidecarHoldsTheIndexRowsAndUnknownIdsAreReportedMissing(FrameStorage storage)
+    {
+        string index = SyntheticIndex(80, seed: 21);
+        using var store = IndexStore.Open(index);
+        using var sidecar = FrameSidecar.Open(store, storage: storage)!;
+        Assert.Equal("built", sidecar.OpenedAs);
+        Assert.Equal(storage, sidecar.Storage);
+        Assert.Equal(80L * Frames * 32 * (int)storage, new FileInfo(Assert.Single(Directory.GetFiles(Path.GetDirectoryName(index)!, "index.vsi.frames-*.bin"))).Length);
+        AssertHoldsTheStore(store, sidecar);
+        var missing = new List<long>();
+        var (ids, _, frames) = sidecar.Read([store.SegmentIds()[3], 999_999], missing);
+        Assert.Equal([store.SegmentIds()[3]], ids);
+        Assert.Equal([999_999L], missing);
+        Assert.Equal(new long[] { 1, Frames, 32 }, frames.shape);
+    }
+
+    [Fact]
+    public void SearchWithTheAnnAndTheSidecarEqualsExactSearch()
+    {
+        string index = SyntheticIndex(300, seed: 1);
+        var warnings = new List<string>();
+        using var searcher = VideoSearcher.Open(index, candidates: 150, warn: warnings.Add);
+        using var rows = VideoSearcher.Open(index, candidates: 150, warn: warnings.Add, frameSidecar: false);
+        Assert.NotNull(searcher.FrameSidecar);
+        Assert.Equal(300, searcher.FrameSidecar!.Count);
+        Assert.Null(rows.FrameSidecar);
+        foreach (var q in Queries)
+            foreach (bool perVideo in new[] { false, true })
+            {
+                var exact = searcher.Search(q, 10, perVideo, exact: true);
+                var twoStage = searcher.Search(q, 10, perVideo);
+                Assert.True(searcher.LastStages is { FromSidecar: true, Candidates: 150 }, $"{searcher.LastStages}");
+                Assert.Equal(Ids(exact), Ids(twoStage));
+                Assert.Equal(exact.Select(h => h.Score), twoStage.Select(h => h.Score));             // the final scores are the exact ones
+                Assert.Equal(Ids(exact), Ids(rows.Search(q, 10, perVideo)));
+                Assert.True(rows.LastStages is { FromSidecar: false });
+            }
+        Assert.Empty(warnings);
+    }
+
+    [Fact]
+    public void AStaleSidecarIsCaughtUpByAppending()
+    {
+        string index = SyntheticIndex(200, seed: 3);
+        string dir = Path.GetDirectoryName(index)!;
+        using (var store = IndexStore.Open(index))
+        using (var sidecar = FrameSidecar.Open(store)!)
+            Assert.Equal("built", sidecar.OpenedAs);
+        string data = Assert.Single(Directory.GetFiles(dir, "index.vsi.frames-*.bin"));
+        long length = new FileInfo(data).Length;
+
+        // Another process adds 40 videos and removes 10: the sidecar is of an older generation.
+        using (var store = SqliteIndexStore.Open(index, writable: true))
+        {
+            store.PutMany(AnnIndexTests.SyntheticVideos(40, seed: 4, firstVideo: 200));
+            foreach (var (_, f) in store.Files().Where(f => f.Key.CompareTo("v00010") < 0)) store.Remove(f.Id);
+        }
+        var warnings = new List<string>();
+        using (var store = IndexStore.Open(index))
+        using (var sidecar = FrameSidecar.Open(store, warnings.Add)!)
+        {
+            Assert.Equal("updated (40 added, 10 removed)", sidecar.OpenedAs);
+            Assert.Equal(store.Generation, sidecar.Generation);
+            Assert.Equal(240, sidecar.Rows);                                                         // appended; the removed rows are holes
+            AssertHoldsTheStore(store, sidecar);
+        }
+        Assert.Empty(warnings);
+        Assert.Equal(data, Assert.Single(Directory.GetFiles(dir, "index.vsi.frames-*.bin")));      // the same file, extended
+        Assert.Equal(length * 240 / 200, new FileInfo(data).Length);
+        using (var store = IndexStore.Open(index))
+        using (var sidecar = FrameSidecar.Open(store)!)
+            Assert.Equal("fresh", sidecar.OpenedAs);
+
+        // When most rows are holes, the file is rewritten with the live rows only.
+        using (var store = SqliteIndexStore.Open(index, writable: true))
+            foreach (var (_, f) in store.Files().Where(f => f.Key.CompareTo("v00230") < 0)) store.Remove(f.Id);
+        using (var store = IndexStore.Open(index))
+        using (var sidecar = FrameSidecar.Open(store)!)
+        {
+            Assert.StartsWith("rebuilt", sidecar.OpenedAs);
+            Assert.Equal(10, sidecar.Rows);
+            AssertHoldsTheStore(store, sidecar);
+        }
+        Assert.NotEqual(data, Assert.Single(Directory.GetFiles(dir, "index.vsi.frames-*.bin")));
+    }
+
+    [Fact]
+    public void ASidecarOfAnotherIndexOrDamagedIsRefusedAndRebuilt()
+    {
+        // Two indexes with the same model, generation and segment ids but other frames: only the rows tell them apart.
+        string a = SyntheticIndex(120, seed: 5);
+        string b = SyntheticIndex(120, seed: 6);
+        using (var store = IndexStore.Open(a)) FrameSidecar.Open(store)!.Dispose();
+        foreach (var f in Directory.GetFiles(Path.GetDirectoryName(a)!, "index.vsi.frames*"))
+            File.Copy(f, Path.Combine(Path.GetDirectoryName(b)!, Path.GetFileName(f)));
+        var warnings = new List<string>();
+        using (var store = IndexStore.Open(b))
+        using (var sidecar = FrameSidecar.Open(store, warnings.Add)!)
+        {
+            Assert.Equal("built", sidecar.OpenedAs);
+            AssertHoldsTheStore(store, sidecar);
+        }
+        Assert.Contains(warnings, w => w.Contains("does not match") && w.Contains(b));
+
+        string header = FrameSidecar.PathFor(b);
+        string Data() => Assert.Single(Directory.GetFiles(Path.GetDirectoryName(b)!, "index.vsi.frames-*.bin"));
+        void ExpectRebuilt(string what)
+        {
+            warnings.Clear();
+            using (var store = IndexStore.Open(b))
+            using (var sidecar = FrameSidecar.Open(store, warnings.Add)!)
+            {
+                Assert.Equal("built", sidecar.OpenedAs);
+                AssertHoldsTheStore(store, sidecar);
+            }
+            Assert.True(warnings.Count == 1 && warnings[0].Contains(header), $"{what}: {string.Join(" | ", warnings)}");
+        }
+        // One byte of the data changed.
+        var bytes = File.ReadAllBytes(Data());
+        bytes[bytes.Length / 2] ^= 0x40;
+        File.WriteAllBytes(Data(), bytes);
+        ExpectRebuilt("a flipped byte");
+        // The header cut short.
+        File.WriteAllBytes(header, File.ReadAllBytes(header)[..40]);
+        ExpectRebuilt("a truncated header");
+        // The data file gone, or shorter than its rows.
+        File.Delete(Data());
+        ExpectRebuilt("missing data");
+        using (var f = new FileStream(Data(), FileMode.Open)) f.SetLength(f.Length - 10);
+        ExpectRebuilt("short data");
+    }
+
+    [Theory]
+    [InlineData("data-written")]
+    [InlineData("header-written")]
+    public void AProcessKilledWhileUpdatingTheSidecarLeavesOneTheNextOpenRepairs(string point)
+    {
+        string videos = fixture.NewVideoFolder("bars_h264.mp4", "numbered_h264.mp4", "counter_mpeg4.mp4");
+        string index = Path.Combine(videos, "index.vsi");
+        Assert.Equal(0, CliRunner.Run("index", videos, "--model", fixture.Model, "--out", index).Code);
+        using (var store = IndexStore.Open(index)) FrameSidecar.Open(store)!.Dispose();       // a sidecar now exists: index keeps it in step
+        string data = Assert.Single(Directory.GetFiles(videos, "index.vsi.frames-*.bin"));
+        long length = new FileInfo(data).Length;
+
+        File.Copy(Path.Combine(TestPaths.Videos, "zoom_h264.mkv"), Path.Combine(videos, "zoom_h264.mkv"));
+        var crashed = IndexTests.RunChild(["index", videos, "--model", fixture.Model, "--out", index], (IndexCommand.FramesAbortAtVariable, point));
+        Assert.True(crashed.Code == 87, crashed.Err);
+        Assert.True(new FileInfo(data).Length > length);                                       // rows were appended, the header not renamed
+        Assert.Equal(point == "header-written", File.Exists(FrameSidecar.PathFor(index) + ".tmp"));
+
+        var (code, stdout, stderr) = CliRunner.Run("index", videos, "--model", fixture.Model, "--out", index);
+        Assert.True(code == 0, stderr);
+        Assert.Contains("frame sidecar", stdout);
+        Assert.Contains("4 segments, updated (1 added, 0 removed)", stdout.Split('\n').Single(l => l.StartsWith("frame sidecar")));
+        Assert.DoesNotContain("warning", stderr);
+        Assert.False(File.Exists(FrameSidecar.PathFor(index) + ".tmp"));
+        Assert.Equal(data, Assert.Single(Directory.GetFiles(videos, "index.vsi.frames-*.bin")));
+        using var searcher = VideoSearcher.Open(index, candidates: 2);
+        Assert.Equal("fresh", searcher.FrameSidecar!.OpenedAs);
+        using (var store = IndexStore.Open(index)) AssertHoldsTheStore(store, searcher.FrameSidecar);
+        Assert.Equal(2, searcher.Search("colour bars", 2).Count);
+    }
+}
+
+/// <summary>The ANN graph built by several threads at once (<see cref="AnnOptions.Threads"/>) holds every vector and searches as well.</summary>
+[Collection(ProcessStateCollection.Name)]
+public class AnnConcurrentBuildTests(IndexFixture fixture) : IClassFixture<IndexFixture>
+{
+    [Fact]
+    public void AGraphBuiltOnSeveralThreadsHoldsEveryVectorAndFindsTheExactTop()
+    {
+        string file = Path.Combine(fixture.Tmp, Guid.NewGuid().ToString("N"), "index.vsi");
+        using var model = IndexModel.Open(fixture.Model, 4);
+        using (var store = SqliteIndexStore.OpenOrCreate(file, model.Manifest(fixture.Model, 4, root: Path.GetDirectoryName(file)!)))
+            store.PutMany(AnnIndexTests.SyntheticVideos(3000, seed: 31));
+        using var reader = IndexStore.Open(file);
+        using var serial = AnnIndex.Build(reader, model, file + ".serial.ann", new AnnOptions { Block = 700 });
+        using var parallel = AnnIndex.Build(reader, model, file + ".parallel.ann", new AnnOptions { Block = 700, Threads = 2 });
+        Assert.Equal(serial.Count, parallel.Count);
+        // Every segment's vertex set is there: searching with a segment's own uniform vertex finds that segment among the first.
+        using var q = model.EncodeQuery("a red circle moves left");
+        var query = model.AnnQuery(q);
+        var a = serial.Search(query, 20);
+        var b = parallel.Search(query, 20);
+        Assert.True(a.Intersect(b).Count() >= 18, $"serial and parallel graphs disagree: {string.Join(",", a)} vs {string.Join(",", b)}");
+        Assert.Equal(reader.SegmentIds().Order(), parallel.Search(query, 3000).Order());                // every segment reachable
+    }
+}
