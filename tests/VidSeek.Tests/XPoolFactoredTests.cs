@@ -189,6 +189,27 @@ public class XPoolFactoredTests
             Assert.True(Math.Abs(direct[i] - factored[i]) <= 1e-5, $"pair (text {i / 10}, video {i % 10}): direct {direct[i]}, factored {factored[i]}");
     }
 
+    /// <summary>More videos and texts than one preparation step takes (256 videos, 2,048 texts): the pairs on both sides of
+    /// each step boundary equal the direct form, so a step written to the wrong rows or a lost step fails.</summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void PreparationInStepsEqualsDirect(int heads)
+    {
+        using var scope = torch.NewDisposeScope();
+        var pool = RandomPooling(16, heads, seed: 41 + heads);
+        torch.manual_seed(42);
+        var text = torch.randn(2100, 16);
+        var frames = RandomFrames(520, 3, 16);
+        var (sims, _) = Factored(pool, text, frames, ScalarType.Float32);                       // [T, V]
+        Assert.Equal(new long[] { 2100, 520 }, sims.shape);
+        var ti = torch.tensor(new long[] { 0, 1, 2046, 2047, 2048, 2049, 2099 });
+        var vi = torch.tensor(new long[] { 0, 255, 256, 257, 511, 512, 519 });
+        var (direct, _) = Direct(pool, text.index_select(0, ti), frames.index_select(0, vi));
+        var got = sims.index_select(0, ti).index_select(1, vi);
+        Assert.True(torch.allclose(got, direct, 1e-5, 1e-5), $"max diff {(got - direct).abs().max().ToDouble()}");
+    }
+
     [Fact]
     public void BlocksCoverTheMatrixOnce()
     {

@@ -28,15 +28,17 @@ public enum XPoolSimilarity
 /// sim = &lt;t, z&gt; / (|t| |z|),  &lt;t, z&gt; = (&lt;g3 t, sum a B&gt; / sigma + &lt;g3 t, cc&gt;) / sigma3 + &lt;t, b3&gt;
 /// |z|^2 = |g3 C s|^2 / sigma3^2 + 2 &lt;g3 C s, b3&gt; / sigma3 + |b3|^2
 /// </code>
-/// So per video (independent of the text) we keep the keys <c>k[h,f]</c>, the vectors <c>B[h,f]</c> and three
+/// So per video (independent of the text) we keep the keys <c>k[h,f]</c>, the vectors <c>g3 B[h,f]</c> and three
 /// Gram matrices of the n = H·F vectors (<c>A A^T</c>, <c>B B^T</c>, <c>(g3 B)(g3 B)^T</c>, each n x n) with their
-/// products with <c>cc</c>, <c>g3 cc</c> and <c>b3</c>; per pair the squared norms are quadratic forms <c>a^T G a</c>
-/// plus linear terms. For a block of texts x videos that is two GEMMs, the keys against <c>q</c> (the attention logits)
-/// and <c>B</c> against <c>g3 t</c>, both <c>[V·n, D] x [D, T]</c> and straight from row ranges of the stored matrices,
-/// then one fused pass (<see cref="XPoolPairKernel"/>): per pair the softmax, the weighted sum, the three quadratic
-/// forms over the packed Gram triangles and the scalar algebra below, in registers, 8 texts (float32) per instruction.
-/// With one head, <c>k_proj</c> folds into the queries and <c>out_proj</c>, <c>v_proj</c>, both centrings and
-/// <c>(I + W_l) diag(g2)</c> into one <c>[2D, D]</c> weight that gives A and B of a frame in one GEMM.
+/// products with <c>cc</c>, <c>g3 cc</c> and <c>b3</c> (<see cref="XPoolGramForms"/>); per pair the squared norms are
+/// quadratic forms <c>a^T G a</c> plus linear terms. For a block of texts x videos that is two GEMMs, the keys against
+/// <c>q</c> (the attention logits) and <c>g3 B</c> against the raw text t (<c>&lt;g3 t, B&gt; = &lt;t, g3 B&gt;</c>), both
+/// <c>[V·n, D] x [D, T]</c> and straight from row ranges of the stored matrices, then one fused pass
+/// (<see cref="XPoolPairKernel"/>): per pair the softmax, the weighted sum, the three quadratic forms over the packed
+/// Gram triangles and the scalar algebra below, in registers, 8 texts (float32) per instruction.
+/// With one head, <c>k_proj</c> folds into <c>q_proj</c> (one D x D weight per text), and <c>out_proj</c>, <c>v_proj</c>,
+/// both centrings and <c>(I + W_l) diag(g2)</c> into two D x D weights that give A and B of a frame, two GEMMs over all
+/// frames with contiguous outputs.
 ///
 /// Numerics (float32): every squared norm is a Gram form of vectors that are already centred over the channels
 /// (<c>C</c> is applied to the vectors before the products), never <c>E[x²] - E[x]²</c>, which cancels when a vector's mean
@@ -51,8 +53,10 @@ public sealed class XPoolFactored : IDisposable
 
     private readonly Dictionary<string, Tensor> w;
     private readonly Tensor cc, g3cc;
-    private readonly Tensor? abWeight, abBias;   // one head: [2D, D] and [2D], frames (after LN1) to A and B in one GEMM
-    private readonly Tensor? nT;                 // several heads: N^T, N = C (I + W_l) diag(g2), so B = A N^T
+    private readonly Tensor? aWeight, aBias, bWeight, bBias;  // one head: [D, D] and [D] each, frames (after LN1) to A and to B
+    private readonly Tensor? qkWeight, qkBias;                // one head: W_k^T W_q / sqrt(D) and W_k^T b_q / sqrt(D), LN1'd text to W_k^T q
+    private readonly Tensor? nT;                              // several heads: N^T, N = C (I + W_l) diag(g2), so B = A N^T
+    private readonly Tensor g3, g3Sq, linear;                 // g3, g3², and [cc; g3² cc; g3 b3] (B against them gives the linear forms)
     private readonly XPoolPairKernel.Constants constants;
     private readonly int heads, dim, headDim;
 
@@ -83,11 +87,22 @@ public sealed class XPoolFactored : IDisposable
             var wo = w["cross_attn.out_proj.weight"];
             var wA = CentreColumns(wo.matmul(w["cross_attn.v_proj.weight"]));
             var bA = Centre(wo.matmul(w["cross_attn.v_proj.bias"]).Plus(w["cross_attn.out_proj.bias"]));
-            abWeight = torch.cat([wA, n.matmul(wA)], 0).contiguous().MoveToOuterDisposeScope();
-            abBias = torch.cat([bA, n.matmul(bA)], 0).MoveToOuterDisposeScope();
+            aWeight = wA.contiguous().MoveToOuterDisposeScope();
+            aBias = bA.contiguous().MoveToOuterDisposeScope();
+            bWeight = n.matmul(wA).contiguous().MoveToOuterDisposeScope();
+            bBias = n.matmul(bA).contiguous().MoveToOuterDisposeScope();
+            // The logits q·(W_k x + b_k) with q = (W_q LN1(t) + b_q) / sqrt(D): (W_k^T q)·x, and q·b_k is the same for every
+            // frame of a video, so the softmax drops it. W_k^T W_q folds into one weight: one D x D product per text.
+            var wk = w["cross_attn.k_proj.weight"];
+            qkWeight = wk.T.matmul(w["cross_attn.q_proj.weight"]).DividedBy(Math.Sqrt(headDim)).contiguous().MoveToOuterDisposeScope();
+            qkBias = wk.T.matmul(w["cross_attn.q_proj.bias"]).DividedBy(Math.Sqrt(headDim)).contiguous().MoveToOuterDisposeScope();
         }
         else nT = n.T.contiguous().MoveToOuterDisposeScope();
         var b3 = w["layer_norm3.bias"];
+        g3 = w["layer_norm3.weight"];
+        g3Sq = (g3 * g3).MoveToOuterDisposeScope();
+        // (g3 B)·(g3 cc) = B·(g3² cc) and (g3 B)·b3 = B·(g3 b3): all three linear forms are products with B.
+        linear = torch.stack([cc, g3 * g3cc, g3 * b3], 0).contiguous().MoveToOuterDisposeScope();
         constants = new XPoolPairKernel.Constants(dim, Eps, cc.dot(cc).ToDouble(), g3cc.dot(g3cc).ToDouble(),
             g3cc.dot(b3).ToDouble(), b3.dot(b3).ToDouble());
     }
@@ -106,31 +121,40 @@ public sealed class XPoolFactored : IDisposable
 
     /// <summary>Per-video data, independent of the texts. n = H·F.</summary>
     /// <param name="Keys"><c>[H, V·F, d_head]</c>: the keys of every frame, per head (rows of video v are v·F .. v·F+F-1);
-    /// with one head the LN1'd frames themselves, <c>[1, V·F, D]</c> (k_proj is folded into the queries).</param>
-    /// <param name="B"><c>[V·n, D]</c>: the vectors B[h,f] (row v·n + h·F + f); null with one head, where the text side
-    /// carries <c>W_B^T (g3 t)</c> instead and both GEMMs run against the frames.</param>
+    /// with one head <c>[2, V·F, D]</c>: the LN1'd frames themselves (k_proj is folded into the queries), then
+    /// <see cref="G3B"/>, so that one batched GEMM per block gives both products.</param>
+    /// <param name="G3B"><c>[V·n, D]</c>: the vectors g3 ∘ B[h,f] (row v·n + h·F + f), which meet the raw texts; with one
+    /// head a view of <c>Keys[1]</c>.</param>
     /// <param name="Forms"><c>[V, 3m + 3n]</c>, m = n(n+1)/2: the lower triangles (row by row, off-diagonal entries doubled)
     /// of A A^T, B B^T and (g3 B)(g3 B)^T, then B·cc, (g3 B)·(g3 cc), (g3 B)·b3: what the pair kernel reads per video.</param>
-    public sealed record Videos(Tensor Keys, Tensor? B, Tensor Forms, int Count, int Frames) : IDisposable
+    public sealed record Videos(Tensor Keys, Tensor G3B, Tensor Forms, int Count, int Frames) : IDisposable
     {
-        public void Dispose() { Keys.Dispose(); B?.Dispose(); Forms.Dispose(); }
+        public void Dispose() { Keys.Dispose(); G3B.Dispose(); Forms.Dispose(); }
 
         /// <summary>Takes the tensors out of the caller's dispose scope, for data kept beyond it.</summary>
         public Videos DetachFromDisposeScope()
         {
-            Keys.DetachFromDisposeScope(); B?.DetachFromDisposeScope(); Forms.DetachFromDisposeScope();
+            Keys.DetachFromDisposeScope(); G3B.DetachFromDisposeScope(); Forms.DetachFromDisposeScope();
             return this;
         }
     }
 
-    /// <summary>Per-text data. <c>Q</c> <c>[H, T, d_head]</c> already scaled by 1/sqrt(d_head), and <c>G3T</c> <c>[T, D]</c>;
-    /// with one head <c>Q</c> is <c>[2, T, D]</c>: row 0 the query times W_k (so it meets the LN1'd frames), row 1
-    /// <c>u = W_B^T (g3 t)</c> (so that <c>&lt;g3 t, B_f&gt; = &lt;u, x_f&gt; + &lt;g3 t, b_B&gt;</c>), and <c>G3T</c> is null.
-    /// <c>Scalars</c> <c>[4, T]</c>: |t|, &lt;t, b3&gt;, &lt;g3 t, cc&gt;, &lt;g3 t, b_B&gt; (0 with several heads).</summary>
-    public sealed record Texts(Tensor Q, Tensor? G3T, Tensor Scalars, int Count) : IDisposable
+    /// <summary>Per-text data. <c>Q</c> <c>[H, T, d_head]</c>: the queries, already scaled by 1/sqrt(d_head); with one head
+    /// <c>[2, T, D]</c>: the query times W_k (so it meets the LN1'd frames), then the raw texts. <c>T</c> <c>[T, D]</c>:
+    /// the raw texts, which meet <c>g3 B</c> (with one head a view of <c>Q[1]</c>). <c>Scalars</c> <c>[3, T]</c>: |t|,
+    /// &lt;t, b3&gt;, &lt;g3 t, cc&gt;.</summary>
+    public sealed record Texts(Tensor Q, Tensor T, Tensor Scalars, int Count) : IDisposable
     {
-        public void Dispose() { Q.Dispose(); G3T?.Dispose(); Scalars.Dispose(); }
+        public void Dispose() { Q.Dispose(); T.Dispose(); Scalars.Dispose(); }
     }
+
+    /// <summary>Videos per step of <see cref="PrepareVideos"/> and texts per step of <see cref="PrepareTexts"/>: the
+    /// temporaries of a step (LN1'd frames, A and B: 6 MiB each at 256 videos, F = 12, D = 512; LN1'd texts: 4 MiB) stay
+    /// below glibc's mmap threshold, so they are reused from the heap instead of being mapped and faulted in afresh each
+    /// time (at 1k-A size the unstepped temporaries were about 100 MiB of fresh pages per preparation), and A and B are
+    /// still in cache when the forms pass reads them; the GEMMs stay large (3,072 x 512 x 512). Also keeps every tensor
+    /// the hand-written kernels see under 2^31 elements.</summary>
+    private const int VideoStep = 256, TextStep = 2048;
 
     /// <param name="frames">Frame embeddings <c>[V, F, D]</c> (any float dtype; computed in <see cref="Dtype"/>).</param>
     public Videos PrepareVideos(Tensor frames)
@@ -138,39 +162,42 @@ public sealed class XPoolFactored : IDisposable
         using var _ = torch.no_grad();
         using var scope = torch.NewDisposeScope();
         long v = frames.shape[0], f = frames.shape[1];
-        long n = heads * f;
-        var x = LayerNorm1(frames.to(Dtype));                                                   // [V, F, D]
-        Tensor keys, a, b;
-        if (heads == 1)
+        int n = (int)(heads * f);
+        // One head: k_proj moves to the text side (PrepareTexts), and out_proj, both centrings and (I + W_l) diag(g2) fold
+        // into two [D, D] weights, so a frame costs two GEMM rows here (A and B, contiguous outputs); the LN1'd frames and
+        // g3 B are written side by side into one [2, V·F, D] tensor, the left operand of the block's one batched GEMM.
+        var keys = heads == 1 ? torch.empty(2, v * f, dim, dtype: Dtype) : torch.empty(heads, v * f, headDim, dtype: Dtype);
+        var g3b = heads == 1 ? keys[1] : torch.empty(v * n, dim, dtype: Dtype);
+        var forms = new List<Tensor>();
+        for (long v0 = 0; v0 < v; v0 += VideoStep)
         {
-            // One head: k_proj moves to the text side (PrepareTexts), and out_proj, both centrings and (I + W_l) diag(g2)
-            // fold into one [2D, D] weight, so a frame costs one GEMM row here: A and B side by side.
-            keys = x.reshape(1, v * f, dim);                                                    // [1, V·F, D]
-            var ab = nn.functional.linear(x.reshape(v * f, dim), abWeight!, abBias!);            // [V·F, 2D]
-            a = ab.narrow(1, 0, dim).reshape(v, n, dim);                                        // [V, n, D]
-            b = ab.narrow(1, dim, dim).reshape(v, n, dim);
+            using var step = torch.NewDisposeScope();
+            long vn = Math.Min(VideoStep, v - v0);
+            var x = LayerNorm1(frames.narrow(0, v0, vn).to(Dtype)).reshape(vn * f, dim);         // [vn·F, D]
+            Tensor a, b;
+            if (heads == 1)
+            {
+                keys[0].narrow(0, v0 * f, vn * f).copy_(x);
+                a = nn.functional.linear(x, aWeight!, aBias!);                                  // [vn·F, D]
+                b = nn.functional.linear(x, bWeight!, bBias!);                                  // [vn·F, D]
+            }
+            else
+            {
+                keys.narrow(1, v0 * f, vn * f).copy_(Linear(x, "cross_attn.k_proj").view(vn * f, heads, headDim).permute(1, 0, 2)); // [H, vn·F, hd]
+                var values = Linear(x, "cross_attn.v_proj").view(vn, f, heads, headDim);       // [vn, F, H, hd]
+                // P[v,h,f] = W_o[:, head h] v[v,f,h] + b_o / H: out_proj applied head by head (columns h·hd .. h·hd+hd-1).
+                var wo = w["cross_attn.out_proj.weight"].view(dim, heads, headDim);            // [D, H, hd]
+                var p = torch.einsum("vfhe,dhe->vhfd", values, wo).Plus(w["cross_attn.out_proj.bias"].DividedBy(heads)); // [vn, H, F, D]
+                a = Centre(p).reshape(vn * n, dim).contiguous();                                // [vn·n, D]
+                b = a.matmul(nT);                                                               // C (I + W_l) diag(g2) A
+            }
+            // The Gram triangles and linear forms in one pass per video, which also writes g3 B where the texts meet it.
+            forms.Add(XPoolGramForms.Compute(a, b, n, g3Sq, linear, scaleB: g3, into: g3b.narrow(0, v0 * n, vn * n))
+                .MoveToOuterDisposeScope());                                                    // [vn, 3m + 3n]
         }
-        else
-        {
-            keys = Linear(x, "cross_attn.k_proj").view(v * f, heads, headDim).permute(1, 0, 2).contiguous(); // [H, V·F, hd]
-            var values = Linear(x, "cross_attn.v_proj").view(v, f, heads, headDim);            // [V, F, H, hd]
-            // P[v,h,f] = W_o[:, head h] v[v,f,h] + b_o / H: out_proj applied head by head (columns h·hd .. h·hd+hd-1).
-            var wo = w["cross_attn.out_proj.weight"].view(dim, heads, headDim);                // [D, H, hd]
-            var p = torch.einsum("vfhe,dhe->vhfd", values, wo).Plus(w["cross_attn.out_proj.bias"].DividedBy(heads)); // [V, H, F, D]
-            a = Centre(p).reshape(v, n, dim);                                                   // [V, n, D]
-            b = a.matmul(nT);                                                                   // C (I + W_l) diag(g2) A
-        }
-        var gb = b * w["layer_norm3.weight"];
-        var grams = torch.stack([a.bmm(a.transpose(1, 2)), b.bmm(b.transpose(1, 2)), gb.bmm(gb.transpose(1, 2))], 1)
-            .view(v, 3, n * n);                                                                 // [V, 3, n·n]
-        // Lower triangles, off-diagonals doubled: a^T G a = sum_{i >= j} G'_ij a_i a_j.
-        var tril = torch.tril_indices(n, n);
-        var rows = tril[0]; var cols = tril[1];
-        var packed = grams.index_select(2, rows.Times(n).Plus(cols)) * torch.where(rows == cols, 1.0, 2.0).to(Dtype); // [V, 3, m]
-        var linear = torch.stack([b.matmul(cc), gb.matmul(g3cc), gb.matmul(w["layer_norm3.bias"])], 1);      // [V, 3, n]
-        var forms = torch.cat([packed.reshape(v, -1), linear.reshape(v, -1)], 1).contiguous(); // [V, 3m + 3n]
-        return new Videos(keys.contiguous().MoveToOuterDisposeScope(), heads == 1 ? null : b.reshape(v * n, dim).contiguous().MoveToOuterDisposeScope(),
-            forms.MoveToOuterDisposeScope(), (int)v, (int)f);
+        var allForms = forms.Count == 1 ? forms[0] : torch.cat(forms, 0);
+        return new Videos(keys.MoveToOuterDisposeScope(), g3b.MoveToOuterDisposeScope(),
+            (v == 0 ? torch.empty(0, 3 * (n * (n + 1) / 2) + 3 * n, dtype: Dtype) : allForms).MoveToOuterDisposeScope(), (int)v, (int)f);
     }
 
     /// <param name="text">Raw text embeddings <c>[T, D]</c> (not layer-normed: the cosine uses them as they are).</param>
@@ -180,28 +207,30 @@ public sealed class XPoolFactored : IDisposable
         using var scope = torch.NewDisposeScope();
         var t = text.to(Dtype);
         long n = t.shape[0];
-        var q = Linear(LayerNorm1(t), "cross_attn.q_proj").DivideInPlace(Math.Sqrt(headDim));            // [T, D]
-        // One head: the logits q·(W_k x + b_k) = (W_k^T q)·x + q·b_k, and q·b_k is the same for every frame of a video,
-        // so the softmax drops it. Several heads keep their keys (W_k^T q_h would be D wide per head).
-        var g3t = (t * w["layer_norm3.weight"]).contiguous();
-        // F.normalize divides by max(|t|, 1e-12).
-        var norm = t.square().sum(new long[] { -1 }).sqrt().clamp_min(NormFloor);
-        Tensor gbB;
+        Tensor q, raw;
         if (heads == 1)
         {
-            // B_f = W_B x_f + b_B (the second half of the folded weight), so <g3 t, B_f> = <W_B^T g3 t, x_f> + <g3 t, b_B>:
-            // both per-pair products are against the LN1'd frames, one GEMM with the queries and u side by side.
-            var u = g3t.matmul(abWeight!.narrow(0, dim, dim));                                  // [T, D]
-            q = torch.stack([q.matmul(w["cross_attn.k_proj.weight"]), u], 0).contiguous();     // [2, T, D]
-            gbB = g3t.matmul(abBias!.narrow(0, dim, dim));
+            // W_k^T q = (W_k^T W_q / sqrt(D)) LN1(t) + W_k^T b_q / sqrt(D), written straight into Q[0] (bias, then the
+            // GEMM accumulating onto it), and the raw texts into Q[1]: the right operand of the block's batched GEMM.
+            q = torch.empty(2, n, dim, dtype: Dtype);
+            for (long t0 = 0; t0 < n; t0 += TextStep)
+            {
+                using var step = torch.NewDisposeScope();
+                long tn = Math.Min(TextStep, n - t0);
+                q[0].narrow(0, t0, tn).copy_(qkBias!.expand(tn, dim)).addmm_(LayerNorm1(t.narrow(0, t0, tn)), qkWeight!.T);
+            }
+            raw = q[1].copy_(t);
         }
         else
         {
-            q = q.view(n, heads, headDim).permute(1, 0, 2).contiguous();                       // [H, T, hd]
-            gbB = torch.zeros(n, dtype: Dtype);
+            q = Linear(LayerNorm1(t), "cross_attn.q_proj").DivideInPlace(Math.Sqrt(headDim)).view(n, heads, headDim).permute(1, 0, 2).contiguous(); // [H, T, hd]
+            raw = t.contiguous().alias();
         }
-        var scalars = torch.stack([norm, t.matmul(w["layer_norm3.bias"]), g3t.matmul(cc), gbB], 0).contiguous(); // [4, T]
-        return new Texts(q.MoveToOuterDisposeScope(), heads == 1 ? null : g3t.MoveToOuterDisposeScope(), scalars.MoveToOuterDisposeScope(), (int)n);
+        // F.normalize divides by max(|t|, 1e-12). <g3 t, cc> = <t, g3 cc>.
+        var norm = torch.linalg.vector_norm(t, dims: new long[] { -1 }).clamp_min(NormFloor).unsqueeze(0);
+        var dots = torch.stack([w["layer_norm3.bias"], g3cc], 0).matmul(raw.T);                // [2, T]
+        var scalars = torch.cat([norm, dots], 0).contiguous();                                 // [3, T]
+        return new Texts(q.MoveToOuterDisposeScope(), raw.MoveToOuterDisposeScope(), scalars.MoveToOuterDisposeScope(), (int)n);
     }
 
     /// <summary>
@@ -232,22 +261,18 @@ public sealed class XPoolFactored : IDisposable
 
     /// <summary>
     /// The block's GEMMs, laid out text-minor for the pair kernel, straight from row ranges of the stored matrices:
-    /// returns the tensor holding the logits <c>[H, vn·F, tn]</c> at element 0 and the tensor holding
-    /// <c>&lt;g3 t, B&gt;</c> <c>[vn·n, tn]</c> (up to the text constant <c>&lt;g3 t, b_B&gt;</c>) at the returned offset.
-    /// One head: one batched product of the frames against the queries and u, <c>[2, vn·F, tn]</c>, both halves in one
-    /// tensor; several heads: the keys against the queries per head and B against <c>g3 t</c>.
+    /// returns the tensor holding the logits <c>[H, vn·F, tn]</c> (the keys against the queries, per head) at element 0
+    /// and the tensor holding <c>&lt;g3 t, B&gt;</c> <c>[vn·n, tn]</c> (g3 B against the raw texts) at the returned offset.
+    /// One head: one batched GEMM <c>[2, vn·F, D] x [2, D, tn]</c> gives both, in one tensor (on the busy machine this
+    /// ran several times faster than two separate GEMMs of half the size; plausibly a batch of two gives each thread its own GEMM).
     /// </summary>
     public (Tensor Logits, Tensor TextB, long TextBOffset) BlockGemms(Texts texts, Videos videos, long t0, long tn, long v0, long vn)
     {
         long f = videos.Frames, n = heads * f;
-        var k = videos.Keys.narrow(1, v0 * f, vn * f);                                          // [H, vn·F, hd]
-        if (heads == 1)
-        {
-            var both = k.expand(2, vn * f, dim).bmm(texts.Q.narrow(1, t0, tn).transpose(1, 2)).contiguous(); // [2, vn·F, tn]
-            return (both, both, vn * f * tn);
-        }
-        var logits = k.bmm(texts.Q.narrow(1, t0, tn).transpose(1, 2)).contiguous();            // [H, vn·F, tn]
-        var textB = videos.B!.narrow(0, v0 * n, vn * n).mm(texts.G3T!.narrow(0, t0, tn).T).contiguous(); // [vn·n, tn]
+        var k = videos.Keys.narrow(1, v0 * f, vn * f);                                          // [H, vn·F, hd] (one head: [2, vn·F, D])
+        var logits = k.bmm(texts.Q.narrow(1, t0, tn).transpose(1, 2)).contiguous();            // [H, vn·F, tn] (one head: [2, vn·F, tn])
+        if (heads == 1) return (logits, logits, vn * f * tn);
+        var textB = videos.G3B.narrow(0, v0 * n, vn * n).mm(texts.T.narrow(0, t0, tn).T).contiguous(); // [vn·n, tn]
         return (logits, textB, 0);
     }
 
@@ -268,20 +293,23 @@ public sealed class XPoolFactored : IDisposable
 
     /// <summary>
     /// Multiply-adds x 2 of the factored all-pairs computation for <paramref name="texts"/> x <paramref name="videos"/>:
-    /// per video the keys, values and out_proj of every frame (3·F·D² MACs; one head: W_o W_v only, F·D²), (I + W_l)
-    /// of every B (H·F·D²; one head: A and B in one [2D, D] GEMM, 2·F·D²) and the three Grams (3·n²·D); per text q (D²;
-    /// one head 3·D²: q, W_k^T q and u = W_B^T g3 t); per pair the two GEMMs (F·D + n·D) and the Gram forms as the kernel computes them (the m = n(n+1)/2
+    /// per video the keys, values and out_proj of every frame (3·F·D² MACs; one head: A and B of every frame, 2·F·D²),
+    /// (I + W_l) of every B (H·F·D²; one head: folded into B's weight), the three Gram triangles (3·m·D, m = n(n+1)/2) and
+    /// the three linear forms (3·n·D); per text q (D²; one head W_k^T q, folded into one D x D weight) and the two scalar
+    /// products (2·D); per pair the two GEMMs (F·D + n·D) and the Gram forms as the kernel computes them (the m
     /// products a_i a_j, three packed triangles, three linear forms: 4m + 3n). Elementwise work (softmax, LayerNorm
-    /// statistics) is not counted.
+    /// statistics, norms) is not counted.
     /// </summary>
     public static double Flops(long texts, long videos, int frames, int dim, int heads)
     {
-        double n = (double)heads * frames, d = dim;
-        double perVideo = (heads == 1 ? 2 : 3 + heads) * frames * d * d + 3 * n * n * d + 3 * n * d;
-        double perText = (heads == 1 ? 3 : 1) * d * d + 2 * d;
-        double perPair = frames * d + n * d + 4 * (n * (n + 1) / 2) + 3 * n;
+        double n = (double)heads * frames, d = dim, m = n * (n + 1) / 2;
+        double perVideo = (heads == 1 ? 2 : 3 + heads) * frames * d * d + 3 * m * d + 3 * n * d;
+        double perText = d * d + 2 * d;
+        double perPair = frames * d + n * d + 4 * m + 3 * n;
         return 2 * (videos * perVideo + texts * perText + (double)texts * videos * perPair);
     }
+
+    private IEnumerable<Tensor?> Folded => [aWeight, aBias, bWeight, bBias, qkWeight, qkBias, nT, g3Sq, linear];
 
     /// <summary>Takes the folded weights out of the caller's dispose scope, for an object kept beyond it.</summary>
     public XPoolFactored DetachFromDisposeScope()
@@ -289,9 +317,7 @@ public sealed class XPoolFactored : IDisposable
         foreach (var t in w.Values) t.DetachFromDisposeScope();
         cc.DetachFromDisposeScope();
         g3cc.DetachFromDisposeScope();
-        abWeight?.DetachFromDisposeScope();
-        abBias?.DetachFromDisposeScope();
-        nT?.DetachFromDisposeScope();
+        foreach (var t in Folded) t?.DetachFromDisposeScope();
         return this;
     }
 
@@ -300,8 +326,6 @@ public sealed class XPoolFactored : IDisposable
         foreach (var t in w.Values) t.Dispose();
         cc.Dispose();
         g3cc.Dispose();
-        abWeight?.Dispose();
-        abBias?.Dispose();
-        nT?.Dispose();
+        foreach (var t in Folded) t?.Dispose();
     }
 }

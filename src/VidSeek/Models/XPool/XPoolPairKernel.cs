@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
@@ -22,13 +23,13 @@ internal static class XPoolPairKernel
 
     /// <summary>Everything one block needs; strides are in elements.</summary>
     /// <param name="Logits"><c>[H, vn·F, tn]</c>: the attention logits (already scaled), row <c>h·vn·F + v·F + f</c>.</param>
-    /// <param name="TextB"><c>[vn·n, tn]</c> from element <paramref name="TextBOffset"/>: <c>&lt;g3 t, B[v, i]&gt;</c> less the
-    /// text's constant <c>&lt;g3 t, b_B&gt;</c> (the fourth text scalar), row <c>v·n + i</c>, i = h·F + f.</param>
+    /// <param name="TextB"><c>[vn·n, tn]</c> from element <paramref name="TextBOffset"/>: <c>&lt;g3 t, B[v, i]&gt;</c>, row
+    /// <c>v·n + i</c>, i = h·F + f.</param>
     /// <param name="Forms"><c>[V, 3m + 3n]</c> rows of the whole video set (the block's start at <paramref name="V0"/>):
     /// the lower triangles of A A^T, B B^T and (g3 B)(g3 B)^T with doubled off-diagonal entries (m = n(n+1)/2 each), then
     /// B·cc, (g3 B)·(g3 cc), (g3 B)·b3 (n each).</param>
-    /// <param name="TextScalars"><c>[4, T]</c> of the whole text set (the block's start at <paramref name="T0"/>): |t|, &lt;t, b3&gt;,
-    /// &lt;g3 t, cc&gt;, &lt;g3 t, b_B&gt;.</param>
+    /// <param name="TextScalars"><c>[3, T]</c> of the whole text set (the block's start at <paramref name="T0"/>): |t|, &lt;t, b3&gt;,
+    /// &lt;g3 t, cc&gt;.</param>
     /// <param name="Sims">Output: sim of block text i and block video j at <c>SimsOffset + i·SimsStrideT + j</c>.</param>
     /// <param name="Weights">Optional output <c>[vn, n, tn]</c>: the softmax weights.</param>
     public sealed record Block<T>(
@@ -80,12 +81,13 @@ internal static class XPoolPairKernel
                         a[h * f + k] = e;
                         sum += e;
                     }
-                    for (int k = 0; k < f; k++) a[h * f + k] /= sum;
+                    var inv = Vector256<T>.One / sum;                                                   // one division, F multiplications
+                    for (int k = 0; k < f; k++) a[h * f + k] *= inv;
                 }
                 // <g3 t, sum_i a_i B_i>, the quadratic forms a^T G a (lower triangle, off-diagonals doubled), the linear forms.
                 long tg = b.T0 + t;
-                var numLin = Load(scalars, 3 * b.TextCount + tg, cnt, tail);                       // <g3 t, b_B> (one head: the weights sum to 1)
-                for (int i = 0; i < n; i++) numLin += a[i] * Load(textB, ((long)v * n + i) * tn + t, cnt, tail);
+                var numLin = zero;
+                for (int i = 0; i < n; i++) numLin = Fma(a[i], Load(textB, ((long)v * n + i) * tn + t, cnt, tail), numLin);
                 Vector256<T> qAA = zero, qBB = zero, qGG = zero;
                 int p = 0;
                 for (int i = 0; i < n; i++)
@@ -94,17 +96,17 @@ internal static class XPoolPairKernel
                     for (int j = 0; j <= i; j++, p++)
                     {
                         var aij = ai * a[j];
-                        qAA += Vector256.Create(g[p]) * aij;
-                        qBB += Vector256.Create(g[m + p]) * aij;
-                        qGG += Vector256.Create(g[2 * m + p]) * aij;
+                        qAA = Fma(Vector256.Create(g[p]), aij, qAA);
+                        qBB = Fma(Vector256.Create(g[m + p]), aij, qBB);
+                        qGG = Fma(Vector256.Create(g[2 * m + p]), aij, qGG);
                     }
                 }
                 Vector256<T> lBcc = zero, lGcc = zero, lGb3 = zero;
                 for (int i = 0; i < n; i++)
                 {
-                    lBcc += Vector256.Create(g[3 * m + i]) * a[i];
-                    lGcc += Vector256.Create(g[3 * m + n + i]) * a[i];
-                    lGb3 += Vector256.Create(g[3 * m + 2 * n + i]) * a[i];
+                    lBcc = Fma(Vector256.Create(g[3 * m + i]), a[i], lBcc);
+                    lGcc = Fma(Vector256.Create(g[3 * m + n + i]), a[i], lGcc);
+                    lGb3 = Fma(Vector256.Create(g[3 * m + 2 * n + i]), a[i], lGb3);
                 }
                 // The scalar algebra of XPoolFactored's class comment.
                 var invSigma = Vector256<T>.One / Vector256.Sqrt(qAA / dim + eps);                  // LN2: 1/sigma
@@ -131,9 +133,15 @@ internal static class XPoolPairKernel
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<T> Fma<T>(Vector256<T> x, Vector256<T> y, Vector256<T> z) where T : unmanaged, IFloatingPointIeee754<T> =>
+        XPoolGramForms.Fma(x, y, z);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<T> V<T>(double x) where T : unmanaged, IFloatingPointIeee754<T> => Vector256.Create(T.CreateChecked(x));
 
     /// <summary><paramref name="cnt"/> elements at <paramref name="offset"/>; the lanes past a block's last text read 1 (finite, never stored).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<T> Load<T>(Span<T> s, long offset, int cnt, Span<T> tail) where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (cnt == Vector256<T>.Count) return Vector256.Create((ReadOnlySpan<T>)s.Slice((int)offset, cnt));
@@ -143,6 +151,7 @@ internal static class XPoolPairKernel
     }
 
     // Vector256.Exp exists for float and double only; the JIT drops the branch that does not apply.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<T> Exp<T>(Vector256<T> x) where T : unmanaged, IFloatingPointIeee754<T> =>
         typeof(T) == typeof(float) ? Vector256.Exp(x.AsSingle()).As<float, T>()
         : typeof(T) == typeof(double) ? Vector256.Exp(x.AsDouble()).As<double, T>()
