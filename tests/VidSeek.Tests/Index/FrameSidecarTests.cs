@@ -235,7 +235,15 @@ public class AnnConcurrentBuildTests(IndexFixture fixture) : IClassFixture<Index
         var query = model.AnnQuery(q);
         var a = serial.Search(query, 20);
         var b = parallel.Search(query, 20);
-        Assert.True(a.Intersect(b).Count() >= 18, $"serial and parallel graphs disagree: {string.Join(",", a)} vs {string.Join(",", b)}");
-        Assert.Equal(reader.SegmentIds().Order(), parallel.Search(query, 3000).Order());                // every segment reachable
+        // Asked for every segment, a graph returns them all ranked by their best vector: the exact top 10. A first-20 search is
+        // approximate in both graphs (on these synthetic vectors both miss the same 2 of the top 10 at the default beam), so the
+        // parallel graph must find as much of the exact top 10 as the serial one, give or take one segment.
+        var all = parallel.Search(query, 3000);
+        Assert.Equal(reader.SegmentIds().Order(), all.Order());                                         // every segment reachable
+        var exact = all.Take(10).ToList();
+        Assert.Equal(exact, serial.Search(query, 3000).Take(10));
+        int serialFound = exact.Intersect(a).Count(), parallelFound = exact.Intersect(b).Count();
+        Assert.True(serialFound >= 7, $"the serial graph's first 20 hold {serialFound} of the exact top 10");
+        Assert.True(parallelFound >= serialFound - 1, $"the parallel graph's first 20 hold {parallelFound} of the exact top 10, the serial graph's {serialFound}");
     }
 }
