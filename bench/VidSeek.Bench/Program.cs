@@ -1,3 +1,4 @@
+using VidSeek;
 using VidSeek.Bench;
 
 // VidSeek benchmarks and analyses, one subcommand each (dotnet run -c Release --project bench/VidSeek.Bench -- NAME).
@@ -79,7 +80,7 @@ switch (args[0])
     case "shots-pass": return ShotsPassBench.Run(Options.Parse(args[1..]));
     case "search-source": return SearchBench.Source(args[1..]);
     case "search-build": return SearchBench.Build(args[1..]);
-    case "search-query": return SearchBench.Query(args[1..]);
+    case "search-query": CpuThreads.KeepLargeBuffersInTheHeap(); return SearchBench.Query(args[1..]); // as vidseek search/serve do (ConfigureProcess)
     case "search-study": return SearchStudy.Run(args[1..]);
     case "oversubscription": return OversubscriptionBench.Run(Options.Parse(args[1..]));
     case "calibration": return CalibrationBench.Run(Options.Parse(args[1..]));

@@ -34,10 +34,37 @@ public static class CpuThreads
     /// </summary>
     public static string ConfigureProcess()
     {
+        KeepLargeBuffersInTheHeap();
         if (NativeGetenv(WaitPolicyVariable) is { Length: > 0 } set) return set;
         NativeSetenv(WaitPolicyVariable, "PASSIVE");
         return "PASSIVE";
     }
+
+    /// <summary>
+    /// glibc serves an allocation above its mmap threshold (dynamic, from 128 KiB) with a fresh <c>mmap</c> and gives it back
+    /// with <c>munmap</c>, and trims freed heap memory above 128 KiB back to the system: so a tensor of tens of megabytes that
+    /// libtorch allocates per call (a search's 8,000 candidates' frames, [8000, 8, 128] floats, and the products made from them)
+    /// is page-faulted in afresh on every query. Measured in <c>search-query</c> at 10^5 segments: the single-query score of
+    /// 8,000 candidates took 155 ms a query in the latency loop against 13 ms for the same call repeated, and 14 ms with the
+    /// thresholds below (docs/PERFORMANCE.md). Fixed thresholds keep such buffers in the heap for reuse: mmap only above
+    /// 32 MiB (the most glibc accepts on 64-bit) and trim only above 512 MiB of free memory at the top of the heap. Skipped
+    /// when the user tunes malloc (<c>GLIBC_TUNABLES</c>) and on systems without glibc.
+    /// </summary>
+    public static void KeepLargeBuffersInTheHeap()
+    {
+        if (!OperatingSystem.IsLinux() || (NativeGetenv("GLIBC_TUNABLES") ?? "").Contains("malloc")) return;
+        try
+        {
+            mallopt(MmapThreshold, 32 << 20);
+            mallopt(TrimThreshold, 512 << 20);
+        }
+        catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException) { } // musl and others: no mallopt
+    }
+
+    private const int TrimThreshold = -1, MmapThreshold = -3; // glibc's M_TRIM_THRESHOLD, M_MMAP_THRESHOLD
+
+    [DllImport("libc")]
+    private static extern int mallopt(int param, int value);
 
     /// <summary>
     /// Caps every pool at <paramref name="threads"/>: libtorch's intra-op threads (<c>torch.set_num_threads</c>), OpenCV's own
