@@ -7,6 +7,21 @@ namespace VidSeek.Cli.Commands;
 /// <summary><c>vidseek index DIR --model M --out INDEX</c>, or <c>vidseek index --data D --split test --model M --out INDEX</c>.</summary>
 public static class IndexCommand
 {
+    /// <summary>
+    /// The fault-injection hooks' exit: libc's <c>_exit</c>, like a kill (no unwinding, no finalizers, no atexit handlers).
+    /// <see cref="Environment.Exit"/> runs the process's exit handlers and libtorch's static destructors while the decoder and
+    /// encoder threads are still inside native code, which sometimes ended in SIGSEGV (exit 139) instead of the code asked for.
+    /// </summary>
+    private static void ExitHard(int code)
+    {
+        Console.Out.Flush();
+        Console.Error.Flush();
+        _exit(code);
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc")]
+    private static extern void _exit(int status);
+
     /// <summary>Fault injection for the crash-safety tests: the process exits hard inside the N-th video's transaction.</summary>
     public const string AbortAfterVariable = "VIDSEEK_TEST_INDEX_ABORT_AFTER";
 
@@ -88,7 +103,7 @@ public static class IndexCommand
             using var index = IndexStore.OpenOrCreate(indexFile, indexModel.Manifest(modelDir, parse.GetValue(frames), root, dataset, segmenting));
 
             Action<int>? abort = int.TryParse(Environment.GetEnvironmentVariable(AbortAfterVariable), out int n)
-                ? done => { if (done >= n) Environment.Exit(86); } : null;
+                ? done => { if (done >= n) ExitHard(86); } : null;
             using var cancel = new CancellationTokenSource();
             ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); };
             Console.CancelKeyPress += onCancel;
@@ -122,7 +137,7 @@ public static class IndexCommand
             if (index is SqliteIndexStore && (File.Exists(AnnIndex.PathFor(indexFile)) || index.SegmentCount > VideoSearcher.DefaultCandidates))
             {
                 if (Environment.GetEnvironmentVariable(AnnAbortAtVariable) is { Length: > 0 } point)
-                    AnnIndex.FaultPoint = p => { if (p == point) Environment.Exit(87); };
+                    AnnIndex.FaultPoint = p => { if (p == point) ExitHard(87); };
                 using var ann = AnnIndex.Open(index, indexModel, w => stderr.WriteLine($"warning: {w}"));
                 stdout.WriteLine($"approximate index {AnnIndex.PathFor(indexFile)}: {ann.Count} segments, {ann.OpenedAs}");
             }
@@ -131,7 +146,7 @@ public static class IndexCommand
                 && (File.Exists(FrameSidecar.PathFor(indexFile)) || index.SegmentCount > VideoSearcher.DefaultCandidates))
             {
                 if (Environment.GetEnvironmentVariable(FramesAbortAtVariable) is { Length: > 0 } point)
-                    FrameSidecar.FaultPoint = p => { if (p == point) Environment.Exit(87); };
+                    FrameSidecar.FaultPoint = p => { if (p == point) ExitHard(87); };
                 using var frames = FrameSidecar.Open(index, w => stderr.WriteLine($"warning: {w}"));
                 if (frames is not null)
                     stdout.WriteLine($"frame sidecar {FrameSidecar.PathFor(indexFile)}: {frames.Count} segments, {frames.OpenedAs}");

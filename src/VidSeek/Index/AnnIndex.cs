@@ -414,20 +414,12 @@ public sealed class AnnIndex : IDisposable
                 w.Write(Keys.Length);
                 foreach (long k in Keys) w.Write(k);
             }
-            var bytes = body.ToArray();
-            using var f = new FileStream(path, FileMode.Create, FileAccess.Write);
-            f.Write(bytes);
-            f.Write(BitConverter.GetBytes(XxHash3.HashToUInt64(bytes)));
-            f.Flush(flushToDisk: true);
+            ChecksummedFile.Write(path, body.ToArray());
         }
 
         public static Header Read(string path)
         {
-            var bytes = File.ReadAllBytes(path);
-            if (bytes.Length < 8) throw new InvalidDataException("too short");
-            if (XxHash3.HashToUInt64(bytes.AsSpan(0, bytes.Length - 8)) != BitConverter.ToUInt64(bytes, bytes.Length - 8))
-                throw new InvalidDataException("checksum mismatch");
-            using var r = new BinaryReader(new MemoryStream(bytes, 0, bytes.Length - 8), Encoding.UTF8);
+            using var r = new BinaryReader(ChecksummedFile.Read(path), Encoding.UTF8);
             if (r.ReadString() != Magic) throw new InvalidDataException("not a VidSeek ANN header");
             int version = r.ReadInt32();
             if (version != FormatVersion) throw new OtherFormatException($"format version {version}, this version reads {FormatVersion}");
@@ -441,7 +433,7 @@ public sealed class AnnIndex : IDisposable
             long length = r.ReadInt64();
             ulong hash = r.ReadUInt64();
             int n = r.ReadInt32();
-            if (n < 0 || (long)n * 8 > bytes.Length) throw new InvalidDataException("bad key count");
+            if (n < 0 || (long)n * 8 > r.BaseStream.Length) throw new InvalidDataException("bad key count");
             var keys = new long[n];
             for (int i = 0; i < n; i++) keys[i] = r.ReadInt64();
             return new Header(dims, generation, sha, kind, perSegment, data, length, hash, keys);

@@ -417,20 +417,12 @@ public sealed class FrameSidecar : IDisposable
                 foreach (var e in Extents) { w.Write(e.Start); w.Write(e.Count); w.Write(e.Hash); }
                 for (long r = 0; r < Rows; r++) { w.Write(RowSegment[r]); w.Write(RowVideo[r]); }
             }
-            var bytes = body.ToArray();
-            using var f = new FileStream(path, FileMode.Create, FileAccess.Write);
-            f.Write(bytes);
-            f.Write(BitConverter.GetBytes(XxHash3.HashToUInt64(bytes)));
-            f.Flush(flushToDisk: true);
+            ChecksummedFile.Write(path, body.ToArray());
         }
 
         public static Header Read(string path)
         {
-            var bytes = File.ReadAllBytes(path);
-            if (bytes.Length < 8) throw new InvalidDataException("too short");
-            if (XxHash3.HashToUInt64(bytes.AsSpan(0, bytes.Length - 8)) != BitConverter.ToUInt64(bytes, bytes.Length - 8))
-                throw new InvalidDataException("checksum mismatch");
-            using var r = new BinaryReader(new MemoryStream(bytes, 0, bytes.Length - 8), Encoding.UTF8);
+            using var r = new BinaryReader(ChecksummedFile.Read(path), Encoding.UTF8);
             if (r.ReadString() != Magic) throw new InvalidDataException("not a VidSeek frame sidecar header");
             int version = r.ReadInt32();
             if (version != FormatVersion) throw new OtherFormatException($"format version {version}, this version reads {FormatVersion}");
@@ -441,9 +433,9 @@ public sealed class FrameSidecar : IDisposable
             string sha = r.ReadString(), data = r.ReadString();
             if (data.Contains('/') || data.Contains('\\') || data.Contains("..")) throw new InvalidDataException("bad data file name");
             long rows = r.ReadInt64();
-            if (rows < 0 || rows * 16 > bytes.Length) throw new InvalidDataException("bad row count");
+            if (rows < 0 || rows * 16 > r.BaseStream.Length) throw new InvalidDataException("bad row count");
             int n = r.ReadInt32();
-            if (n < 0 || (long)n * 24 > bytes.Length) throw new InvalidDataException("bad extent count");
+            if (n < 0 || (long)n * 24 > r.BaseStream.Length) throw new InvalidDataException("bad extent count");
             var extents = new List<Extent>(n);
             long next = 0;
             for (int i = 0; i < n; i++)
