@@ -155,18 +155,7 @@ public sealed class AnnIndex : IDisposable
     private static AnnIndex? TryLoad(IIndexStore store, IndexModel model, string header, Action<string>? warn)
     {
         if (!File.Exists(header)) return null;
-        Header h;
-        try { h = Header.Read(header); }
-        catch (OtherFormatException e)
-        {
-            warn?.Invoke($"{header} was written by another version of VidSeek ({e.Message}); rebuilding it from {store.Location}");
-            return null;
-        }
-        catch (Exception e) when (e is IOException or InvalidDataException or EndOfStreamException or ArgumentException)
-        {
-            warn?.Invoke($"{header} is damaged ({e.Message}); rebuilding it from {store.Location}");
-            return null;
-        }
+        if (ChecksummedFile.ReadOrWarn(header, Header.Read, store.Location, warn) is not { } h) return null;
         if (h.ModelSha256 != store.Manifest.ModelSha256)
         {
             warn?.Invoke($"{header} was built for another model; rebuilding it from {store.Location}");
@@ -441,5 +430,4 @@ public sealed class AnnIndex : IDisposable
     }
 
     /// <summary>A header written by another version of the format (checksum intact).</summary>
-    private sealed class OtherFormatException(string message) : IOException(message);
 }

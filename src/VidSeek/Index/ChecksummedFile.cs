@@ -26,4 +26,25 @@ internal static class ChecksummedFile
             throw new InvalidDataException("checksum mismatch");
         return new MemoryStream(bytes, 0, bytes.Length - 8, writable: false);
     }
+
+    /// <summary>
+    /// A header parsed by <paramref name="read"/>, or null after one warning when it was written by another format version or
+    /// is damaged (the caller then rebuilds the file from <paramref name="rebuildFrom"/>, the index).
+    /// </summary>
+    public static T? ReadOrWarn<T>(string path, Func<string, T> read, string rebuildFrom, Action<string>? warn) where T : class
+    {
+        try { return read(path); }
+        catch (OtherFormatException e)
+        {
+            warn?.Invoke($"{path} was written by another version of VidSeek ({e.Message}); rebuilding it from {rebuildFrom}");
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or EndOfStreamException or ArgumentException)
+        {
+            warn?.Invoke($"{path} is damaged ({e.Message}); rebuilding it from {rebuildFrom}");
+        }
+        return null;
+    }
 }
+
+/// <summary>A header of another format version: rebuilt, not reported as damage.</summary>
+internal sealed class OtherFormatException(string message) : IOException(message);

@@ -176,18 +176,7 @@ public sealed class FrameSidecar : IDisposable
     {
         if (!File.Exists(header)) return null;
         var m = store.Manifest;
-        Header h;
-        try { h = Header.Read(header); }
-        catch (OtherFormatException e)
-        {
-            warn?.Invoke($"{header} was written by another version of VidSeek ({e.Message}); rebuilding it from {store.Location}");
-            return null;
-        }
-        catch (Exception e) when (e is IOException or InvalidDataException or EndOfStreamException or ArgumentException)
-        {
-            warn?.Invoke($"{header} is damaged ({e.Message}); rebuilding it from {store.Location}");
-            return null;
-        }
+        if (ChecksummedFile.ReadOrWarn(header, Header.Read, store.Location, warn) is not { } h) return null;
         if (h.ModelSha256 != m.ModelSha256 || h.Frames != m.Frames || h.Dim != m.EmbedDim)
         {
             warn?.Invoke($"{header} was written for another model or frame count; rebuilding it from {store.Location}");
@@ -454,5 +443,4 @@ public sealed class FrameSidecar : IDisposable
     }
 
     /// <summary>A header written by another version of the format (checksum intact).</summary>
-    private sealed class OtherFormatException(string message) : IOException(message);
 }
