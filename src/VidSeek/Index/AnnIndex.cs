@@ -151,6 +151,15 @@ public sealed class AnnIndex : IDisposable
         }
     }
 
+    /// <summary>Whether the graph holds every one of <paramref name="segment"/>'s K vectors (a lookup by key, not a search).</summary>
+    public bool Holds(long segment)
+    {
+        lock (gate)
+            for (int j = 0; j < PerSegment; j++)
+                if (!index.Contains(Key(segment, j, PerSegment))) return false;
+        return true;
+    }
+
     /// <summary>Reads, checks and spot-checks the files; null (after a warning where something was wrong) when they cannot be used.</summary>
     private static AnnIndex? TryLoad(IIndexStore store, IndexModel model, string header, Action<string>? warn)
     {
