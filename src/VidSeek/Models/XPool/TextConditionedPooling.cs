@@ -144,9 +144,10 @@ public sealed class TextConditionedPooling : nn.Module<Tensor, Tensor, PoolingOu
     /// <paramref name="steps"/> Lloyd steps (assign each point to its most similar centroid; a centroid becomes its points'
     /// normalised sum; an empty cluster keeps its centroid). Deterministic, and a row's centroids depend on that row alone, not on
     /// the batch it is computed in (the search's first stage stores them and recomputes a few to check its file, from batches of
-    /// other sizes): a fixed step count, ties to the lowest index (argmin/argmax), and the similarities in float64, so that the
-    /// last-bit differences of batched float32 kernels cannot flip a near-tied choice of seed or cluster (the result is cast back
-    /// to the points' type). Hand-written: no library for batched small k-means on tensors is served here, and it is a dozen
+    /// other sizes): a fixed step count, ties to the lowest index (argmin/argmax, as PyTorch documents), and the similarities in
+    /// float64 (the result cast back to the points' type), so that the k-means' own batch-dependent rounding (about 1e-16) does
+    /// not decide near-ties between seeds or clusters; what is left is the float32 rounding of the pooled points themselves
+    /// (about 1e-7; XPoolVertexCentroidsTests checks batches of several sizes). Hand-written: no library for batched small k-means on tensors is served here, and it is a dozen
     /// tensor operations.
     /// </summary>
     public static Tensor SphericalKMeans(Tensor points, int k, int steps = 10)
