@@ -69,7 +69,7 @@ switch (args[0])
     case "clip-bf16": return ClipBf16Bench.Run(Options.Parse(args[1..]));
     case "vlt-bf16": return VltBf16Bench.Run(Options.Parse(args[1..]));
     case "clip-layer": return LayerBench.Run(Options.Parse(args[1..]));
-    case "xpool-eval": return XPoolEvalBench.Run(Options.Parse(args[1..]));
+    case "xpool-eval": CpuThreads.KeepLargeBuffersInTheHeap(); return XPoolEvalBench.Run(Options.Parse(args[1..])); // as vidseek eval does (ConfigureProcess)
     case "shapes-attention": ShapesAttention.Run(args[1..]); return 0;
     case "vlt-probe": VltProbe.Run(args[1..]); return 0;
     case "bypass-attention": BypassAttention.Run(args[1..]); return 0;

@@ -116,8 +116,11 @@ public static class XPoolEvalBench
         using var _ = torch.no_grad();
         foreach (var (t0, tn, v0, vn) in DualEncoderModel.Blocks(texts.Count, videos.Count, textChunk, videoChunk))
         {
-            using var scope = torch.NewDisposeScope();
-            model.BlockGemms(texts, videos, t0, tn, v0, vn);
+            foreach (var (p0, pn) in videos.Pieces(v0, vn))
+            {
+                using var scope = torch.NewDisposeScope();
+                model.BlockGemms(texts, videos, t0, tn, p0, pn);
+            }
         }
     }
 

@@ -210,6 +210,35 @@ public class XPoolFactoredTests
         Assert.True(torch.allclose(got, direct, 1e-5, 1e-5), $"max diff {(got - direct).abs().max().ToDouble()}");
     }
 
+    /// <summary>Per-video data stored in chunks of a few videos: blocks that start, end or lie inside a chunk, or cross its
+    /// edges (cut into pieces), give the sims and the attention weights of storage in one chunk, so a piece that reads
+    /// the wrong chunk, the wrong rows of its chunk or writes to the wrong columns fails.</summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void BlocksAcrossStoredChunksEqualOneChunk(int heads)
+    {
+        using var scope = torch.NewDisposeScope();
+        var pool = RandomPooling(16, heads, seed: 7 + heads);
+        torch.manual_seed(8);
+        var text = torch.randn(11, 16);
+        var frames = RandomFrames(10, 3, 16);
+        using var factored = new XPoolFactored(pool);
+        using var texts = factored.PrepareTexts(text);
+        using var whole = factored.PrepareVideos(frames, chunkVideos: 10);
+        using var chunked = factored.PrepareVideos(frames, chunkVideos: 3);
+        Assert.Single(whole.Keys);
+        Assert.Equal(4, chunked.Keys.Count);                                                    // 3 + 3 + 3 + 1 videos
+        var (sims, weights) = factored.Score(texts, whole, 0, 11, 0, 10);                      // [T, V], [T, V, H, F]
+        foreach (var (v0, vn) in new (long, long)[] { (0, 10), (2, 5), (3, 3), (4, 1), (8, 2), (9, 1) })
+        {
+            var (s, w) = factored.Score(texts, chunked, 2, 7, v0, vn);
+            TensorAssert.Close(sims.narrow(0, 2, 7).narrow(1, v0, vn), s, 1e-6, $"sims of videos {v0} .. {v0 + vn - 1}");
+            TensorAssert.Close(weights.narrow(0, 2, 7).narrow(1, v0, vn), w, 1e-6, $"weights of videos {v0} .. {v0 + vn - 1}");
+        }
+        Assert.Throws<ArgumentOutOfRangeException>(() => factored.BlockGemms(texts, chunked, 0, 11, 2, 2));  // crosses a chunk edge
+    }
+
     [Fact]
     public void BlocksCoverTheMatrixOnce()
     {

@@ -52,6 +52,13 @@ public class XPoolGramFormsTests
         var b2 = bBefore.clone();
         XPoolGramForms.Compute(a, b2, n, w, linear);
         Assert.True(torch.allclose(b2, bBefore, 0, 0));
+        // A and B side by side in one [V·n, 2D] tensor (one GEMM's output): the same forms, the scaled B written elsewhere.
+        var ab = torch.cat([a, bBefore], 1);
+        var into = torch.zeros_like(bBefore);
+        var sideBySide = XPoolGramForms.ComputeSideBySide(ab, n, w, linear, scale, into);
+        Assert.True(torch.allclose(sideBySide, expected, tol, tol), $"side by side: max diff {(sideBySide - expected).abs().max().ToDouble()}");
+        Assert.True(torch.allclose(into, bBefore * scale, tol, tol));
+        Assert.True(torch.allclose(ab, torch.cat([a, bBefore], 1), 0, 0), "the A | B input is left alone");
     }
 
     [Fact]

@@ -35,10 +35,10 @@ public enum XPoolSimilarity
 /// <c>q</c> (the attention logits) and <c>g3 B</c> against the raw text t (<c>&lt;g3 t, B&gt; = &lt;t, g3 B&gt;</c>), both
 /// <c>[V·n, D] x [D, T]</c> and straight from row ranges of the stored matrices, then one fused pass
 /// (<see cref="XPoolPairKernel"/>): per pair the softmax, the weighted sum, the three quadratic forms over the packed
-/// Gram triangles and the scalar algebra below, in registers, 8 texts (float32) per instruction.
+/// Gram triangles and the scalar algebra below, in registers, 16 texts (float32) per AVX-512 instruction.
 /// With one head, <c>k_proj</c> folds into <c>q_proj</c> (one D x D weight per text), and <c>out_proj</c>, <c>v_proj</c>,
-/// both centrings and <c>(I + W_l) diag(g2)</c> into two D x D weights that give A and B of a frame, two GEMMs over all
-/// frames with contiguous outputs.
+/// both centrings and <c>(I + W_l) diag(g2)</c> into two D x D weights that give A and B of a frame, one GEMM over all
+/// frames with both weights (A and B side by side in its output).
 ///
 /// Numerics (float32): every squared norm is a Gram form of vectors that are already centred over the channels
 /// (<c>C</c> is applied to the vectors before the products), never <c>E[x²] - E[x]²</c>, which cancels when a vector's mean
@@ -53,7 +53,7 @@ public sealed class XPoolFactored : IDisposable
 
     private readonly Dictionary<string, Tensor> w;
     private readonly Tensor cc, g3cc;
-    private readonly Tensor? aWeight, aBias, bWeight, bBias;  // one head: [D, D] and [D] each, frames (after LN1) to A and to B
+    private readonly Tensor? abWeight, abBias;                // one head: [2D, D] and [2D], frames (after LN1) to A and B side by side
     private readonly Tensor? qkWeight, qkBias;                // one head: W_k^T W_q / sqrt(D) and W_k^T b_q / sqrt(D), LN1'd text to W_k^T q
     private readonly Tensor? nT;                              // several heads: N^T, N = C (I + W_l) diag(g2), so B = A N^T
     private readonly Tensor g3, g3Sq, linear;                 // g3, g3², and [cc; g3² cc; g3 b3] (B against them gives the linear forms)
@@ -87,10 +87,8 @@ public sealed class XPoolFactored : IDisposable
             var wo = w["cross_attn.out_proj.weight"];
             var wA = CentreColumns(wo.matmul(w["cross_attn.v_proj.weight"]));
             var bA = Centre(wo.matmul(w["cross_attn.v_proj.bias"]).Plus(w["cross_attn.out_proj.bias"]));
-            aWeight = wA.contiguous().MoveToOuterDisposeScope();
-            aBias = bA.contiguous().MoveToOuterDisposeScope();
-            bWeight = n.matmul(wA).contiguous().MoveToOuterDisposeScope();
-            bBias = n.matmul(bA).contiguous().MoveToOuterDisposeScope();
+            abWeight = torch.cat([wA, n.matmul(wA)], 0).contiguous().MoveToOuterDisposeScope();
+            abBias = torch.cat([bA, n.matmul(bA)], 0).contiguous().MoveToOuterDisposeScope();
             // The logits q·(W_k x + b_k) with q = (W_q LN1(t) + b_q) / sqrt(D): (W_k^T q)·x, and q·b_k is the same for every
             // frame of a video, so the softmax drops it. W_k^T W_q folds into one weight: one D x D product per text.
             var wk = w["cross_attn.k_proj.weight"];
@@ -119,23 +117,45 @@ public sealed class XPoolFactored : IDisposable
 
     private Tensor Linear(Tensor x, string name) => nn.functional.linear(x, w[name + ".weight"], w[name + ".bias"]);
 
-    /// <summary>Per-video data, independent of the texts. n = H·F.</summary>
-    /// <param name="Keys"><c>[H, V·F, d_head]</c>: the keys of every frame, per head (rows of video v are v·F .. v·F+F-1);
-    /// with one head <c>[2, V·F, D]</c>: the LN1'd frames themselves (k_proj is folded into the queries), then
-    /// <see cref="G3B"/>, so that one batched GEMM per block gives both products.</param>
-    /// <param name="G3B"><c>[V·n, D]</c>: the vectors g3 ∘ B[h,f] (row v·n + h·F + f), which meet the raw texts; with one
-    /// head a view of <c>Keys[1]</c>.</param>
-    /// <param name="Forms"><c>[V, 3m + 3n]</c>, m = n(n+1)/2: the lower triangles (row by row, off-diagonal entries doubled)
-    /// of A A^T, B B^T and (g3 B)(g3 B)^T, then B·cc, (g3 B)·(g3 cc), (g3 B)·b3: what the pair kernel reads per video.</param>
-    public sealed record Videos(Tensor Keys, Tensor G3B, Tensor Forms, int Count, int Frames) : IDisposable
+    /// <summary>Per-video data, independent of the texts. n = H·F. Stored in chunks of <see cref="ChunkVideos"/> videos
+    /// (chunk c holds videos c·ChunkVideos ..), so that each stored tensor stays below glibc's mmap threshold (see
+    /// <see cref="VideoStep"/>): one tensor for all videos (49 MiB at 1k-A size) was mapped and page-faulted in afresh on
+    /// every preparation, which cost more than the copies that fill it (docs/PERFORMANCE.md).</summary>
+    /// <param name="Keys">Per chunk <c>[H, cv·F, d_head]</c>: the keys of every frame, per head (rows of the chunk's video
+    /// v are v·F .. v·F+F-1); with one head <c>[2, cv·F, D]</c>: the LN1'd frames themselves (k_proj is folded into the
+    /// queries), then <see cref="G3B"/>, so that one batched GEMM per block gives both products.</param>
+    /// <param name="G3B">Per chunk <c>[cv·n, D]</c>: the vectors g3 ∘ B[h,f] (row v·n + h·F + f of the chunk's video v),
+    /// which meet the raw texts; with one head a view of <c>Keys[c][1]</c>.</param>
+    /// <param name="Forms"><c>[V, 3m + 3n]</c>, m = n(n+1)/2 (all videos): the lower triangles (row by row, off-diagonal
+    /// entries doubled) of A A^T, B B^T and (g3 B)(g3 B)^T, then B·cc, (g3 B)·(g3 cc), (g3 B)·b3: what the pair kernel
+    /// reads per video.</param>
+    public sealed record Videos(IReadOnlyList<Tensor> Keys, IReadOnlyList<Tensor> G3B, Tensor Forms, int Count, int Frames, int ChunkVideos) : IDisposable
     {
-        public void Dispose() { Keys.Dispose(); G3B.Dispose(); Forms.Dispose(); }
+        public void Dispose()
+        {
+            foreach (var k in Keys) k.Dispose();
+            foreach (var g in G3B) g.Dispose();
+            Forms.Dispose();
+        }
 
         /// <summary>Takes the tensors out of the caller's dispose scope, for data kept beyond it.</summary>
         public Videos DetachFromDisposeScope()
         {
-            Keys.DetachFromDisposeScope(); G3B.DetachFromDisposeScope(); Forms.DetachFromDisposeScope();
+            foreach (var k in Keys) k.DetachFromDisposeScope();
+            foreach (var g in G3B) g.DetachFromDisposeScope();
+            Forms.DetachFromDisposeScope();
             return this;
+        }
+
+        /// <summary>Videos <c>[v0, v0+vn)</c> cut at chunk boundaries: (first video, count) of each piece.</summary>
+        public IEnumerable<(long V0, long Vn)> Pieces(long v0, long vn)
+        {
+            for (long s = v0, end = v0 + vn; s < end;)
+            {
+                long e = Math.Min(end, (s / ChunkVideos + 1) * ChunkVideos);
+                yield return (s, e - s);
+                s = e;
+            }
         }
     }
 
@@ -153,51 +173,62 @@ public sealed class XPoolFactored : IDisposable
     /// below glibc's mmap threshold, so they are reused from the heap instead of being mapped and faulted in afresh each
     /// time (at 1k-A size the unstepped temporaries were about 100 MiB of fresh pages per preparation), and A and B are
     /// still in cache when the forms pass reads them; the GEMMs stay large (3,072 x 512 x 512). Also keeps every tensor
-    /// the hand-written kernels see under 2^31 elements.</summary>
-    private const int VideoStep = 256, TextStep = 2048;
+    /// the hand-written kernels see under 2^31 elements. The stored per-video data is kept in chunks of the same size
+    /// (<see cref="Videos"/>: <c>[2, 3072, 512]</c> floats, 12 MiB, per chunk at F = 12, D = 512) for the same reason: as one
+    /// tensor it was mapped afresh on every preparation, and on this machine first-touching fresh pages cost about ten
+    /// times the copy that fills them (busy machine: 250-380 ms against 2-30 ms for 24 MiB).</summary>
+    public const int VideoStep = 256, TextStep = 2048;
 
     /// <param name="frames">Frame embeddings <c>[V, F, D]</c> (any float dtype; computed in <see cref="Dtype"/>).</param>
-    public Videos PrepareVideos(Tensor frames)
+    /// <param name="chunkVideos">Videos per stored chunk and per step (tests use small ones to cross chunk edges).</param>
+    public Videos PrepareVideos(Tensor frames, int chunkVideos = VideoStep)
     {
+        if (chunkVideos < 1) throw new ArgumentOutOfRangeException(nameof(chunkVideos), "chunks hold at least one video");
         using var _ = torch.no_grad();
         using var scope = torch.NewDisposeScope();
         long v = frames.shape[0], f = frames.shape[1];
         int n = (int)(heads * f);
         // One head: k_proj moves to the text side (PrepareTexts), and out_proj, both centrings and (I + W_l) diag(g2) fold
-        // into two [D, D] weights, so a frame costs two GEMM rows here (A and B, contiguous outputs); the LN1'd frames and
-        // g3 B are written side by side into one [2, V·F, D] tensor, the left operand of the block's one batched GEMM.
-        var keys = heads == 1 ? torch.empty(2, v * f, dim, dtype: Dtype) : torch.empty(heads, v * f, headDim, dtype: Dtype);
-        var g3b = heads == 1 ? keys[1] : torch.empty(v * n, dim, dtype: Dtype);
+        // into two [D, D] weights, so a frame costs one GEMM row of both here (A | B side by side); the LN1'd frames and
+        // g3 B are written side by side into one [2, cv·F, D] tensor per chunk, the left operand of the block's one batched GEMM.
+        var keys = new List<Tensor>();
+        var g3bs = new List<Tensor>();
         var forms = new List<Tensor>();
-        for (long v0 = 0; v0 < v; v0 += VideoStep)
+        for (long v0 = 0; v0 < v; v0 += chunkVideos)
         {
             using var step = torch.NewDisposeScope();
-            long vn = Math.Min(VideoStep, v - v0);
+            long vn = Math.Min(chunkVideos, v - v0);
+            var chunk = (heads == 1 ? torch.empty(2, vn * f, dim, dtype: Dtype) : torch.empty(heads, vn * f, headDim, dtype: Dtype)).MoveToOuterDisposeScope();
+            var g3b = (heads == 1 ? chunk[1] : torch.empty(vn * n, dim, dtype: Dtype)).MoveToOuterDisposeScope();
+            keys.Add(chunk);
+            g3bs.Add(g3b);
             var x = LayerNorm1(frames.narrow(0, v0, vn).to(Dtype)).reshape(vn * f, dim);         // [vn·F, D]
-            Tensor a, b;
             if (heads == 1)
             {
-                keys[0].narrow(0, v0 * f, vn * f).copy_(x);
-                a = nn.functional.linear(x, aWeight!, aBias!);                                  // [vn·F, D]
-                b = nn.functional.linear(x, bWeight!, bBias!);                                  // [vn·F, D]
+                chunk[0].copy_(x);
+                // A and B of every frame from one GEMM with both weights, [vn·F, 2D] (A | B side by side): one
+                // 3,072 x 512 x 1,024 product instead of two of half the width; the forms pass reads the halves in place.
+                var ab = nn.functional.linear(x, abWeight!, abBias!);                           // [vn·F, 2D]
+                forms.Add(XPoolGramForms.ComputeSideBySide(ab, n, g3Sq, linear, scaleB: g3, into: g3b).MoveToOuterDisposeScope()); // [vn, 3m + 3n]
             }
             else
             {
-                keys.narrow(1, v0 * f, vn * f).copy_(Linear(x, "cross_attn.k_proj").view(vn * f, heads, headDim).permute(1, 0, 2)); // [H, vn·F, hd]
+                chunk.copy_(Linear(x, "cross_attn.k_proj").view(vn * f, heads, headDim).permute(1, 0, 2)); // [H, vn·F, hd]
                 var values = Linear(x, "cross_attn.v_proj").view(vn, f, heads, headDim);       // [vn, F, H, hd]
                 // P[v,h,f] = W_o[:, head h] v[v,f,h] + b_o / H: out_proj applied head by head (columns h·hd .. h·hd+hd-1).
                 var wo = w["cross_attn.out_proj.weight"].view(dim, heads, headDim);            // [D, H, hd]
                 var p = torch.einsum("vfhe,dhe->vhfd", values, wo).Plus(w["cross_attn.out_proj.bias"].DividedBy(heads)); // [vn, H, F, D]
-                a = Centre(p).reshape(vn * n, dim).contiguous();                                // [vn·n, D]
-                b = a.matmul(nT);                                                               // C (I + W_l) diag(g2) A
+                var a = Centre(p).reshape(vn * n, dim).contiguous();                            // [vn·n, D]
+                var b = a.matmul(nT);                                                           // C (I + W_l) diag(g2) A
+                // The Gram triangles and linear forms in one pass per video, which also writes g3 B where the texts meet it.
+                forms.Add(XPoolGramForms.Compute(a, b, n, g3Sq, linear, scaleB: g3, into: g3b)
+                    .MoveToOuterDisposeScope());                                                // [vn, 3m + 3n]
             }
-            // The Gram triangles and linear forms in one pass per video, which also writes g3 B where the texts meet it.
-            forms.Add(XPoolGramForms.Compute(a, b, n, g3Sq, linear, scaleB: g3, into: g3b.narrow(0, v0 * n, vn * n))
-                .MoveToOuterDisposeScope());                                                    // [vn, 3m + 3n]
         }
         var allForms = forms.Count == 1 ? forms[0] : torch.cat(forms, 0);
-        return new Videos(keys.MoveToOuterDisposeScope(), g3b.MoveToOuterDisposeScope(),
-            (v == 0 ? torch.empty(0, 3 * (n * (n + 1) / 2) + 3 * n, dtype: Dtype) : allForms).MoveToOuterDisposeScope(), (int)v, (int)f);
+        foreach (var t in keys.Concat(g3bs)) t.MoveToOuterDisposeScope();
+        return new Videos(keys, g3bs,
+            (v == 0 ? torch.empty(0, 3 * (n * (n + 1) / 2) + 3 * n, dtype: Dtype) : allForms).MoveToOuterDisposeScope(), (int)v, (int)f, chunkVideos);
     }
 
     /// <param name="text">Raw text embeddings <c>[T, D]</c> (not layer-normed: the cosine uses them as they are).</param>
@@ -265,30 +296,39 @@ public sealed class XPoolFactored : IDisposable
     /// and the tensor holding <c>&lt;g3 t, B&gt;</c> <c>[vn·n, tn]</c> (g3 B against the raw texts) at the returned offset.
     /// One head: one batched GEMM <c>[2, vn·F, D] x [2, D, tn]</c> gives both, in one tensor (on the busy machine this
     /// ran several times faster than two separate GEMMs of half the size; plausibly a batch of two gives each thread its own GEMM).
+    /// The videos must lie in one stored chunk (<see cref="Videos.Pieces"/> cuts a range at the chunk edges).
     /// </summary>
     public (Tensor Logits, Tensor TextB, long TextBOffset) BlockGemms(Texts texts, Videos videos, long t0, long tn, long v0, long vn)
     {
-        long f = videos.Frames, n = heads * f;
-        var k = videos.Keys.narrow(1, v0 * f, vn * f);                                          // [H, vn·F, hd] (one head: [2, vn·F, D])
+        long f = videos.Frames, n = heads * f, c = v0 / videos.ChunkVideos, local = v0 - c * videos.ChunkVideos;
+        if (vn < 1 || local + vn > videos.ChunkVideos)
+            throw new ArgumentOutOfRangeException(nameof(vn), $"videos {v0} .. {v0 + vn - 1} are not in one chunk of {videos.ChunkVideos}");
+        var k = videos.Keys[(int)c].narrow(1, local * f, vn * f);                               // [H, vn·F, hd] (one head: [2, vn·F, D])
         var logits = k.bmm(texts.Q.narrow(1, t0, tn).transpose(1, 2)).contiguous();            // [H, vn·F, tn] (one head: [2, vn·F, tn])
         if (heads == 1) return (logits, logits, vn * f * tn);
-        var textB = videos.G3B.narrow(0, v0 * n, vn * n).mm(texts.T.narrow(0, t0, tn).T).contiguous(); // [vn·n, tn]
+        var textB = videos.G3B[(int)c].narrow(0, local * n, vn * n).mm(texts.T.narrow(0, t0, tn).T).contiguous(); // [vn·n, tn]
         return (logits, textB, 0);
     }
 
-    // The block's GEMMs, then the fused per-pair kernel (XPoolPairKernel), which writes the sims (and the weights
-    // when asked) where the caller wants them.
+    // Per piece of the block within one stored chunk: the GEMMs, then the fused per-pair kernel (XPoolPairKernel), which
+    // writes the sims (and the weights when asked) where the caller wants them.
     private void Run<T>(Texts texts, Videos videos, long t0, long tn, long v0, long vn,
         XPoolPairKernel.SpanOf<T> sims, long simsOffset, long simsStrideT, XPoolPairKernel.SpanOf<T>? weights)
         where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
     {
         using var _ = torch.no_grad();
-        using var scope = torch.NewDisposeScope();
-        var (logits, textB, textBOffset) = BlockGemms(texts, videos, t0, tn, v0, vn);
-        var block = new XPoolPairKernel.Block<T>(heads, videos.Frames, (int)tn, (int)vn, t0, v0, texts.Count,
-            XPoolPairKernel.Of<T>(logits), XPoolPairKernel.Of<T>(textB), textBOffset, XPoolPairKernel.Of<T>(videos.Forms),
-            XPoolPairKernel.Of<T>(texts.Scalars), sims, simsOffset, simsStrideT, weights);
-        XPoolPairKernel.Run(block, constants, torch.get_num_threads());
+        foreach (var (p0, pn) in videos.Pieces(v0, vn))
+        {
+            using var scope = torch.NewDisposeScope();
+            var (logits, textB, textBOffset) = BlockGemms(texts, videos, t0, tn, p0, pn);
+            // The piece's weights [pn, n, tn] start (p0 - v0) videos into the block's [vn, n, tn].
+            long weightsOffset = (p0 - v0) * heads * videos.Frames * tn;
+            var pieceWeights = weights is null ? null : new XPoolPairKernel.SpanOf<T>(() => weights().Slice((int)weightsOffset));
+            var block = new XPoolPairKernel.Block<T>(heads, videos.Frames, (int)tn, (int)pn, t0, p0, texts.Count,
+                XPoolPairKernel.Of<T>(logits), XPoolPairKernel.Of<T>(textB), textBOffset, XPoolPairKernel.Of<T>(videos.Forms),
+                XPoolPairKernel.Of<T>(texts.Scalars), sims, simsOffset + (p0 - v0), simsStrideT, pieceWeights);
+            XPoolPairKernel.Run(block, constants, torch.get_num_threads());
+        }
     }
 
     /// <summary>
@@ -309,7 +349,7 @@ public sealed class XPoolFactored : IDisposable
         return 2 * (videos * perVideo + texts * perText + (double)texts * videos * perPair);
     }
 
-    private IEnumerable<Tensor?> Folded => [aWeight, aBias, bWeight, bBias, qkWeight, qkBias, nT, g3Sq, linear];
+    private IEnumerable<Tensor?> Folded => [abWeight, abBias, qkWeight, qkBias, nT, g3Sq, linear];
 
     /// <summary>Takes the folded weights out of the caller's dispose scope, for an object kept beyond it.</summary>
     public XPoolFactored DetachFromDisposeScope()

@@ -14,7 +14,7 @@ namespace VidSeek.Models.XPool;
 /// <c>a^T G a = sum_{i >= j} G'_ij a_i a_j</c>), and three linear forms <c>B·l_k</c>, packed into one row of
 /// <c>[V, 3m + 3n]</c> (m = n(n+1)/2), the layout <see cref="XPoolPairKernel"/> reads.
 /// <para>
-/// Hand-written (<see cref="Vector256{T}"/>, videos split over the torch threads) because the libtorch form of this step
+/// Hand-written (<see cref="Vector512{T}"/>, as <see cref="XPoolPairKernel"/>; videos split over the torch threads) because the libtorch form of this step
 /// was most of X-Pool's per-video preparation although it is a small share of its FLOPs: three batched
 /// <c>[n, D] x [D, n]</c> products of 12 x 512 x 12 per video (too small for the BLAS to reach speed), a weighted copy of B for
 /// the third one, a stack, an index_select for the triangles and a cat, each materialising and re-reading a
@@ -37,14 +37,35 @@ public static class XPoolGramForms
     {
         if (a.dim() != 2 || !a.shape.SequenceEqual(b.shape) || a.shape[0] % n != 0)
             throw new ArgumentException($"A and B must both be [V·n, D] with n = {n}; got [{string.Join(", ", a.shape)}] and [{string.Join(", ", b.shape)}]");
-        long d = a.shape[1], v = a.shape[0] / n;
+        if (b.dtype != a.dtype || !a.is_contiguous() || !b.is_contiguous())
+            throw new ArgumentException("A and B must be contiguous, of one dtype");
+        long d = a.shape[1];
+        return Compute(new Rows(a, 0, b, 0, d), a.shape[0], d, n, w, linear, scaleB, into ?? b);
+    }
+
+    /// <summary>
+    /// As <see cref="Compute(Tensor, Tensor, int, Tensor, Tensor, Tensor?, Tensor?)"/> with A and B side by side in one
+    /// contiguous <c>[V·n, 2D]</c> tensor <paramref name="ab"/> (A in columns 0 .. D-1, B in D .. 2D-1), the output of one
+    /// GEMM with both weights; the scaled B goes to <paramref name="into"/> <c>[V·n, D]</c>.
+    /// </summary>
+    public static Tensor ComputeSideBySide(Tensor ab, int n, Tensor w, Tensor linear, Tensor scaleB, Tensor into)
+    {
+        if (ab.dim() != 2 || ab.shape[1] % 2 != 0 || ab.shape[0] % n != 0 || !ab.is_contiguous())
+            throw new ArgumentException($"A|B must be a contiguous [V·n, 2D] with n = {n}; got [{string.Join(", ", ab.shape)}]");
+        long d = ab.shape[1] / 2;
+        return Compute(new Rows(ab, 0, ab, d, 2 * d), ab.shape[0], d, n, w, linear, scaleB, into);
+    }
+
+    /// <summary>Where the vectors are: row r of A starts at element <c>AOffset + r·Stride</c> of <c>A</c>, likewise B.</summary>
+    private sealed record Rows(Tensor A, long AOffset, Tensor B, long BOffset, long Stride);
+
+    private static Tensor Compute(Rows rows, long count, long d, int n, Tensor w, Tensor linear, Tensor? scaleB, Tensor into)
+    {
+        long v = count / n;
         if (w.numel() != d || linear.numel() != 3 * d || (scaleB is not null && scaleB.numel() != d))
             throw new ArgumentException("w and scaleB must have D elements, linear 3 x D");
-        var dtype = a.dtype;
-        if (b.dtype != dtype || !a.is_contiguous() || !b.is_contiguous())
-            throw new ArgumentException("A and B must be contiguous, of one dtype");
-        into ??= b;
-        if (into.dtype != dtype || !into.is_contiguous() || into.numel() != b.numel())
+        var dtype = rows.A.dtype;
+        if (into.dtype != dtype || !into.is_contiguous() || into.numel() != count * d)
             throw new ArgumentException("the output for the scaled B must be contiguous, of B's dtype and size");
         using var wc = w.to(dtype).contiguous();
         using var lc = linear.to(dtype).contiguous();
@@ -52,33 +73,35 @@ public static class XPoolGramForms
         int m = n * (n + 1) / 2;
         var forms = torch.empty(v, 3 * m + 3 * n, dtype: dtype);
         int threads = Math.Max(1, Math.Min(torch.get_num_threads(), (int)v));
-        if (dtype == ScalarType.Float64) Run<double>(a, b, wc, lc, sc, into, forms, n, (int)d, (int)v, threads);
-        else if (dtype == ScalarType.Float32) Run<float>(a, b, wc, lc, sc, into, forms, n, (int)d, (int)v, threads);
+        if (dtype == ScalarType.Float64) Run<double>(rows, wc, lc, sc, into, forms, n, (int)d, (int)v, threads);
+        else if (dtype == ScalarType.Float32) Run<float>(rows, wc, lc, sc, into, forms, n, (int)d, (int)v, threads);
         else throw new ArgumentException($"XPoolGramForms computes in float32 or float64, not {dtype}");
         return forms;
     }
 
-    private static void Run<T>(Tensor a, Tensor b, Tensor w, Tensor linear, Tensor? scaleB, Tensor into, Tensor forms,
+    private static void Run<T>(Rows rows, Tensor w, Tensor linear, Tensor? scaleB, Tensor into, Tensor forms,
         int n, int d, int v, int threads)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (v == 0) return;
-        if (threads == 1) { Videos<T>(a, b, w, linear, scaleB, into, forms, n, d, 0, v); return; }
+        if (threads == 1) { Videos<T>(rows, w, linear, scaleB, into, forms, n, d, 0, v); return; }
         // Contiguous ranges of videos per worker.
         Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads },
-            k => Videos<T>(a, b, w, linear, scaleB, into, forms, n, d, (int)((long)v * k / threads), (int)((long)v * (k + 1) / threads)));
+            k => Videos<T>(rows, w, linear, scaleB, into, forms, n, d, (int)((long)v * k / threads), (int)((long)v * (k + 1) / threads)));
     }
 
     private static Span<T> Of<T>(Tensor t) where T : unmanaged => MemoryMarshal.Cast<byte, T>(t.bytes);
 
-    private static void Videos<T>(Tensor at, Tensor bt, Tensor wt, Tensor lt, Tensor? st, Tensor it, Tensor ft,
+    private static void Videos<T>(Rows rows, Tensor wt, Tensor lt, Tensor? st, Tensor it, Tensor ft,
         int n, int d, int vFrom, int vTo)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        Span<T> a = Of<T>(at), b = Of<T>(bt), w = Of<T>(wt), l = Of<T>(lt), forms = Of<T>(ft);
+        Span<T> a = Of<T>(rows.A).Slice((int)rows.AOffset), b = Of<T>(rows.B).Slice((int)rows.BOffset);
+        Span<T> w = Of<T>(wt), l = Of<T>(lt), forms = Of<T>(ft);
+        int stride = (int)rows.Stride;
         Span<T> into = Of<T>(it);
         Span<T> scale = st is null ? default : Of<T>(st);
-        int m = n * (n + 1) / 2, width = 3 * m + 3 * n, lanes = Vector256<T>.Count;
+        int m = n * (n + 1) / 2, width = 3 * m + 3 * n, lanes = Vector512<T>.Count;
         var wbi = new T[d];                                                                   // w ∘ B[i], reused for every j <= i
         T two = T.CreateChecked(2);
         for (int v = vFrom; v < vTo; v++)
@@ -87,23 +110,23 @@ public static class XPoolGramForms
             int p = 0;
             for (int i = 0; i < n; i++)
             {
-                var ai = a.Slice((v * n + i) * d, d);
-                var bi = b.Slice((v * n + i) * d, d);
+                var ai = a.Slice((v * n + i) * stride, d);
+                var bi = b.Slice((v * n + i) * stride, d);
                 for (int k = 0; k < d; k++) wbi[k] = w[k] * bi[k];
                 for (int j = 0; j <= i; j++, p++)
                 {
-                    var aj = a.Slice((v * n + j) * d, d);
-                    var bj = b.Slice((v * n + j) * d, d);
-                    Vector256<T> sAA = Vector256<T>.Zero, sBB = Vector256<T>.Zero, sGG = Vector256<T>.Zero;
+                    var aj = a.Slice((v * n + j) * stride, d);
+                    var bj = b.Slice((v * n + j) * stride, d);
+                    Vector512<T> sAA = Vector512<T>.Zero, sBB = Vector512<T>.Zero, sGG = Vector512<T>.Zero;
                     int k = 0;
                     for (; k + lanes <= d; k += lanes)
                     {
-                        var vbj = Vector256.Create((ReadOnlySpan<T>)bj.Slice(k, lanes));
-                        sAA = Fma(Vector256.Create((ReadOnlySpan<T>)ai.Slice(k, lanes)), Vector256.Create((ReadOnlySpan<T>)aj.Slice(k, lanes)), sAA);
-                        sBB = Fma(Vector256.Create((ReadOnlySpan<T>)bi.Slice(k, lanes)), vbj, sBB);
-                        sGG = Fma(Vector256.Create((ReadOnlySpan<T>)wbi.AsSpan(k, lanes)), vbj, sGG);
+                        var vbj = Vector512.Create((ReadOnlySpan<T>)bj.Slice(k, lanes));
+                        sAA = Fma(Vector512.Create((ReadOnlySpan<T>)ai.Slice(k, lanes)), Vector512.Create((ReadOnlySpan<T>)aj.Slice(k, lanes)), sAA);
+                        sBB = Fma(Vector512.Create((ReadOnlySpan<T>)bi.Slice(k, lanes)), vbj, sBB);
+                        sGG = Fma(Vector512.Create((ReadOnlySpan<T>)wbi.AsSpan(k, lanes)), vbj, sGG);
                     }
-                    T gAA = Vector256.Sum(sAA), gBB = Vector256.Sum(sBB), gGG = Vector256.Sum(sGG);
+                    T gAA = Vector512.Sum(sAA), gBB = Vector512.Sum(sBB), gGG = Vector512.Sum(sGG);
                     for (; k < d; k++) { gAA += ai[k] * aj[k]; gBB += bi[k] * bj[k]; gGG += wbi[k] * bj[k]; }
                     T factor = i == j ? T.One : two;
                     row[p] = factor * gAA;
@@ -113,34 +136,34 @@ public static class XPoolGramForms
             }
             for (int i = 0; i < n; i++)
             {
-                var bi = b.Slice((v * n + i) * d, d);
+                var bi = b.Slice((v * n + i) * stride, d);
                 for (int r = 0; r < 3; r++) row[3 * m + r * n + i] = Dot(bi, l.Slice(r * d, d));
                 if (st is not null)
                 {
                     var dst = into.Slice((v * n + i) * d, d);
                     int k = 0;
                     for (; k + lanes <= d; k += lanes)
-                        (Vector256.Create((ReadOnlySpan<T>)bi.Slice(k, lanes)) * Vector256.Create((ReadOnlySpan<T>)scale.Slice(k, lanes))).CopyTo(dst.Slice(k, lanes));
+                        (Vector512.Create((ReadOnlySpan<T>)bi.Slice(k, lanes)) * Vector512.Create((ReadOnlySpan<T>)scale.Slice(k, lanes))).CopyTo(dst.Slice(k, lanes));
                     for (; k < d; k++) dst[k] = bi[k] * scale[k];
                 }
             }
         }
     }
 
-    // Vector256.FusedMultiplyAdd exists for float and double only; the JIT drops the branch that does not apply.
+    // Vector512.FusedMultiplyAdd exists for float and double only; the JIT drops the branch that does not apply.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector256<T> Fma<T>(Vector256<T> x, Vector256<T> y, Vector256<T> z) where T : unmanaged, IFloatingPointIeee754<T> =>
-        typeof(T) == typeof(float) ? Vector256.FusedMultiplyAdd(x.AsSingle(), y.AsSingle(), z.AsSingle()).As<float, T>()
-        : typeof(T) == typeof(double) ? Vector256.FusedMultiplyAdd(x.AsDouble(), y.AsDouble(), z.AsDouble()).As<double, T>()
+    internal static Vector512<T> Fma<T>(Vector512<T> x, Vector512<T> y, Vector512<T> z) where T : unmanaged, IFloatingPointIeee754<T> =>
+        typeof(T) == typeof(float) ? Vector512.FusedMultiplyAdd(x.AsSingle(), y.AsSingle(), z.AsSingle()).As<float, T>()
+        : typeof(T) == typeof(double) ? Vector512.FusedMultiplyAdd(x.AsDouble(), y.AsDouble(), z.AsDouble()).As<double, T>()
         : throw new NotSupportedException(typeof(T).Name);
 
     private static T Dot<T>(Span<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        int lanes = Vector256<T>.Count, k = 0;
-        var s = Vector256<T>.Zero;
+        int lanes = Vector512<T>.Count, k = 0;
+        var s = Vector512<T>.Zero;
         for (; k + lanes <= x.Length; k += lanes)
-            s = Fma(Vector256.Create((ReadOnlySpan<T>)x.Slice(k, lanes)), Vector256.Create((ReadOnlySpan<T>)y.Slice(k, lanes)), s);
-        T r = Vector256.Sum(s);
+            s = Fma(Vector512.Create((ReadOnlySpan<T>)x.Slice(k, lanes)), Vector512.Create((ReadOnlySpan<T>)y.Slice(k, lanes)), s);
+        T r = Vector512.Sum(s);
         for (; k < x.Length; k++) r += x[k] * y[k];
         return r;
     }
