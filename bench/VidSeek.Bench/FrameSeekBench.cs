@@ -38,7 +38,7 @@ public static class FrameSeekBench
 
         var report = new StringBuilder();
         void Line(string s) { Console.WriteLine(s); report.AppendLine(s); }
-        Line($"machine: {Environment.ProcessorCount} cores, load average at start {LoadAverage()}; ffmpeg: {FfmpegVersion()}");
+        Line($"machine: {Environment.ProcessorCount} cores, load average at start {Machine.LoadAverageNow()}; ffmpeg: {FfmpegCli.Version()}");
         Line("");
         Line($"| video | frames n | VidSeek seek (s) | ffmpeg -ss, 1 process (s) | ffmpeg -ss, {frames} processes (s) | ffmpeg start (s) | seek / faster ffmpeg | seek / ffmpeg less starts | VidSeek sequential (s) | sequential / seek |");
         Line("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
@@ -54,7 +54,7 @@ public static class FrameSeekBench
 
             // Warm-up (page cache, JIT) and the check that both tools return the same frames.
             var ours = VideoReader.Read(path, frames, SamplingMode.Uniform);
-            RunFfmpeg(ffArgs, discardOutput: true);
+            FfmpegCli.Run(ffArgs);
             CompareWithFfmpeg(ours, dir, Line);
 
             var seek = new List<double>(); var ff = new List<double>(); var ffMany = new List<double>(); var starts = new List<double>();
@@ -62,22 +62,22 @@ public static class FrameSeekBench
             for (int r = 0; r < reps; r++)
             {
                 double s = Time(() => VideoReader.Read(path, frames, SamplingMode.Uniform, null, new VideoReadOptions { Access = FrameAccessMode.Seek }));
-                double f = Time(() => RunFfmpeg(ffArgs, discardOutput: true));
-                double fm = Time(() => { foreach (var a in ffEach) RunFfmpeg(a, discardOutput: true); });
+                double f = Time(() => FfmpegCli.Run(ffArgs));
+                double fm = Time(() => { foreach (var a in ffEach) FfmpegCli.Run(a); });
                 // What a process start costs right now (the machine's load changes it): ffmpeg loading its libraries and exiting.
-                double st = Time(() => RunFfmpeg("-v error -version", discardOutput: true));
+                double st = Time(() => FfmpegCli.Run("-v error -version"));
                 seek.Add(s); ff.Add(f); ffMany.Add(fm); starts.Add(st); ratios.Add(s / Math.Min(f, fm));
                 // The strict comparison: ffmpeg's decoding and seeking alone, its process starts taken off (the better of the two forms).
                 strict.Add(s / Math.Min(f - st, fm - frames * st));
                 if (r < seqReps)
                     seq.Add(Time(() => VideoReader.Read(path, frames, SamplingMode.Uniform, null, new VideoReadOptions { Access = FrameAccessMode.Sequential })));
-                Console.WriteLine($"  {m} min, round {r + 1}: seek {s:F2} s, ffmpeg {f:F2} s (1 process), {fm:F2} s ({frames} processes), start {st:F2} s{(r < seqReps ? $", sequential {seq[^1]:F1} s" : "")}; load {LoadAverage()}");
+                Console.WriteLine($"  {m} min, round {r + 1}: seek {s:F2} s, ffmpeg {f:F2} s (1 process), {fm:F2} s ({frames} processes), start {st:F2} s{(r < seqReps ? $", sequential {seq[^1]:F1} s" : "")}; load {Machine.LoadAverageNow()}");
             }
             foreach (var leftover in Directory.GetFiles(dir, "ffmpeg-frame-*.rgb")) File.Delete(leftover);
             Line($"| {m} min 720p H.264 | {probe.FrameCount} | {Median(seek):F2} | {Median(ff):F2} | {Median(ffMany):F2} | {Median(starts):F2} | {Median(ratios):F2}x | {Median(strict):F2}x | {Median(seq):F1} | {Median(seq) / Median(seek):F0}x |");
         }
         Line("");
-        Line($"medians of {reps} rounds (sequential: {seqReps}); load average at end {LoadAverage()}");
+        Line($"medians of {reps} rounds (sequential: {seqReps}); load average at end {Machine.LoadAverageNow()}");
         if (outPath is not null) File.WriteAllText(outPath, report.ToString());
         return 0;
     }
@@ -89,7 +89,7 @@ public static class FrameSeekBench
         if (!File.Exists(piece))
         {
             Console.WriteLine($"generating {piece} ...");
-            RunFfmpeg($"-v error -y -f lavfi -i testsrc2=size=1280x720:rate=30:duration=60 -c:v libx264 -preset ultrafast -crf 30 -g 120 -pix_fmt yuv420p {piece}.part.mp4", false);
+            FfmpegCli.Run($"-v error -y -f lavfi -i testsrc2=size=1280x720:rate=30:duration=60 -c:v libx264 -preset ultrafast -crf 30 -g 120 -pix_fmt yuv420p {piece}.part.mp4");
             File.Move(piece + ".part.mp4", piece);
         }
         var path = Path.Combine(dir, $"testsrc2-720p30-{minutes}min.mp4");
@@ -98,7 +98,7 @@ public static class FrameSeekBench
             Console.WriteLine($"generating {path} ...");
             var list = Path.Combine(dir, $"concat-{minutes}.txt");
             File.WriteAllLines(list, Enumerable.Repeat($"file '{piece}'", minutes));
-            RunFfmpeg($"-v error -y -f concat -safe 0 -i {list} -c copy {path}.part.mp4", false);
+            FfmpegCli.Run($"-v error -y -f concat -safe 0 -i {list} -c copy {path}.part.mp4");
             File.Move(path + ".part.mp4", path);
         }
         return path;
@@ -130,26 +130,6 @@ public static class FrameSeekBench
         for (int k = 0; k < ours.Frames.Count; k++) File.Delete(Path.Combine(dir, $"ffmpeg-frame-{k}.rgb"));
     }
 
-    private static void RunFfmpeg(string args, bool discardOutput)
-    {
-        var psi = new ProcessStartInfo("ffmpeg", args) { RedirectStandardError = true, RedirectStandardOutput = true };
-        using var p = Process.Start(psi) ?? throw new InvalidOperationException("cannot start ffmpeg");
-        var err = p.StandardError.ReadToEndAsync();
-        p.StandardOutput.ReadToEnd();
-        p.WaitForExit();
-        if (p.ExitCode != 0) throw new InvalidOperationException($"ffmpeg {args} failed: {err.Result}");
-    }
-
-    private static string FfmpegVersion()
-    {
-        var psi = new ProcessStartInfo("ffmpeg", "-version") { RedirectStandardOutput = true };
-        using var p = Process.Start(psi)!;
-        var first = p.StandardOutput.ReadLine() ?? "?";
-        p.StandardOutput.ReadToEnd();
-        p.WaitForExit();
-        return first.Split(" Copyright")[0];
-    }
-
     private static double Time(Action body)
     {
         var sw = Stopwatch.StartNew();
@@ -163,7 +143,4 @@ public static class FrameSeekBench
         var s = xs.Order().ToArray();
         return s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2;
     }
-
-    private static string LoadAverage() =>
-        File.Exists("/proc/loadavg") ? string.Join(" ", File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "?";
 }

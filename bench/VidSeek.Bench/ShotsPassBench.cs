@@ -82,22 +82,12 @@ public static class ShotsPassBench
         Directory.CreateDirectory(dir);
         string a = Path.Combine(dir, "cuts-a.mp4"), b = Path.Combine(dir, "cuts-b.mp4"), list = Path.Combine(dir, "cuts.txt");
         const string x264 = "-c:v libx264 -preset ultrafast -crf 28 -g 60 -bf 2 -pix_fmt yuv420p";
-        Ffmpeg($"-v error -y -f lavfi -i testsrc2=size=1280x720:rate=30:duration=4 {x264} {a}");
-        Ffmpeg($"-v error -y -f lavfi -i smptehdbars=size=1280x720:rate=30:duration=4 {x264} {b}");
+        FfmpegCli.Run($"-v error -y -f lavfi -i testsrc2=size=1280x720:rate=30:duration=4 {x264} {a}");
+        FfmpegCli.Run($"-v error -y -f lavfi -i smptehdbars=size=1280x720:rate=30:duration=4 {x264} {b}");
         File.WriteAllLines(list, Enumerable.Range(0, 74).Select(i => $"file '{(i % 2 == 0 ? a : b)}'"));
-        Ffmpeg($"-v error -y -f concat -safe 0 -i {list} -c copy {path}.part.mp4");
+        FfmpegCli.Run($"-v error -y -f concat -safe 0 -i {list} -c copy {path}.part.mp4");
         File.Move(path + ".part.mp4", path);
         return path;
-    }
-
-    private static void Ffmpeg(string args)
-    {
-        var psi = new ProcessStartInfo("ffmpeg", args) { RedirectStandardError = true, RedirectStandardOutput = true };
-        using var p = Process.Start(psi) ?? throw new InvalidOperationException("cannot start ffmpeg");
-        var err = p.StandardError.ReadToEndAsync();
-        p.StandardOutput.ReadToEnd();
-        p.WaitForExit();
-        if (p.ExitCode != 0) throw new InvalidOperationException($"ffmpeg {args} failed: {err.Result}");
     }
 
     /// <summary>The segment without its pixels (the bench keeps only what it compares).</summary>

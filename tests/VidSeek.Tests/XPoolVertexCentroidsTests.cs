@@ -146,4 +146,107 @@ public class XPoolVertexCentroidsTests
         Assert.Throws<ArgumentOutOfRangeException>(() => TextConditionedPooling.SphericalKMeans(points, 0));
         Assert.Throws<ArgumentOutOfRangeException>(() => TextConditionedPooling.SphericalKMeans(points, rows.Length + 1));
     }
+
+    /// <summary>
+    /// The search stores a segment's centroids computed in one batch and its spot check recomputes them in another (other size,
+    /// other neighbours): they must agree. Production's case: float32 frames, 8 frames (37 points), k = 8.
+    /// </summary>
+    [Fact]
+    public void ASegmentsCentroidsDoNotDependOnTheBatch()
+    {
+        using var scope = torch.NewDisposeScope();
+        using var _ = torch.no_grad();
+        const int frames = 8, dim = 32, k = 8, videos = 300;
+        var pool = XPoolFactoredTests.RandomPooling(dim, 2, seed: 91);
+        torch.manual_seed(92);
+        var all = XPoolFactoredTests.RandomFrames(videos, frames, dim);                          // [V, F, D] float32
+        var batched = pool.VertexCentroids(all, k);                                             // [V, k, D]
+        Assert.Equal(ScalarType.Float32, batched.dtype);
+        var reversed = pool.VertexCentroids(all.flip(0), k).flip(0);
+        var others = XPoolFactoredTests.RandomFrames(1024 - videos, frames, dim);
+        var large = pool.VertexCentroids(torch.cat([others, all], 0), k).narrow(0, 1024 - videos, videos);
+        var seven = torch.cat(Enumerable.Range(0, 43).Select(b => pool.VertexCentroids(all.narrow(0, 7 * b, Math.Min(7, videos - 7 * b)), k)).ToArray(), 0);
+        double worst = 0;
+        foreach (var other in new[] { reversed, large, seven })
+            worst = Math.Max(worst, (other - batched).abs().max().ToDouble());
+        foreach (int v in new[] { 0, 1, 150, 298, 299 })
+            worst = Math.Max(worst, (pool.VertexCentroids(all.narrow(0, v, 1), k)[0] - batched[v]).abs().max().ToDouble());
+        // A flipped seed or assignment moves a centroid by about 0.1; float32 rounding of the pooled points by about 1e-7.
+        Assert.True(worst <= 1e-6, $"largest difference between batches {worst}");
+    }
+
+    /// <summary>
+    /// SphericalKMeans against a plain scalar k-means written from its description (seed with the last point, then farthest
+    /// points; Lloyd steps: nearest centroid, first on ties; normalised sums; an empty cluster keeps its centroid), on points
+    /// in overlapping clusters so that the Lloyd steps move the centroids: catches a wrong axis, a missing normalisation or
+    /// a seed taken from the wrong end. And VertexCentroids is that k-means of the unit vertices, edge midpoints and centre,
+    /// in that order (the centre seeds).
+    /// </summary>
+    [Fact]
+    public void SphericalKMeansIsTheScalarReference()
+    {
+        using var scope = torch.NewDisposeScope();
+        using var _ = torch.no_grad();
+        torch.manual_seed(101);
+        var points = nn.functional.normalize(torch.randn(3, 1, 6) + 0.8 * torch.randn(3, 37, 6), dim: -1); // [3, 37, 6] float32
+        foreach (int k in new[] { 1, 3, 8 })
+        {
+            var centroids = TextConditionedPooling.SphericalKMeans(points, k);
+            for (int v = 0; v < 3; v++)
+            {
+                var expected = torch.tensor(ReferenceKMeans(Rows(points[v]), k, 10).SelectMany(r => r).ToArray(), [k, 6]);
+                double diff = (centroids[v].to(ScalarType.Float64) - expected).abs().max().ToDouble();
+                Assert.True(diff < 1e-5, $"k = {k}, video {v}: max diff {diff}");
+            }
+        }
+
+        var pool = Pooling(2, seed: 103);
+        var frames = RandomFrames(11);
+        var vertices = nn.functional.normalize(pool.Vertices(frames), dim: -1);                 // [V, F + 1, D]
+        var midpoints = nn.functional.normalize(pool.EdgeMidpoints(frames), dim: -1);           // [V, P, D]
+        var vc = pool.VertexCentroids(frames, 4);
+        for (int v = 0; v < Videos; v++)
+        {
+            var rows = Rows(vertices[v]).Take(Frames).Concat(Rows(midpoints[v])).Append(Rows(vertices[v])[Frames]).ToArray();
+            var expected = torch.tensor(ReferenceKMeans(rows, 4, 10).SelectMany(r => r).ToArray(), [4, Dim], dtype: ScalarType.Float64);
+            double diff = (vc[v] - expected).abs().max().ToDouble();
+            Assert.True(diff < 1e-10, $"video {v}: max diff {diff}");
+        }
+    }
+
+    private static double[][] Rows(Tensor t) =>
+        Enumerable.Range(0, (int)t.shape[0]).Select(i => t[i].to(ScalarType.Float64).data<double>().ToArray()).ToArray();
+
+    private static double Dot(double[] a, double[] b) { double s = 0; for (int i = 0; i < a.Length; i++) s += a[i] * b[i]; return s; }
+
+    private static double[] Unit(double[] a) { double n = Math.Sqrt(Dot(a, a)); return a.Select(x => x / n).ToArray(); }
+
+    private static double[][] ReferenceKMeans(double[][] points, int k, int steps)
+    {
+        int n = points.Length;
+        var centroids = new List<double[]> { points[n - 1] };
+        var nearest = points.Select(p => Dot(p, centroids[0])).ToArray();
+        while (centroids.Count < k)
+        {
+            int far = 0;
+            for (int i = 1; i < n; i++) if (nearest[i] < nearest[far]) far = i;
+            centroids.Add(points[far]);
+            for (int i = 0; i < n; i++) nearest[i] = Math.Max(nearest[i], Dot(points[i], points[far]));
+        }
+        var c = centroids.ToArray();
+        for (int step = 0; step < steps; step++)
+        {
+            var sums = Enumerable.Range(0, k).Select(_ => new double[points[0].Length]).ToArray();
+            var counts = new int[k];
+            foreach (var p in points)
+            {
+                int best = 0;
+                for (int j = 1; j < k; j++) if (Dot(p, c[j]) > Dot(p, c[best])) best = j;
+                counts[best]++;
+                for (int d = 0; d < p.Length; d++) sums[best][d] += p[d];
+            }
+            c = Enumerable.Range(0, k).Select(j => counts[j] > 0 ? Unit(sums[j]) : c[j]).ToArray();
+        }
+        return c;
+    }
 }

@@ -23,7 +23,7 @@ public sealed record AnnOptions
 
 /// <summary>
 /// The first stage of search on a large index: an approximate nearest-neighbour index (USearch HNSW, inner product, float16)
-/// over K vectors per segment (<see cref="IndexModel.AnnVectors"/>: X-Pool's F + 1 pooling vertices, one vector for mean
+/// over K vectors per segment (<see cref="IndexModel.AnnVectors"/>: X-Pool's 8 centroids of its pooling's vertices and edge midpoints, one vector for mean
 /// pooling and VLT), scored by the best of a segment's K. It lives beside the SQLite index and is never the source of truth:
 /// it can always be rebuilt from the store, and is checked against it whenever it is opened.
 /// </summary>
@@ -49,6 +49,16 @@ public sealed class AnnIndex : IDisposable
     /// <summary>2: K vectors per segment (keys s·K + j) and their kind in the header; 1 (one mean vector, key s) is rebuilt.</summary>
     private const int FormatVersion = 2;
     private const int SpotChecks = 8;
+
+    /// <summary>
+    /// The fewest vectors a search of K &gt; 1 vectors a segment asks USearch for, i.e. the smallest HNSW beam (USearch's beam
+    /// is the larger of its expansion_search, 64 by default and not stored in the file, and the count asked for). A segment's
+    /// K vectors lie close together, so a beam of 64 holds the vectors of only a few segments, and a text query, far from
+    /// every segment vector (cosine 0.3-0.5 against 0.8-0.98 between a segment's own vectors), then stops in the wrong part
+    /// of the graph: with X-Pool's 8 centroids a segment, a search for 20 segments (40 vectors, beam 64) missed the
+    /// brute-force best segment on a 250-segment index, found with a beam of 128 (AnnIndexTests' first-stage test).
+    /// </summary>
+    private const long MinVectorsAsked = 256;
 
     /// <summary>Test hook: called with "data-written" (new data file complete, header not yet written) and "header-written" (new header beside, not yet renamed).</summary>
     public static Action<string>? FaultPoint { get; set; }
@@ -123,7 +133,8 @@ public sealed class AnnIndex : IDisposable
     /// <summary>
     /// The ids of the (about) <paramref name="n"/> segments whose best vector has the largest inner product with
     /// <paramref name="query"/>, best first. USearch returns vectors, several of one segment among them: it is asked for
-    /// 2n vectors, then for twice as many until n distinct segments came back (or every vector was asked for).
+    /// 2n vectors (at least <see cref="MinVectorsAsked"/> when K &gt; 1), then for twice as many until n distinct segments came
+    /// back (or every vector was asked for).
     /// </summary>
     public long[] Search(float[] query, int n)
     {
@@ -131,7 +142,7 @@ public sealed class AnnIndex : IDisposable
         if (Count == 0 || n < 1) return [];
         n = Math.Min(n, Count);
         long total = (long)Count * PerSegment;
-        long ask = PerSegment == 1 ? n : Math.Min(total, 2L * n);
+        long ask = PerSegment == 1 ? n : Math.Min(total, Math.Max(2L * n, MinVectorsAsked));
         lock (gate) // one native search at a time: the C binding searches on one thread slot
         {
             while (true)

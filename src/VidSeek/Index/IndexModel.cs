@@ -91,10 +91,12 @@ public abstract class IndexModel : IDisposable
     /// <summary>
     /// The first stage's vectors of segments <c>[V, F, E]</c> -> <c>[V, K, E']</c> (K = <see cref="AnnVectorsPerSegment"/>), such
     /// that the largest inner product of a segment's K vectors with <see cref="AnnQuery"/> is a fast stand-in for the score:
-    /// mean pooling: the normalised mean of the frames (K = 1, its cosine exactly); X-Pool: the normalised vertices of its
-    /// pooling (the pooled vector for attention one-hot on each frame, and for uniform attention; K = F + 1; measured in
-    /// docs/PERFORMANCE.md to recall X-Pool's ranking far better than the mean); VLT: the mean of the normalised ITC-projected
-    /// frames (K = 1, its ITC similarity exactly).
+    /// mean pooling: the normalised mean of the frames (K = 1, its cosine exactly); X-Pool: 8 spherical k-means centroids of
+    /// the unit pooled vectors at its pooling's vertices (attention one-hot on each frame), edge midpoints (attention 1/2 on
+    /// two frames) and centre (<see cref="Models.XPool.TextConditionedPooling.VertexCentroids"/>; K = min(8, F + F(F-1)/2 + 1);
+    /// measured in docs/PERFORMANCE.md to recall X-Pool's ranking with 3-4x fewer candidates than the F + 1 vertices, and far
+    /// better than the mean), scored against the unit text embedding; VLT: the mean of the normalised ITC-projected frames
+    /// (K = 1, its ITC similarity exactly). A segment's vectors depend on its frames alone, not on the batch they are computed in.
     /// </summary>
     public abstract Tensor AnnVectors(Tensor frames);
 
@@ -184,13 +186,16 @@ public abstract class IndexModel : IDisposable
         {
             using var _ = torch.no_grad();
             if (Model.Pool is { } pool)
-                return nn.functional.normalize(pool.Vertices(frames), dim: -1);                   // [V, F + 1, E]
+                return pool.VertexCentroids(frames, AnnVectorsPerSegment((int)frames.shape[1])); // [V, K, E], unit rows
             return nn.functional.normalize(frames.mean(new long[] { 1 }, keepdim: true), dim: -1); // [V, 1, E], as IndexedSegment.Coarse
         }
 
-        public override int AnnVectorsPerSegment(int frames) => Model.Pool is null ? 1 : frames + 1;
+        /// <summary>X-Pool: the study's best k = 8 (docs/PERFORMANCE.md), or every point where a segment has fewer (F &lt;= 3).</summary>
+        public const int XPoolCentroids = 8;
 
-        public override string AnnKind => Model.Pool is null ? "mean" : "xpool-vertices";
+        public override int AnnVectorsPerSegment(int frames) => Model.Pool is null ? 1 : Math.Min(XPoolCentroids, frames + frames * (frames - 1) / 2 + 1);
+
+        public override string AnnKind => Model.Pool is null ? "mean" : "xpool-centroids";
 
         public override float[] AnnQuery(EncodedQuery query)
         {

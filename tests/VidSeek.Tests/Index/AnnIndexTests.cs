@@ -14,6 +14,7 @@ namespace VidSeek.Tests.Index;
 public class AnnIndexTests(IndexFixture fixture) : IClassFixture<IndexFixture>
 {
     private const int Frames = 4, Dim = 32; // the fixture models' frame count and embedding width
+    private const int Centroids = 8;        // X-Pool's first-stage vectors a segment: min(8, 4 + 6 + 1 points)
 
     private static readonly string[] Queries =
         ["a red circle moves left", "video number 3 with colour bars", "a clip zoom", "two squares bounce", "numbers count up", "green"];
@@ -73,7 +74,7 @@ public class AnnIndexTests(IndexFixture fixture) : IClassFixture<IndexFixture>
         using var searcher = VideoSearcher.Open(index, candidates: 150, warn: warnings.Add);
         Assert.NotNull(searcher.Ann);
         Assert.Equal(300, searcher.Ann!.Count);
-        Assert.Equal(Frames + 1, searcher.Ann.PerSegment);                                       // X-Pool: the pooling's vertices
+        Assert.Equal(Centroids, searcher.Ann.PerSegment);                                        // X-Pool: centroids of its pooling's points
         Assert.True(File.Exists(AnnIndex.PathFor(index)));
         foreach (var q in Queries)
         {
@@ -111,26 +112,29 @@ public class AnnIndexTests(IndexFixture fixture) : IClassFixture<IndexFixture>
     }
 
     [Fact]
-    public void TheXPoolFirstStageRanksSegmentsByTheirBestVertex()
+    public void TheXPoolFirstStageRanksSegmentsByTheirBestCentroid()
     {
-        // X-Pool's first stage holds F + 1 vectors a segment (the pooling's vertices, TextConditionedPooling.Vertices) and
-        // ranks a segment by the best of them: the brute-force top 10 of that score must be among its 20 candidates (HNSW is
-        // approximate, float16), and its candidates must score near the top (a wrong vector would propose far lower ones).
+        // X-Pool's first stage holds 8 vectors a segment (k-means centroids of the pooling's vertices, edge midpoints and centre,
+        // TextConditionedPooling.VertexCentroids) and ranks a segment by the best of them: the brute-force top 10 of that score
+        // must be among its 20 candidates (HNSW is approximate, float16), and its candidates must score near the top (a wrong
+        // vector would propose far lower ones). With USearch's default beam of 64 vectors (a search for 20 segments asked for 40)
+        // this missed the brute-force best segment of some queries: AnnIndex asks for at least 256.
         string index = SyntheticIndex(fixture.Model, 250, seed: 12);
         using var store = IndexStore.Open(index);
         using var model = (IndexModel.Dual)IndexModel.Open(fixture.Model, Frames);
         using var ann = AnnIndex.Open(store, model);
-        Assert.Equal(Frames + 1, ann.PerSegment);
-        Assert.Equal("xpool-vertices", ann.Kind);
+        Assert.Equal(Centroids, ann.PerSegment);
+        Assert.Equal("xpool-centroids", ann.Kind);
         var segments = store.Segments(withTokens: false).ToList();
         using var scope = torch.NewDisposeScope();
         var frames = torch.tensor(segments.SelectMany(s => s.FrameEmbeddings).ToArray(), [segments.Count, Frames, Dim]);
-        var vertices = torch.nn.functional.normalize(model.Model.Pool!.Vertices(frames), dim: -1); // [S, F + 1, D]
+        // Computed here in one batch of all segments, the index's in blocks (its own): the same vectors (XPoolVertexCentroidsTests).
+        var centroids = model.Model.Pool!.VertexCentroids(frames, Centroids);                  // [S, 8, D]
         foreach (var q in Queries)
         {
             using var encoded = model.EncodeQuery(q);
             var query = torch.tensor(model.AnnQuery(encoded));
-            var best = torch.einsum("d,skd->sk", query, vertices).amax([1]).data<float>().ToArray();
+            var best = torch.einsum("d,skd->sk", query, centroids).amax([1]).data<float>().ToArray();
             var score = segments.Select((s, i) => (s.Id, best[i])).ToDictionary(x => x.Id, x => x.Item2);
             var first = ann.Search(model.AnnQuery(encoded), 20);
             Assert.Equal(20, first.Distinct().Count());
@@ -180,9 +184,43 @@ public class AnnIndexTests(IndexFixture fixture) : IClassFixture<IndexFixture>
         using (var ann = AnnIndex.Open(store, model, warnings.Add))
         {
             Assert.Equal("built", ann.OpenedAs);
-            Assert.Equal(Frames + 1, ann.PerSegment);
+            Assert.Equal(Centroids, ann.PerSegment);
         }
         Assert.Contains(warnings, w => w.Contains("another version") && w.Contains("format version 1"));
+
+        // Format 2 with X-Pool's previous first stage (the F + 1 vertices, kind "xpool-vertices"), as an index built before
+        // the switch to centroids has: refused by its kind, rebuilt with one warning, then fresh.
+        warnings.Clear();
+        using (var store = IndexStore.Open(index))
+        {
+            string dataFile = Path.GetFileName(Assert.Single(Directory.GetFiles(Path.GetDirectoryName(index)!, "index.vsi.ann-*.usearch")));
+            using var body = new MemoryStream();
+            using (var w = new BinaryWriter(body, System.Text.Encoding.UTF8, leaveOpen: true))
+            {
+                w.Write("VIDSEEK-ANN"); w.Write(2); w.Write(Dim); w.Write(store.Generation); w.Write(store.Manifest.ModelSha256);
+                w.Write("xpool-vertices"); w.Write(Frames + 1);
+                w.Write(dataFile); w.Write(new FileInfo(Path.Combine(Path.GetDirectoryName(index)!, dataFile)).Length); w.Write(0UL);
+                var ids = store.SegmentIds();
+                w.Write(ids.Length);
+                foreach (long id in ids) w.Write(id);
+            }
+            var bytes = body.ToArray();
+            File.WriteAllBytes(header, [.. bytes, .. BitConverter.GetBytes(System.IO.Hashing.XxHash3.HashToUInt64(bytes))]);
+        }
+        using (var store = IndexStore.Open(index))
+        using (var model = IndexModel.Open(fixture.Model, Frames))
+        {
+            using (var ann = AnnIndex.Open(store, model, warnings.Add))
+            {
+                Assert.Equal("built", ann.OpenedAs);
+                Assert.Equal((Centroids, "xpool-centroids"), (ann.PerSegment, ann.Kind));
+            }
+            Assert.Contains($"holds other first-stage vectors (xpool-vertices, {Frames + 1} a segment; this model searches with xpool-centroids, {Centroids}); rebuilding",
+                Assert.Single(warnings));
+            warnings.Clear();
+            using (var ann = AnnIndex.Open(store, model, warnings.Add)) Assert.Equal("fresh", ann.OpenedAs);
+            Assert.Empty(warnings);
+        }
 
         // Mean pooling over the same frames (same weights, so the same model hash) writes one mean vector a segment; found at
         // X-Pool's file, it is refused by its kind and rebuilt, and X-Pool's is then fresh.

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using OpenCvSharp;
 using VidSeek.Index;
 using VidSeek.Tests.Video;
@@ -30,7 +29,7 @@ public sealed class ShotsVideos : IDisposable
             foreach (var name in new[] { "shots-h264.mp4", "shots-h264.mkv" })
             {
                 string path = Path.Combine(dir.Path, name);
-                Ffmpeg($"-v error -y -i {files["shots.avi"]} -c:v libx264 -preset veryfast -g 50 -bf 2 -pix_fmt yuv420p {path}");
+                GeneratedVideos.Ffmpeg($"-v error -y -i {files["shots.avi"]} -c:v libx264 -preset veryfast -g 50 -bf 2 -pix_fmt yuv420p {path}");
                 files[name] = path;
             }
         }
@@ -66,16 +65,6 @@ public sealed class ShotsVideos : IDisposable
                 }
         }
         return path;
-    }
-
-    private static void Ffmpeg(string args)
-    {
-        var psi = new ProcessStartInfo("ffmpeg", args) { RedirectStandardError = true, RedirectStandardOutput = true };
-        using var p = Process.Start(psi)!;
-        var stderr = p.StandardError.ReadToEndAsync();
-        p.StandardOutput.ReadToEnd();
-        if (!p.WaitForExit(120_000)) { p.Kill(); throw new InvalidOperationException($"ffmpeg {args}: timed out"); }
-        if (p.ExitCode != 0) throw new InvalidOperationException($"ffmpeg {args}: exit {p.ExitCode}: {stderr.Result}");
     }
 
     public void Dispose() => dir.Dispose();

@@ -79,7 +79,8 @@ public sealed class GeneratedVideos : IDisposable
         files[to] = path;
     }
 
-    private static void Ffmpeg(string args)
+    /// <summary>Runs Debian's ffmpeg (test-data generation only); throws Win32Exception when it is not installed.</summary>
+    internal static void Ffmpeg(string args)
     {
         var psi = new ProcessStartInfo("ffmpeg", args) { RedirectStandardError = true, RedirectStandardOutput = true };
         using var p = Process.Start(psi)!;

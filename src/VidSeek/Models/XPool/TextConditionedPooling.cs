@@ -122,7 +122,8 @@ public sealed class TextConditionedPooling : nn.Module<Tensor, Tensor, PoolingOu
     /// stage (max of the text's cosine over the rows): the unit pooled vectors at the simplex's vertices, its edge midpoints and its
     /// centre (F + F(F-1)/2 + 1 points, <see cref="Vertices"/>, <see cref="EdgeMidpoints"/>) summarised by spherical k-means
     /// (<see cref="SphericalKMeans"/>). Text-independent. Measured in docs/PERFORMANCE.md ("Which first-stage vectors recall
-    /// X-Pool's ranking"): k = 8 centroids recall X-Pool's exact top 10 with far fewer candidates than the F + 1 vertices.
+    /// X-Pool's ranking"): k = 8 centroids recall X-Pool's exact top 10 with far fewer candidates than the F + 1 vertices; the
+    /// search's first stage for X-Pool (<see cref="Index.IndexModel.AnnVectors"/>).
     /// </summary>
     /// <param name="frames">Frame embeddings <c>[V, F, D]</c>.</param>
     /// <param name="k">Centroids a segment, 1 to F + F(F-1)/2 + 1.</param>
@@ -141,14 +142,20 @@ public sealed class TextConditionedPooling : nn.Module<Tensor, Tensor, PoolingOu
     /// Spherical k-means of each row's unit vectors <c>[V, P, D]</c> into k unit centroids <c>[V, k, D]</c>, batched over V:
     /// farthest-point initialisation from the last point (each next seed the point least similar to the seeds so far), then
     /// <paramref name="steps"/> Lloyd steps (assign each point to its most similar centroid; a centroid becomes its points'
-    /// normalised sum; an empty cluster keeps its centroid). Deterministic. Hand-written: no library for batched small
-    /// k-means on tensors is served here, and it is a dozen tensor operations.
+    /// normalised sum; an empty cluster keeps its centroid). Deterministic, and a row's centroids depend on that row alone, not on
+    /// the batch it is computed in (the search's first stage stores them and recomputes a few to check its file, from batches of
+    /// other sizes): a fixed step count, ties to the lowest index (argmin/argmax), and the similarities in float64, so that the
+    /// last-bit differences of batched float32 kernels cannot flip a near-tied choice of seed or cluster (the result is cast back
+    /// to the points' type). Hand-written: no library for batched small k-means on tensors is served here, and it is a dozen
+    /// tensor operations.
     /// </summary>
     public static Tensor SphericalKMeans(Tensor points, int k, int steps = 10)
     {
         long v = points.shape[0], n = points.shape[1], d = points.shape[2];
         if (k < 1 || k > n) throw new ArgumentOutOfRangeException(nameof(k), $"k = {k}: between 1 and the {n} points");
         using var scope = torch.NewDisposeScope();
+        var type = points.dtype;
+        points = points.to(ScalarType.Float64);
         var seeds = new List<Tensor> { points.select(1, n - 1) };                                 // [V, D] each
         var nearest = torch.einsum("vnd,vd->vn", points, seeds[0]);                              // [V, P]: similarity to the closest seed
         for (int c = 1; c < k; c++)
@@ -167,7 +174,7 @@ public sealed class TextConditionedPooling : nn.Module<Tensor, Tensor, PoolingOu
             var filled = onehot.sum(1).gt(Scalars.Zero).unsqueeze(2);                                       // [V, k, 1]
             centroids = torch.where(filled, nn.functional.normalize(sums, dim: -1), centroids);
         }
-        return centroids.MoveToOuterDisposeScope();
+        return centroids.to(type).MoveToOuterDisposeScope();
     }
 
     /// <summary>
