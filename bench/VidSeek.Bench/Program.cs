@@ -47,7 +47,7 @@ const string Usage = """
                         reference is computed once in a streamed pass and cached as DIR/truth-POOLING-R.json; --truth-only true
                         computes only that cache, from the SQLite index alone, so a later run measures only the queries)
       search-read       reading N random candidates' rows from the frame sidecar: same ids each time vs fresh ids, minor page faults
-                        --index DIR/index.vsi  --candidates 8000  --rounds 20
+                        --index DIR/index.vsi  --candidates 8000  --rounds 20  --threads N (libtorch's)
       search-study      which first-stage vectors recall X-Pool's exact top 10 (brute force), and the N each needs for recall 0.99 / 1:
                         mean, frames, vertices, uniform, edge midpoints (all, adjacent, chosen), per-segment k-means; second filters
                         --index DIR/index.vsi  --queries DIR/queries.txt  --model DIR (the index's model, if moved)  --recall-queries 40

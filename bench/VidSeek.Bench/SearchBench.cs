@@ -302,7 +302,10 @@ public static class SearchBench
             $"read {Median(stages.Select(x => x.ReadCandidates)):F2} ms + single-query score {Median(stages.Select(x => x.ScoreCandidates)):F2} ms for {stages[0].Candidates} candidates, " +
             $"then the shortlist of {VideoSearcher.Shortlist(K)}: read {Median(stages.Select(x => x.ReadShortlist)):F2} ms + exact score {Median(stages.Select(x => x.ScoreShortlist)):F2} ms";
         Console.WriteLine(stageLine);
-        Console.WriteLine($"search process: RSS {rss} MiB, peak RSS {hwm} MiB");
+        // VmRSS counts the pages of the memory-mapped ANN and frame files this process has touched (page cache, shared and
+        // reclaimable) beside its own memory: the two parts, to read the peak against a memory budget.
+        long rssAnon = RssMiB("RssAnon"), rssFile = RssMiB("RssFile");
+        Console.WriteLine($"search process: RSS {rss} MiB (anonymous {rssAnon} MiB, file-backed mapped pages {rssFile} MiB), peak RSS {hwm} MiB");
 
         // The same latency queries with the candidates read from SQLite rows instead of the sidecar (same run, after the RSS
         // reading above; its own store and model): what the sidecar saves.
@@ -421,7 +424,7 @@ public static class SearchBench
                 frames_mib = MiB(framesBytes), frames_storage = searcher.FrameSidecar?.Storage.ToString(), second_stage = stageLine, rows_p50_ms = rowsP50,
                 f16_max_score_diff = maxDiff, f16_shortlist_recall = shortlistRecall,
                 latency_candidates = latencyCandidates, latency_queries = latencyQueries, p50_ms = p50, p99_ms = p99, cpu_p50_ms = Percentile(cpu, 0.5),
-                cpu_p99_ms = Percentile(cpu, 0.99), rss_mib = rss, peak_rss_mib = hwm, recall_queries = r, exhaustive_seconds = exhaustiveSeconds,
+                cpu_p99_ms = Percentile(cpu, 0.99), rss_mib = rss, rss_anon_mib = rssAnon, rss_file_mib = rssFile, peak_rss_mib = hwm, recall_queries = r, exhaustive_seconds = exhaustiveSeconds,
                 exact_search_seconds = exactSearchSeconds, exact_agrees = agree, rows, load = Uptime(),
             };
             File.WriteAllText(outFile, JsonSerializer.Serialize(result, new JsonSerializerOptions { WriteIndented = true }));
@@ -450,7 +453,21 @@ public static class SearchBench
         var rng = new Random(1);
         long[] Pick() { var set = new HashSet<long>(); while (set.Count < Math.Min(n, ids.Length)) set.Add(ids[rng.Next(ids.Length)]); return [.. set]; }
         var evict = new byte[64 << 20];
-        Console.WriteLine($"search-read: {index}, {sidecar.Count} segments ({sidecar.Storage}), {n} random ids a read, {rounds} rounds; load: {Uptime()}");
+        if (o.TryGetValue("threads", out var threads)) torch.set_num_threads(int.Parse(threads));
+        Console.WriteLine($"search-read: {index}, {sidecar.Count} segments ({sidecar.Storage}), {n} random ids a read, {rounds} rounds, {torch.get_num_threads()} torch threads; load: {Uptime()}");
+        {
+            // The read's last step alone: libtorch's float16 -> float32 conversion of N rows (a parallel region on its threads).
+            var times = new List<double>();
+            for (int r = 0; r < rounds; r++)
+            {
+                using var scope = torch.NewDisposeScope();
+                var raw = torch.zeros([n, sidecar.Frames, sidecar.Dim], ScalarType.Float16);
+                var t = Stopwatch.StartNew();
+                raw.to(ScalarType.Float32);
+                times.Add(t.Elapsed.TotalMilliseconds);
+            }
+            Console.WriteLine($"float16 -> float32 conversion only: median {Median(times):F2} ms, fastest {times.Min():F2} ms, slowest {times.Max():F2} ms");
+        }
         foreach (string mode in new[] { "same ids", "fresh ids", "fresh ids, caches evicted" })
         {
             var same = Pick();
