@@ -38,12 +38,16 @@ const string Usage = """
                         --work DIR (/tmp/vidseek-search-bench)  --model DIR (assets/demo-model)
       search-build      an index of N segments mixed from the source's, and its ANN indexes (X-Pool's, mean pooling's): build time, size
                         --source DIR  --n 10000  --out DIR  --seed 7  --poolings xpool,meanp  --store-only false  --reuse-store false
-                        --connectivity 16  --expansion-add 128
+                        --connectivity 16  --expansion-add 128  --frames true (false: keep the frame sidecar)
+                        (order: SQLite store, frame sidecar, then each pooling's ANN; --reuse-store true keeps the store)
       search-query      two-stage search: RSS, p50/p99 latency, recall@10 vs exhaustive exact per candidate count
                         --index DIR/index.vsi  --queries DIR/queries.txt  --pooling xpool|meanp  --latency-queries 200
                         --recall-queries 50  --e2e-queries 10  --candidates 100,200,500,1000  --latency-candidates 1000  --threads N  --out FILE.json
                         (prints build time and disk size from search-build, peak RSS of the query process, p50/p99; the exhaustive
-                        reference is computed once in a streamed pass and cached as DIR/truth-POOLING-R.json)
+                        reference is computed once in a streamed pass and cached as DIR/truth-POOLING-R.json; --truth-only true
+                        computes only that cache, from the SQLite index alone, so a later run measures only the queries)
+      search-read       reading N random candidates' rows from the frame sidecar: same ids each time vs fresh ids, minor page faults
+                        --index DIR/index.vsi  --candidates 8000  --rounds 20  --threads N (libtorch's)
       search-study      which first-stage vectors recall X-Pool's exact top 10 (brute force), and the N each needs for recall 0.99 / 1:
                         mean, frames, vertices, uniform, edge midpoints (all, adjacent, chosen), per-segment k-means; second filters
                         --index DIR/index.vsi  --queries DIR/queries.txt  --model DIR (the index's model, if moved)  --recall-queries 40
@@ -81,6 +85,7 @@ switch (args[0])
     case "search-source": return SearchBench.Source(args[1..]);
     case "search-build": return SearchBench.Build(args[1..]);
     case "search-query": CpuThreads.KeepLargeBuffersInTheHeap(); return SearchBench.Query(args[1..]); // as vidseek search/serve do (ConfigureProcess)
+    case "search-read": CpuThreads.KeepLargeBuffersInTheHeap(); return SearchBench.Read(args[1..]);
     case "search-study": return SearchStudy.Run(args[1..]);
     case "oversubscription": return OversubscriptionBench.Run(Options.Parse(args[1..]));
     case "calibration": return CalibrationBench.Run(Options.Parse(args[1..]));

@@ -81,6 +81,7 @@ public static class SearchBench
         int seed = int.Parse(o.GetValueOrDefault("seed", "7"));
         var poolings = o.GetValueOrDefault("poolings", "xpool,meanp").Split(',', StringSplitOptions.RemoveEmptyEntries);
         bool storeOnly = o.GetValueOrDefault("store-only", "false") == "true";
+        bool buildFrames = o.GetValueOrDefault("frames", "true") == "true"; // --frames false: keep the frame sidecar (e.g. to rebuild one ANN while another process queries)
         string? modelDir = o.TryGetValue("model", out var md) ? Path.GetFullPath(md) : null; // where the index's model is now, if it moved
         var options = new AnnOptions
         {
@@ -110,6 +111,25 @@ public static class SearchBench
         }
         else Console.WriteLine($"store reused: {index}");
         if (storeOnly) return 0;
+        // The frame sidecar the second stage reads its candidates from (one for every pooling: the frames are the index's),
+        // built first: it takes seconds, and with it and the first pooling's ANN a pooling can be queried while the next builds.
+        if (buildFrames)
+        {
+            string header = FrameSidecar.PathFor(index);
+            foreach (var f in Directory.GetFiles(outDir, Path.GetFileName(header) + "*")) File.Delete(f);
+            var clock = Stopwatch.StartNew();
+            using var store = IndexStore.Open(index);
+            using var frames = FrameSidecar.Open(store, w => Console.Error.WriteLine($"warning: {w}"), storage)
+                ?? throw new InvalidOperationException($"{header} could not be written");
+            double seconds = clock.Elapsed.TotalSeconds;
+            long bytes = Directory.GetFiles(outDir, Path.GetFileName(header) + "*").Sum(f => new FileInfo(f).Length);
+            Console.WriteLine($"frame sidecar built: {frames.Count} segments x [{frames.Frames}, {frames.Dim}] {frames.Storage}, {seconds:F1} s, {MiB(bytes)} MiB on disk; load: {Uptime()}");
+            info["frames_seconds"] = JsonSerializer.SerializeToElement(seconds);
+            info["frames_mib"] = JsonSerializer.SerializeToElement(MiB(bytes));
+            info["frames_storage"] = JsonSerializer.SerializeToElement(frames.Storage.ToString());
+            info["frames_load"] = JsonSerializer.SerializeToElement(Uptime());
+            File.WriteAllText(buildJson, JsonSerializer.Serialize(info, new JsonSerializerOptions { WriteIndented = true }));
+        }
         foreach (string pooling in poolings)
         {
             string header = AnnHeader(index, pooling);
@@ -127,23 +147,6 @@ public static class SearchBench
             info[$"ann_{pooling}_vectors"] = JsonSerializer.SerializeToElement((long)ann.Count * ann.PerSegment);
             info[$"ann_{pooling}_options"] = JsonSerializer.SerializeToElement($"M={options.Connectivity},ef_construction={options.ExpansionAdd},threads={Math.Clamp(options.Threads, 1, Environment.ProcessorCount)}");
             info[$"ann_{pooling}_load"] = JsonSerializer.SerializeToElement(Uptime());
-            File.WriteAllText(buildJson, JsonSerializer.Serialize(info, new JsonSerializerOptions { WriteIndented = true }));
-        }
-        // The frame sidecar the second stage reads its candidates from (one for every pooling: the frames are the index's).
-        {
-            string header = FrameSidecar.PathFor(index);
-            foreach (var f in Directory.GetFiles(outDir, Path.GetFileName(header) + "*")) File.Delete(f);
-            var clock = Stopwatch.StartNew();
-            using var store = IndexStore.Open(index);
-            using var frames = FrameSidecar.Open(store, w => Console.Error.WriteLine($"warning: {w}"), storage)
-                ?? throw new InvalidOperationException($"{header} could not be written");
-            double seconds = clock.Elapsed.TotalSeconds;
-            long bytes = Directory.GetFiles(outDir, Path.GetFileName(header) + "*").Sum(f => new FileInfo(f).Length);
-            Console.WriteLine($"frame sidecar built: {frames.Count} segments x [{frames.Frames}, {frames.Dim}] {frames.Storage}, {seconds:F1} s, {MiB(bytes)} MiB on disk; load: {Uptime()}");
-            info["frames_seconds"] = JsonSerializer.SerializeToElement(seconds);
-            info["frames_mib"] = JsonSerializer.SerializeToElement(MiB(bytes));
-            info["frames_storage"] = JsonSerializer.SerializeToElement(frames.Storage.ToString());
-            info["frames_load"] = JsonSerializer.SerializeToElement(Uptime());
             File.WriteAllText(buildJson, JsonSerializer.Serialize(info, new JsonSerializerOptions { WriteIndented = true }));
         }
         return 0;
@@ -235,6 +238,17 @@ public static class SearchBench
 
         Console.WriteLine($"search-query: {index}, pooling {pooling}, {queries.Count} queries; {Environment.ProcessorCount} cores, {torch.get_num_threads()} torch threads, load: {Uptime()}");
         string dir = Path.GetDirectoryName(index)!, header = AnnHeader(index, pooling);
+        var sample = Enumerable.Range(0, recallQueries).Select(i => queries[(int)((long)i * queries.Count / recallQueries)]).ToList();
+        // --truth-only true: only the exhaustive exact reference of the recall sample (cached beside the index), so that a later
+        // run measures only the queries; it needs the SQLite index and the model, not the ANN or frame files.
+        if (o.GetValueOrDefault("truth-only", "false") == "true")
+        {
+            using var truthStore = IndexStore.Open(index);
+            using var truthModel = OpenModel(truthStore, pooling, modelDir);
+            Truth(truthStore, truthModel, pooling, sample, dir, K, out _);
+            Console.WriteLine($"search process: peak RSS {RssMiB("VmHWM")} MiB");
+            return 0;
+        }
         string buildJson = Path.Combine(dir, "build.json");
         if (File.Exists(buildJson))
         {
@@ -288,7 +302,10 @@ public static class SearchBench
             $"read {Median(stages.Select(x => x.ReadCandidates)):F2} ms + single-query score {Median(stages.Select(x => x.ScoreCandidates)):F2} ms for {stages[0].Candidates} candidates, " +
             $"then the shortlist of {VideoSearcher.Shortlist(K)}: read {Median(stages.Select(x => x.ReadShortlist)):F2} ms + exact score {Median(stages.Select(x => x.ScoreShortlist)):F2} ms";
         Console.WriteLine(stageLine);
-        Console.WriteLine($"search process: RSS {rss} MiB, peak RSS {hwm} MiB");
+        // VmRSS counts the pages of the memory-mapped ANN and frame files this process has touched (page cache, shared and
+        // reclaimable) beside its own memory: the two parts, to read the peak against a memory budget.
+        long rssAnon = RssMiB("RssAnon"), rssFile = RssMiB("RssFile");
+        Console.WriteLine($"search process: RSS {rss} MiB (anonymous {rssAnon} MiB, file-backed mapped pages {rssFile} MiB), peak RSS {hwm} MiB");
 
         // The same latency queries with the candidates read from SQLite rows instead of the sidecar (same run, after the RSS
         // reading above; its own store and model): what the sidecar saves.
@@ -315,7 +332,6 @@ public static class SearchBench
 
         // The exhaustive exact top 10 of a sample of queries: one streamed pass over the whole index for all of them, cached
         // beside the index (keyed by the store's generation, the pooling and the sampled queries).
-        var sample = Enumerable.Range(0, recallQueries).Select(i => queries[(int)((long)i * queries.Count / recallQueries)]).ToList();
         var truth = Truth(store, model, pooling, sample, dir, K, out double exhaustiveSeconds);
         int r = sample.Count;
 
@@ -408,12 +424,77 @@ public static class SearchBench
                 frames_mib = MiB(framesBytes), frames_storage = searcher.FrameSidecar?.Storage.ToString(), second_stage = stageLine, rows_p50_ms = rowsP50,
                 f16_max_score_diff = maxDiff, f16_shortlist_recall = shortlistRecall,
                 latency_candidates = latencyCandidates, latency_queries = latencyQueries, p50_ms = p50, p99_ms = p99, cpu_p50_ms = Percentile(cpu, 0.5),
-                cpu_p99_ms = Percentile(cpu, 0.99), rss_mib = rss, peak_rss_mib = hwm, recall_queries = r, exhaustive_seconds = exhaustiveSeconds,
+                cpu_p99_ms = Percentile(cpu, 0.99), rss_mib = rss, rss_anon_mib = rssAnon, rss_file_mib = rssFile, peak_rss_mib = hwm, recall_queries = r, exhaustive_seconds = exhaustiveSeconds,
                 exact_search_seconds = exactSearchSeconds, exact_agrees = agree, rows, load = Uptime(),
             };
             File.WriteAllText(outFile, JsonSerializer.Serialize(result, new JsonSerializerOptions { WriteIndented = true }));
         }
         return 0;
+    }
+
+    /// <summary>
+    /// <c>search-read --index DIR/index.vsi [--candidates 8000] [--rounds 20]</c>: why reading the candidates' rows from the
+    /// frame sidecar is slower inside the latency loop than the same read repeated. Times <see cref="FrameSidecar.Read"/> of N
+    /// random segment ids (median of the rounds, and the process's minor page faults during each read) three ways: the same
+    /// ids every round; fresh ids each round; fresh ids after writing a 64 MiB buffer (the CPU caches evicted, as the loop's
+    /// other stages do). A minor fault is a page of the mapping (or of a fresh allocation) that this process touches for the
+    /// first time: present in the page cache, but not yet in the process's page table.
+    /// </summary>
+    public static int Read(string[] args)
+    {
+        var o = Args(args);
+        string index = Path.GetFullPath(o["index"]);
+        int n = int.Parse(o.GetValueOrDefault("candidates", "8000"));
+        int rounds = int.Parse(o.GetValueOrDefault("rounds", "20"));
+        using var store = IndexStore.Open(index);
+        using var sidecar = FrameSidecar.Open(store, w => Console.Error.WriteLine($"warning: {w}"))
+            ?? throw new InvalidOperationException($"{FrameSidecar.PathFor(index)} could not be opened");
+        var ids = store.SegmentIds();
+        var rng = new Random(1);
+        long[] Pick() { var set = new HashSet<long>(); while (set.Count < Math.Min(n, ids.Length)) set.Add(ids[rng.Next(ids.Length)]); return [.. set]; }
+        var evict = new byte[64 << 20];
+        if (o.TryGetValue("threads", out var threads)) torch.set_num_threads(int.Parse(threads));
+        Console.WriteLine($"search-read: {index}, {sidecar.Count} segments ({sidecar.Storage}), {n} random ids a read, {rounds} rounds, {torch.get_num_threads()} torch threads; load: {Uptime()}");
+        {
+            // The read's last step alone: libtorch's float16 -> float32 conversion of N rows (a parallel region on its threads).
+            var times = new List<double>();
+            for (int r = 0; r < rounds; r++)
+            {
+                using var scope = torch.NewDisposeScope();
+                var raw = torch.zeros([n, sidecar.Frames, sidecar.Dim], ScalarType.Float16);
+                var t = Stopwatch.StartNew();
+                raw.to(ScalarType.Float32);
+                times.Add(t.Elapsed.TotalMilliseconds);
+            }
+            Console.WriteLine($"float16 -> float32 conversion only: median {Median(times):F2} ms, fastest {times.Min():F2} ms, slowest {times.Max():F2} ms");
+        }
+        foreach (string mode in new[] { "same ids", "fresh ids", "fresh ids, caches evicted" })
+        {
+            var same = Pick();
+            var times = new List<double>();
+            var faults = new List<double>();
+            for (int r = 0; r < rounds; r++)
+            {
+                var sel = mode == "same ids" ? same : Pick();
+                if (mode.EndsWith("evicted")) for (int i = 0; i < evict.Length; i += 64) evict[i]++;
+                long f0 = MinorFaults();
+                var t = Stopwatch.StartNew();
+                using (var scope = torch.NewDisposeScope()) sidecar.Read(sel);
+                times.Add(t.Elapsed.TotalMilliseconds);
+                faults.Add(MinorFaults() - f0);
+            }
+            double ms = Median(times);
+            Console.WriteLine($"{mode}: median {ms:F2} ms ({1000 * ms / n:F2} us a segment), fastest {times.Min():F2} ms, slowest {times.Max():F2} ms; " +
+                $"minor page faults a read: median {Median(faults):F0}, first {faults[0]:F0}, last {faults[^1]:F0}");
+        }
+        return 0;
+    }
+
+    /// <summary>This process's minor page faults so far (/proc/self/stat, field 10).</summary>
+    private static long MinorFaults()
+    {
+        string stat = File.ReadAllText("/proc/self/stat");
+        return long.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[7]);
     }
 
     /// <summary>
@@ -498,6 +579,10 @@ public static class SearchBench
     internal static Dictionary<string, string> Args(string[] args)
     {
         var d = new Dictionary<string, string>();
+        // A lone --help (or a trailing --name without its value) must not fall through to the defaults: search-build would
+        // then rewrite the default folder (the shared n10000 collection) as a side effect of asking for help.
+        if (args.Any(a => a is "-h" or "--help") || args.Length % 2 == 1)
+            throw new ArgumentException("options are --name value pairs; see the Usage text (vidseek-bench --help) for each benchmark's options");
         for (int i = 0; i + 1 < args.Length; i += 2)
         {
             if (!args[i].StartsWith("--")) throw new ArgumentException($"expected --name value, got {args[i]}");

@@ -65,6 +65,13 @@ public class FrameSidecarTests(IndexFixture fixture) : IClassFixture<IndexFixtur
         Assert.Equal([store.SegmentIds()[3]], ids);
         Assert.Equal([999_999L], missing);
         Assert.Equal(new long[] { 1, Frames, 32 }, frames.shape);
+        // Nothing it holds: an empty [0, F, E] (the rows are copied from the mapping straight into the tensor, none here).
+        missing.Clear();
+        var (none, noVideos, noFrames) = sidecar.Read([999_998, 999_999], missing);
+        Assert.Empty(none);
+        Assert.Empty(noVideos);
+        Assert.Equal(new long[] { 0, Frames, 32 }, noFrames.shape);
+        Assert.Equal([999_998L, 999_999L], missing);
     }
 
     [Fact]
