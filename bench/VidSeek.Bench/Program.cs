@@ -45,7 +45,9 @@ const string Usage = """
                         --recall-queries 50  --e2e-queries 10  --candidates 100,200,500,1000  --latency-candidates 1000  --threads N  --out FILE.json
                         (prints build time and disk size from search-build, peak RSS of the query process, p50/p99; the exhaustive
                         reference is computed once in a streamed pass and cached as DIR/truth-POOLING-R.json; --truth-only true
-                        computes only that cache, from the SQLite index alone, so a later run measures only the queries)
+                        computes only that cache, from the SQLite index alone, so a later run measures only the queries;
+                        --compare-rows false skips the same queries read from SQLite rows, --exact-check false the one-query
+                        --exact check: each is a long read of the SQLite index at 10^6)
       search-read       reading N random candidates' rows from the frame sidecar: same ids each time vs fresh ids, minor page faults
                         --index DIR/index.vsi  --candidates 8000  --rounds 20  --threads N (libtorch's)
       search-study      which first-stage vectors recall X-Pool's exact top 10 (brute force), and the N each needs for recall 0.99 / 1:
