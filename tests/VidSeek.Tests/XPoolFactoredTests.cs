@@ -210,6 +210,19 @@ public class XPoolFactoredTests
         Assert.True(torch.allclose(got, direct, 1e-5, 1e-5), $"max diff {(got - direct).abs().max().ToDouble()}");
     }
 
+    /// <summary>No videos (an empty split or index): an empty preparation and a [T, 0] score, not an exception.</summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void NoVideosGiveAnEmptyScore(int heads)
+    {
+        using var scope = torch.NewDisposeScope();
+        var pool = RandomPooling(16, heads, seed: 3);
+        var (sims, weights) = Factored(pool, torch.randn(4, 16), torch.empty(0, 3, 16), ScalarType.Float32);
+        Assert.Equal(new long[] { 4, 0 }, sims.shape);
+        Assert.Equal(new long[] { 4, 0, heads, 3 }, weights.shape);
+    }
+
     /// <summary>Per-video data stored in chunks of a few videos: blocks that start, end or lie inside a chunk, or cross its
     /// edges (cut into pieces), give the sims and the attention weights of storage in one chunk, so a piece that reads
     /// the wrong chunk, the wrong rows of its chunk or writes to the wrong columns fails.</summary>

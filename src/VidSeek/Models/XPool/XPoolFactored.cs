@@ -225,10 +225,10 @@ public sealed class XPoolFactored : IDisposable
                     .MoveToOuterDisposeScope());                                                // [vn, 3m + 3n]
             }
         }
-        var allForms = forms.Count == 1 ? forms[0] : torch.cat(forms, 0);
+        // No videos: no chunk was made, and torch.cat refuses an empty list.
+        var allForms = forms.Count switch { 0 => torch.empty(0, 3 * (n * (n + 1) / 2) + 3 * n, dtype: Dtype), 1 => forms[0], _ => torch.cat(forms, 0) };
         foreach (var t in keys.Concat(g3bs)) t.MoveToOuterDisposeScope();
-        return new Videos(keys, g3bs,
-            (v == 0 ? torch.empty(0, 3 * (n * (n + 1) / 2) + 3 * n, dtype: Dtype) : allForms).MoveToOuterDisposeScope(), (int)v, (int)f, chunkVideos);
+        return new Videos(keys, g3bs, allForms.MoveToOuterDisposeScope(), (int)v, (int)f, chunkVideos);
     }
 
     /// <param name="text">Raw text embeddings <c>[T, D]</c> (not layer-normed: the cosine uses them as they are).</param>
