@@ -177,9 +177,9 @@ public abstract class IndexModel : IDisposable
                 singleQuery ??= new Models.XPool.XPoolSingleQuery(pool);                                // weights folded once per process
                 return singleQuery.Score(query.Text, frames).Sims.data<float>().ToArray();
             }
-            // Mean pooling: the cosine of the text with the mean of the frames, as DualEncoderModel.Similarity.
-            var video = nn.functional.normalize(frames.to(ScalarType.Float32).mean(new long[] { 1 }), dim: -1); // [N, E]
-            return video.matmul(nn.functional.normalize(query.Text.reshape(-1).to(ScalarType.Float32), dim: 0)).data<float>().ToArray();
+            // Mean pooling: eval's own similarity in one call (the cosine with the mean frame: nothing per video to prepare,
+            // so the blocks of BlockScores only cost time here).
+            return Model.Similarity(query.Text.reshape(1, -1).to(ScalarType.Float32), frames.to(ScalarType.Float32)).Sims.data<float>().ToArray();
         }
 
         public override Tensor AnnVectors(Tensor frames)
