@@ -48,7 +48,6 @@ public sealed class AnnIndex : IDisposable
     private const string Magic = "VIDSEEK-ANN";
     /// <summary>2: K vectors per segment (keys s·K + j) and their kind in the header; 1 (one mean vector, key s) is rebuilt.</summary>
     private const int FormatVersion = 2;
-    private const int SpotChecks = 8;
 
     /// <summary>
     /// The fewest vectors a search of K &gt; 1 vectors a segment asks USearch for, i.e. the smallest HNSW beam (USearch's beam
@@ -224,11 +223,8 @@ public sealed class AnnIndex : IDisposable
     /// </summary>
     private string? SpotCheck(IIndexStore store, IndexModel model, bool sameGeneration)
     {
-        if (Count == 0) return store.SegmentCount == 0 || !sameGeneration ? null : "it is empty";
-        var sample = Enumerable.Range(0, Math.Min(SpotChecks, Count)).Select(i => keys[(int)((long)i * (Count - 1) / Math.Max(1, SpotChecks - 1))]).Distinct().ToList();
-        var segments = store.Segments(sample, withTokens: false);
-        if (sameGeneration && segments.Count != sample.Count) return "segments it lists are not in the index";
-        if (segments.Count == 0) return null;
+        var (problem, segments) = SpotCheckSample.Fetch(store, keys, sameGeneration);
+        if (problem is not null || segments.Count == 0) return problem;
         var expected = Vectors(store, model, segments); // [S·K]
         for (int i = 0; i < segments.Count; i++)
             for (int j = 0; j < PerSegment; j++)

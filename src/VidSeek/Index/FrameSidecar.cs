@@ -41,7 +41,6 @@ public sealed class FrameSidecar : IDisposable
 {
     private const string Magic = "VIDSEEK-FRAMES";
     private const int FormatVersion = 1;
-    private const int SpotChecks = 8;
     private const int Block = 1024;
 
     /// <summary>Test hook: called with "data-written" (rows appended and flushed, header not yet written) and "header-written" (new header beside, not yet renamed).</summary>
@@ -170,13 +169,11 @@ public sealed class FrameSidecar : IDisposable
     /// <summary>The stored values of one row as the store's float32 values would be stored (for checks).</summary>
     private byte[] Encode(float[] frames)
     {
-        if (Storage == FrameStorage.Float32) return MemoryMarshalBytes(frames);
+        if (Storage == FrameStorage.Float32) return System.Runtime.InteropServices.MemoryMarshal.AsBytes(frames.AsSpan()).ToArray();
         var half = new Half[frames.Length];
         for (int i = 0; i < frames.Length; i++) half[i] = (Half)frames[i];
         return System.Runtime.InteropServices.MemoryMarshal.AsBytes(half.AsSpan()).ToArray();
     }
-
-    private static byte[] MemoryMarshalBytes(float[] values) => System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()).ToArray();
 
     /// <summary>Reads, checks and spot-checks the files; null (after a warning where something was wrong) when they cannot be used.</summary>
     private static FrameSidecar? TryLoad(IIndexStore store, string header, Action<string>? warn)
@@ -249,10 +246,8 @@ public sealed class FrameSidecar : IDisposable
     /// <summary>Compares a few rows, spread over the ids, with the store's segments of the same ids, bit for bit as stored.</summary>
     private string? SpotCheck(IIndexStore store, bool sameGeneration)
     {
-        if (Count == 0) return store.SegmentCount == 0 || !sameGeneration ? null : "it is empty";
-        var sample = Enumerable.Range(0, Math.Min(SpotChecks, Count)).Select(i => sortedIds[(int)((long)i * (Count - 1) / Math.Max(1, SpotChecks - 1))]).Distinct().ToList();
-        var segments = store.Segments(sample, withTokens: false);
-        if (sameGeneration && segments.Count != sample.Count) return "segments it lists are not in the index";
+        var (problem, segments) = SpotCheckSample.Fetch(store, sortedIds, sameGeneration);
+        if (problem is not null) return problem;
         var row = new byte[RowBytes];
         foreach (var s in segments)
         {
@@ -448,6 +443,4 @@ public sealed class FrameSidecar : IDisposable
             return new Header(frames, dim, storage, generation, sha, data, rows, extents, segments, videos);
         }
     }
-
-    /// <summary>A header written by another version of the format (checksum intact).</summary>
 }
