@@ -133,8 +133,10 @@ public static class IndexCommand
                 stderr.WriteLine($"skipped {path}: {error}");
             foreach (var (path, warning) in report.Warnings)
                 stderr.WriteLine($"warning: {path}: {warning}");
-            // The first stage of search: kept in step with the index once it exists or the index is large enough to need it.
-            if (index is SqliteIndexStore && (File.Exists(AnnIndex.PathFor(indexFile)) || index.SegmentCount > VideoSearcher.DefaultCandidates))
+            // The files beside the index that search uses: each kept in step once it exists or the index is large enough to need it.
+            bool KeepInStep(string file) => index is SqliteIndexStore && (File.Exists(file) || index.SegmentCount > VideoSearcher.DefaultCandidates);
+            // The first stage of search.
+            if (KeepInStep(AnnIndex.PathFor(indexFile)))
             {
                 if (Environment.GetEnvironmentVariable(AnnAbortAtVariable) is { Length: > 0 } point)
                     AnnIndex.FaultPoint = p => { if (p == point) ExitHard(87); };
@@ -142,8 +144,7 @@ public static class IndexCommand
                 stdout.WriteLine($"approximate index {AnnIndex.PathFor(indexFile)}: {ann.Count} segments, {ann.OpenedAs}");
             }
             // The candidates' frames for search's second stage, by offset (dual encoders; a VLT reads its tokens from the index).
-            if (index is SqliteIndexStore && indexModel is IndexModel.Dual
-                && (File.Exists(FrameSidecar.PathFor(indexFile)) || index.SegmentCount > VideoSearcher.DefaultCandidates))
+            if (indexModel is IndexModel.Dual && KeepInStep(FrameSidecar.PathFor(indexFile)))
             {
                 if (Environment.GetEnvironmentVariable(FramesAbortAtVariable) is { Length: > 0 } point)
                     FrameSidecar.FaultPoint = p => { if (p == point) ExitHard(87); };

@@ -78,8 +78,9 @@ public sealed class TextConditionedPooling : nn.Module<Tensor, Tensor, PoolingOu
     /// The pooled vector a text would get if its attention (in every head) were one-hot on frame f, for each f, and the one it
     /// would get with uniform attention: <c>[V, F + 1, D]</c> (rows 0..F-1 the frames' vertices, row F the uniform point).
     /// Text-independent: for any text, X-Pool's pooled vector is <c>LN3(s)</c> of an affine function of a convex combination of
-    /// the frames' <c>out_proj(v_proj(LN1 x_f))</c>, so these points span what any text can pull out of the video; the search's
-    /// first stage indexes them (max of the text's cosine over the rows). As at inference: no dropout, whatever the module's mode.
+    /// the frames' <c>out_proj(v_proj(LN1 x_f))</c>, so these points span what any text can pull out of the video; with the edge
+    /// midpoints they are what <see cref="VertexCentroids"/> summarises for the search's first stage. As at inference: no
+    /// dropout, whatever the module's mode.
     /// </summary>
     /// <param name="frames">Frame embeddings <c>[V, F, D]</c>.</param>
     public Tensor Vertices(Tensor frames)
