@@ -144,6 +144,34 @@ public class FrameSidecarTests(IndexFixture fixture) : IClassFixture<IndexFixtur
         Assert.NotEqual(data, Assert.Single(Directory.GetFiles(dir, "index.vsi.frames-*.bin")));
     }
 
+    /// <summary>A stale sidecar that cannot be updated now (another process holds its lock): no sidecar, one warning naming
+    /// it, and search reads the candidates from the index's rows, with exact search's results; the files are left as they were.</summary>
+    [Fact]
+    public void AStaleSidecarThatIsLockedIsLeftAndSearchReadsTheRows()
+    {
+        string index = SyntheticIndex(300, seed: 5);
+        string dir = Path.GetDirectoryName(index)!;
+        using (var store = IndexStore.Open(index)) FrameSidecar.Open(store)!.Dispose();
+        string header = FrameSidecar.PathFor(index);
+        string[] Files() => Directory.GetFiles(dir, "index.vsi.frames*").Where(f => !f.EndsWith(".lock")).Order().ToArray();
+        var before = Files().ToDictionary(f => f, File.ReadAllBytes);
+        using (var store = SqliteIndexStore.Open(index, writable: true))
+            store.PutMany(AnnIndexTests.SyntheticVideos(20, seed: 6, firstVideo: 300));
+
+        using var held = new FileStream(header + ".lock", FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        var warnings = new List<string>();
+        using (var store = IndexStore.Open(index))
+            Assert.Null(FrameSidecar.Open(store, warnings.Add));
+        Assert.Contains(header, Assert.Single(warnings));
+        Assert.Equal(before.Keys, Files());
+        foreach (var (file, bytes) in before) Assert.Equal(bytes, File.ReadAllBytes(file));
+
+        using var searcher = VideoSearcher.Open(index, candidates: 60, warn: warnings.Add);
+        foreach (var q in Queries.Take(3))
+            Assert.Equal(Ids(searcher.Search(q, 10, exact: true)), Ids(searcher.Search(q, 10)));
+        Assert.Null(searcher.FrameSidecar);
+    }
+
     [Fact]
     public void ASidecarOfAnotherIndexOrDamagedIsRefusedAndRebuilt()
     {
