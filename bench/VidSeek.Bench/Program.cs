@@ -89,6 +89,7 @@ switch (args[0])
     case "search-query": CpuThreads.KeepLargeBuffersInTheHeap(); return SearchBench.Query(args[1..]); // as vidseek search/serve do (ConfigureProcess)
     case "search-read": CpuThreads.KeepLargeBuffersInTheHeap(); return SearchBench.Read(args[1..]);
     case "search-study": return SearchStudy.Run(args[1..]);
+    case "first-stage-study": return FirstStageStudy.Run(args[1..]);
     case "oversubscription": return OversubscriptionBench.Run(Options.Parse(args[1..]));
     case "calibration": return CalibrationBench.Run(Options.Parse(args[1..]));
     case "pg-scale": return PgScaleBench.Run(args[1..]);

@@ -1,0 +1,159 @@
+using System.Diagnostics;
+using System.Text.Json;
+using TorchSharp;
+using VidSeek.Index;
+using static TorchSharp.torch;
+
+namespace VidSeek.Bench;
+
+/// <summary>
+/// Scratch study: text-dependent first stages for X-Pool at 10^6 (IVF over the mean-frame vectors with the exact score of
+/// cluster representatives, then the members of the best clusters; and a best-first walk over neighbours).
+/// </summary>
+public static class FirstStageStudy
+{
+    public static int Run(string[] args)
+    {
+        var o = SearchBench.Args(args);
+        string index = Path.GetFullPath(o["index"]);
+        var queries = File.ReadAllLines(o["queries"]).Where(l => l.Length > 0).ToList();
+        int r = int.Parse(o.GetValueOrDefault("recall-queries", "40"));
+        string work = Path.GetFullPath(o.GetValueOrDefault("work", "/tmp/fss"));
+        Directory.CreateDirectory(work);
+        var sample = Enumerable.Range(0, r).Select(i => queries[(int)((long)i * queries.Count / r)]).ToList();
+        using var store = IndexStore.Open(index);
+        string modelDir = o.TryGetValue("model", out var md) ? Path.GetFullPath(md) : store.Manifest.Model;
+        using var model = (IndexModel.Dual)IndexModel.Open(modelDir, store.Manifest.Frames);
+        var pool = model.Model.Pool!;
+        using var single = new Models.XPool.XPoolSingleQuery(pool);
+        int total = store.SegmentCount, fr = store.Manifest.Frames, dim = store.Manifest.EmbedDim;
+        var clock = Stopwatch.StartNew();
+        using var sidecar = FrameSidecar.Open(store) ?? throw new Exception("no sidecar");
+        // All frames, float16 in memory.
+        var all = torch.empty([total, fr, dim], ScalarType.Float16);
+        var ids = new long[total];
+        var coarse = torch.empty([total, dim]);
+        int chunk = 50000;
+        for (int s = 0; s < total; s += chunk)
+        {
+            using var scope = torch.NewDisposeScope();
+            var want = Enumerable.Range(s + 1, Math.Min(chunk, total - s)).Select(i => (long)i).ToList();
+            var missing = new List<long>();
+            var (got, _, frames) = sidecar.Read(want, missing);
+            if (missing.Count > 0) throw new Exception($"missing {missing.Count}");
+            got.CopyTo(ids, s);
+            all[TensorIndex.Slice(s, s + got.Length)] = frames.to(ScalarType.Float16);
+            coarse[TensorIndex.Slice(s, s + got.Length)] = nn.functional.normalize(frames.mean([1]), dim: -1);
+        }
+        Console.WriteLine($"frames read: {clock.Elapsed.TotalSeconds:F0} s");
+        var truth = JsonSerializer.Deserialize<JsonElement>(File.ReadAllText(Path.Combine(Path.GetDirectoryName(index)!, "truth-xpool-40.json")));
+        var truthTop = truth.GetProperty("Top").EnumerateArray().Select(a => a.EnumerateArray().Select(x => x.GetInt64()).ToHashSet()).ToList();
+        var texts = sample.Select(q => { using var e = model.EncodeQuery(q); return e.Text.clone(); }).ToArray();
+
+        // Exact single-query scores of every segment (cached).
+        string exactFile = Path.Combine(work, $"exact-{total}-{r}.bin");
+        var exact = new float[r][];
+        if (File.Exists(exactFile))
+        {
+            var bytes = File.ReadAllBytes(exactFile);
+            for (int q = 0; q < r; q++) { exact[q] = new float[total]; Buffer.BlockCopy(bytes, q * total * 4, exact[q], 0, total * 4); }
+        }
+        else
+        {
+            for (int q = 0; q < r; q++)
+            {
+                exact[q] = new float[total];
+                for (int s = 0; s < total; s += 4096)
+                {
+                    using var scope = torch.NewDisposeScope();
+                    int len = Math.Min(4096, total - s);
+                    single.Score(texts[q], all[TensorIndex.Slice(s, s + len)]).Sims.data<float>().ToArray().CopyTo(exact[q], s);
+                }
+                Console.WriteLine($"exact {q}: {clock.Elapsed.TotalSeconds:F0} s");
+            }
+            var bytes = new byte[(long)r * total * 4];
+            for (int q = 0; q < r; q++) Buffer.BlockCopy(exact[q], 0, bytes, q * total * 4, total * 4);
+            File.WriteAllBytes(exactFile, bytes);
+        }
+        // Our exact top 10 (f16 frames) against the cached truth.
+        var top = new List<int[]>();
+        double agree = 0;
+        for (int q = 0; q < r; q++)
+        {
+            var e = exact[q];
+            var t10 = Enumerable.Range(0, total).OrderByDescending(i => e[i]).Take(10).ToArray();
+            top.Add(t10);
+            agree += t10.Count(i => truthTop[q].Contains(ids[i])) / 10.0 / r;
+            var sorted = e.OrderByDescending(x => x).ToArray();
+            if (q < 5) Console.WriteLine($"q{q}: s1 {sorted[0]:F4} s10 {sorted[9]:F4} s100 {sorted[99]:F4} s1000 {sorted[999]:F4} s10000 {sorted[9999]:F4}");
+        }
+        Console.WriteLine($"f16 exact top 10 vs truth: {agree:F3}");
+
+        int[] budgets = [1000, 2000, 4000, 8000, 16000, 32000];
+        foreach (int c in o.GetValueOrDefault("clusters", "1000,4000").Split(',').Select(int.Parse))
+        {
+            // Spherical k-means of the coarse vectors (trained on a sample, then every segment assigned).
+            var cent = KMeans(coarse, c, 200_000, 10);
+            var assign = new int[total];
+            var cosToCent = new float[total];
+            for (int s = 0; s < total; s += 65536)
+            {
+                using var scope = torch.NewDisposeScope();
+                int len = Math.Min(65536, total - s);
+                var (v, a) = coarse[TensorIndex.Slice(s, s + len)].matmul(cent.T).max(1);
+                a.to(ScalarType.Int32).data<int>().ToArray().CopyTo(assign, s);
+                v.data<float>().ToArray().CopyTo(cosToCent, s);
+            }
+            var members = Enumerable.Range(0, c).Select(_ => new List<int>()).ToArray();
+            for (int i = 0; i < total; i++) members[assign[i]].Add(i);
+            var sizes = members.Select(m => m.Count).OrderDescending().ToArray();
+            Console.WriteLine($"C = {c}: sizes max {sizes[0]} median {sizes[c / 2]} min {sizes[^1]} ({clock.Elapsed.TotalSeconds:F0} s)");
+            var rng = new Random(1);
+            foreach (int reps in new[] { 1, 4, 16 })
+            {
+                // Representatives: the medoid (closest to the centroid) and reps - 1 random members.
+                var repIdx = members.Select(m => m.Count == 0 ? [] : new[] { m.MaxBy(i => cosToCent[i]) }.Concat(Enumerable.Range(0, reps - 1).Select(_ => m[rng.Next(m.Count)])).ToArray()).ToArray();
+                var recall = new double[budgets.Length];
+                double need99 = 0;
+                var needs = new List<long>();
+                for (int q = 0; q < r; q++)
+                {
+                    var e = exact[q];
+                    var order = Enumerable.Range(0, c).OrderByDescending(k => repIdx[k].Length == 0 ? float.MinValue : repIdx[k].Max(i => e[i])).ToArray();
+                    var cum = new long[c];
+                    var posOf = new int[c];
+                    long acc = 0;
+                    for (int p = 0; p < c; p++) { acc += members[order[p]].Count; cum[p] = acc; posOf[order[p]] = p; }
+                    foreach (int i in top[q]) needs.Add(cum[posOf[assign[i]]]);
+                    for (int b = 0; b < budgets.Length; b++) recall[b] += top[q].Count(i => cum[posOf[assign[i]]] <= budgets[b]) / 10.0 / r;
+                }
+                needs.Sort();
+                Console.WriteLine($"  IVF C={c} reps={reps}: recall " + string.Join(" ", budgets.Select((b, k) => $"{b}:{recall[k]:F3}"))
+                    + $" | N for 0.99: {needs[(int)Math.Ceiling(0.99 * needs.Count) - 1]}, for 1: {needs[^1]}");
+            }
+        }
+        return 0;
+    }
+
+    private static Tensor KMeans(Tensor points, int c, int sampleSize, int steps)
+    {
+        var rng = new Random(3);
+        long n = points.shape[0];
+        var pick = Enumerable.Range(0, Math.Min(sampleSize, (int)n)).Select(_ => (long)rng.NextInt64(n)).ToArray();
+        using var sample = points.index_select(0, torch.tensor(pick));
+        var cent = sample.index_select(0, torch.tensor(Enumerable.Range(0, c).Select(i => (long)i).ToArray())).clone();
+        for (int step = 0; step < steps; step++)
+        {
+            using var scope = torch.NewDisposeScope();
+            var a = sample.matmul(cent.T).argmax(1);
+            var sums = torch.zeros_like(cent).index_add(0, a, sample, 1);
+            var counts = torch.bincount(a, minlength: c);
+            var empty = counts.eq(0);
+            var next = nn.functional.normalize(sums, dim: -1);
+            next = torch.where(empty.unsqueeze(1), cent, next);
+            cent.Dispose();
+            cent = next.DetachFromDisposeScope();
+        }
+        return cent;
+    }
+}
