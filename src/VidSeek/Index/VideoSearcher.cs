@@ -53,6 +53,8 @@ public sealed class VideoSearcher : IDisposable
     /// <summary>Segments per block of the exhaustive search (a multiple of the similarity's own block of 32 videos).</summary>
     public const int ExactBlock = 2048;
 
+
+
     private readonly IndexModel model;
     private Lazy<bool> hasCaptions;
     private Lazy<IReadOnlyList<IndexedVideo>> videos;
@@ -204,6 +206,18 @@ public sealed class VideoSearcher : IDisposable
     public SecondStageTimings? LastStages { get; private set; }
 
     /// <summary>
+    /// Candidates per block of the second stage's read and single-query score (<see cref="ScoreCandidates"/>): 4,096 keeps a
+    /// block's tensors (<c>[4096, 8, 128]</c> floats, 16 MiB) under the allocator's mmap threshold (<see cref="CpuThreads"/>).
+    /// </summary>
+    public int CandidateBlock
+    {
+        get => candidateBlock;
+        set => candidateBlock = value >= 1 ? value : throw new ArgumentOutOfRangeException(nameof(CandidateBlock), value, "at least 1");
+    }
+
+    private int candidateBlock = 4096;
+
+    /// <summary>
     /// Whether a dual encoder's second stage reads its candidates' frames from the frame sidecar beside an embedded index
     /// (<see cref="FrameSidecar"/>, made or caught up when first needed) rather than the index's rows; on by default.
     /// </summary>
@@ -331,31 +345,41 @@ public sealed class VideoSearcher : IDisposable
     {
         var m = Index.Manifest;
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        long[] idList, videoIds;
-        float[] scores;
-        bool fromSidecar;
-        double read;
-        using (var scope = torch.NewDisposeScope())
+        var idList = new List<long>(ids.Count);
+        var videoIds = new List<long>(ids.Count);
+        var scoreList = new List<float>(ids.Count);
+        double read = 0, scored = 0;
+        var sidecar = OpenFrames();
+        bool fromSidecar = sidecar is not null;
+        var missing = new List<long>();
+        // Blocks of CandidateBlock: each block's tensors stay below the allocator's mmap threshold (CpuThreads), so they are
+        // reused from the heap rather than page-faulted in afresh (16,000 candidates at once were [16000, 8, 128] floats).
+        void Score(long[] blockIds, long[] blockVideos, Tensor frames, double readStart)
         {
-            Tensor frames;                                                                           // [N, F, E]
-            var sidecar = OpenFrames();
-            fromSidecar = sidecar is not null;
-            var missing = new List<long>();
-            if (sidecar is not null) (idList, videoIds, frames) = sidecar.Read(ids, missing);
-            else (idList, videoIds, frames, missing) = ([], [], torch.empty(0, m.Frames, m.EmbedDim), ids.ToList());
-            if (missing.Count > 0)
-            {
-                // Rows the sidecar does not hold (it is not there, or the index changed under it): the store's own.
-                var segments = Index.Segments(missing, withTokens: false);
-                idList = [.. idList, .. segments.Select(s => s.Id)];
-                videoIds = [.. videoIds, .. segments.Select(s => s.VideoId)];
-                frames = torch.cat([frames, Stack(segments, s => s.FrameEmbeddings, [m.Frames, m.EmbedDim])], 0);
-            }
-            read = clock.Elapsed.TotalMilliseconds;
-            scores = idList.Length == 0 ? [] : model.CandidateScores(query, frames);
+            double scoreStart = clock.Elapsed.TotalMilliseconds;
+            read += scoreStart - readStart;
+            if (blockIds.Length > 0) scoreList.AddRange(model.CandidateScores(query, frames));
+            idList.AddRange(blockIds);
+            videoIds.AddRange(blockVideos);
+            scored += clock.Elapsed.TotalMilliseconds - scoreStart;
         }
-        double scored = clock.Elapsed.TotalMilliseconds - read;
-        var order = Enumerable.Range(0, idList.Length).OrderByDescending(i => scores[i]).ThenBy(i => idList[i]);
+        foreach (var block in sidecar is null ? [] : ids.Chunk(CandidateBlock))
+        {
+            using var scope = torch.NewDisposeScope();
+            double start = clock.Elapsed.TotalMilliseconds;
+            var (blockIds, blockVideos, frames) = sidecar!.Read(block, missing);                  // frames [n, F, E]
+            Score(blockIds, blockVideos, frames, start);
+        }
+        // Rows the sidecar does not hold (it is not there, or the index changed under it): the store's own.
+        foreach (var block in (fromSidecar ? missing : ids).Chunk(CandidateBlock))
+        {
+            using var scope = torch.NewDisposeScope();
+            double start = clock.Elapsed.TotalMilliseconds;
+            var segments = Index.Segments(block, withTokens: false);
+            Score(segments.Select(s => s.Id).ToArray(), segments.Select(s => s.VideoId).ToArray(), Stack(segments, s => s.FrameEmbeddings, [m.Frames, m.EmbedDim]), start);
+        }
+        var scores = scoreList.ToArray();
+        var order = Enumerable.Range(0, idList.Count).OrderByDescending(i => scores[i]).ThenBy(i => idList[i]);
         var shortlist = (perVideo ? order.DistinctBy(i => videoIds[i]) : order).Take(Shortlist(k)).Select(i => idList[i]).ToList();
         var ranked = Rescore(query, shortlist, k, perVideo);
         LastTimings = (0, read + LastTimings.Read, scored + LastTimings.Score);

@@ -53,19 +53,19 @@ public class FrameSidecarTests(IndexFixture fixture) : IClassFixture<IndexFixtur
     [InlineData(FrameStorage.Float32)]
     public void TheSidecarHoldsTheIndexRowsAndUnknownIdsAreReportedMissing(FrameStorage storage)
     {
-        string index = SyntheticIndex(80, seed: 21);
+        string index = SyntheticIndex(700, seed: 21); // more than 256 rows: Read splits them over libtorch's threads
         using var store = IndexStore.Open(index);
         using var sidecar = FrameSidecar.Open(store, storage: storage)!;
         Assert.Equal("built", sidecar.OpenedAs);
         Assert.Equal(storage, sidecar.Storage);
-        Assert.Equal(80L * Frames * 32 * (int)storage, new FileInfo(Assert.Single(Directory.GetFiles(Path.GetDirectoryName(index)!, "index.vsi.frames-*.bin"))).Length);
+        Assert.Equal(700L * Frames * 32 * (int)storage, new FileInfo(Assert.Single(Directory.GetFiles(Path.GetDirectoryName(index)!, "index.vsi.frames-*.bin"))).Length);
         AssertHoldsTheStore(store, sidecar);
         var missing = new List<long>();
         var (ids, _, frames) = sidecar.Read([store.SegmentIds()[3], 999_999], missing);
         Assert.Equal([store.SegmentIds()[3]], ids);
         Assert.Equal([999_999L], missing);
         Assert.Equal(new long[] { 1, Frames, 32 }, frames.shape);
-        // Nothing it holds: an empty [0, F, E] (the rows are copied from the mapping straight into the tensor, none here).
+        // Nothing it holds: an empty [0, F, E] (the rows are read straight into the tensor, none here).
         missing.Clear();
         var (none, noVideos, noFrames) = sidecar.Read([999_998, 999_999], missing);
         Assert.Empty(none);
@@ -96,6 +96,31 @@ public class FrameSidecarTests(IndexFixture fixture) : IClassFixture<IndexFixtur
                 Assert.True(rows.LastStages is { FromSidecar: false });
             }
         Assert.Empty(warnings);
+    }
+
+    [Fact]
+    public void CandidatesReadAndScoredInBlocksGiveTheSameSearch()
+    {
+        // The second stage reads and scores its candidates in blocks (VideoSearcher.CandidateBlock): blocks of 7 (150 candidates:
+        // 22 blocks, the last one short), from the sidecar and from the store's rows, give the hits and scores of one block.
+        string index = SyntheticIndex(300, seed: 2);
+        using var whole = VideoSearcher.Open(index, candidates: 150);
+        using var sidecar = VideoSearcher.Open(index, candidates: 150);
+        using var rows = VideoSearcher.Open(index, candidates: 150, frameSidecar: false);
+        sidecar.CandidateBlock = 7;
+        rows.CandidateBlock = 7;
+        foreach (var q in Queries)
+        {
+            var one = whole.Search(q, 10);
+            Assert.True(whole.LastStages is { FromSidecar: true, Candidates: 150 });
+            foreach (var blocks in new[] { sidecar, rows })
+            {
+                var hits = blocks.Search(q, 10);
+                Assert.Equal(Ids(one), Ids(hits));
+                Assert.Equal(one.Select(h => h.Score), hits.Select(h => h.Score));
+            }
+            Assert.True(rows.LastStages is { FromSidecar: false, Candidates: 150 });
+        }
     }
 
     [Fact]
