@@ -7,8 +7,18 @@ using static TorchSharp.torch;
 namespace VidSeek.Bench;
 
 /// <summary>
-/// Scratch study: text-dependent first stages for X-Pool at 10^6 (IVF over the mean-frame vectors with the exact score of
-/// cluster representatives, then the members of the best clusters; and a best-first walk over neighbours).
+/// <c>first-stage-study --index DIR/index.vsi --queries FILE --model DIR [--clusters 1000,4000]</c>: whether a first stage
+/// that depends on the text recalls X-Pool's exact top 10 at 10^6 segments with fewer candidates than the text-independent
+/// centroids (<see cref="SearchStudy"/>). The text-dependent stage tried is an inverted file (IVF): spherical k-means of
+/// the segments' normalised mean frames into C clusters (trained on 200,000 of them, then every segment assigned to its
+/// nearest centroid), each cluster represented by its medoid (the member closest to the centroid) and R - 1 random
+/// members; a query scores every representative exactly (X-Pool's single-query form), ranks the clusters by their best
+/// representative, and takes whole clusters in that order. For every true top-10 segment the candidates needed are the
+/// sizes of the clusters up to and including its own. Also printed: the exact scores at ranks 1, 10, 100, 1,000 and 10,000
+/// of a few queries (how flat the top of the ranking is), and how often the exact top 10 computed on the sidecar's float16
+/// frames equals the float32 reference (<c>truth-xpool-40.json</c> beside the index, from <c>search-query</c>). Every
+/// segment's frames are read from the frame sidecar into memory (float16, 2 GiB at 10^6); the exact scores of the 40
+/// queries are cached in <c>--work</c> (default /tmp/fss).
 /// </summary>
 public static class FirstStageStudy
 {
@@ -28,7 +38,7 @@ public static class FirstStageStudy
         using var single = new Models.XPool.XPoolSingleQuery(pool);
         int total = store.SegmentCount, fr = store.Manifest.Frames, dim = store.Manifest.EmbedDim;
         var clock = Stopwatch.StartNew();
-        using var sidecar = FrameSidecar.Open(store) ?? throw new Exception("no sidecar");
+        using var sidecar = FrameSidecar.Open(store) ?? throw new InvalidOperationException($"{FrameSidecar.PathFor(index)} could not be opened");
         // All frames, float16 in memory.
         var all = torch.empty([total, fr, dim], ScalarType.Float16);
         var ids = new long[total];
@@ -40,7 +50,7 @@ public static class FirstStageStudy
             var want = Enumerable.Range(s + 1, Math.Min(chunk, total - s)).Select(i => (long)i).ToList();
             var missing = new List<long>();
             var (got, _, frames) = sidecar.Read(want, missing);
-            if (missing.Count > 0) throw new Exception($"missing {missing.Count}");
+            if (missing.Count > 0) throw new InvalidOperationException($"the frame sidecar lacks {missing.Count} of segments {s + 1}..{s + chunk} (the study expects ids 1..N)");
             got.CopyTo(ids, s);
             all[TensorIndex.Slice(s, s + got.Length)] = frames.to(ScalarType.Float16);
             coarse[TensorIndex.Slice(s, s + got.Length)] = nn.functional.normalize(frames.mean([1]), dim: -1);

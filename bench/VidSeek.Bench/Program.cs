@@ -55,6 +55,9 @@ const string Usage = """
                         --index DIR/index.vsi  --queries DIR/queries.txt  --model DIR (the index's model, if moved)  --recall-queries 40
                         --candidates 10,20,50,100,200,500,1000,2000  --prefilter 5000,10000,20000  --filters f16,int8,attention,top2|none
                         --kmeans 2,3,4  --kmeans-adjacent 4,6,8  --kmeans-all 4,6,8,12  --work /tmp/search-study (exact-score cache)  --out FILE.json
+      first-stage-study whether an inverted file (k-means clusters of the mean frames, ranked per query by the exact X-Pool score of
+                        representatives) recalls X-Pool's exact top 10 with fewer candidates; how flat the exact ranking's top is:
+                        --index DIR/index.vsi --queries FILE --model DIR  --clusters 1000,4000  --recall-queries 40  --work /tmp/fss
       calibration       score calibration: how many ground-truth captions vs unrelated queries each "no good match" rule flags
                         --index FILE (an index of a dataset split, e.g. vidseek-demo/demo.vsi)  --captions 400
       oversubscription  vidseek index alone vs N processes at once, per OpenMP wait policy and --threads: the slowdown ratio
