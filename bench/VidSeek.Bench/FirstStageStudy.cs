@@ -56,12 +56,16 @@ public static class FirstStageStudy
             coarse[TensorIndex.Slice(s, s + got.Length)] = nn.functional.normalize(frames.mean([1]), dim: -1);
         }
         Console.WriteLine($"frames read: {clock.Elapsed.TotalSeconds:F0} s");
-        var truth = JsonSerializer.Deserialize<JsonElement>(File.ReadAllText(Path.Combine(Path.GetDirectoryName(index)!, "truth-xpool-40.json")));
-        var truthTop = truth.GetProperty("Top").EnumerateArray().Select(a => a.EnumerateArray().Select(x => x.GetInt64()).ToHashSet()).ToList();
+        string truthFile = Path.Combine(Path.GetDirectoryName(index)!, $"truth-xpool-{r}.json");
+        var truthTop = File.Exists(truthFile)
+            ? JsonSerializer.Deserialize<JsonElement>(File.ReadAllText(truthFile)).GetProperty("Top").EnumerateArray().Select(a => a.EnumerateArray().Select(x => x.GetInt64()).ToHashSet()).ToList()
+            : null;
         var texts = sample.Select(q => { using var e = model.EncodeQuery(q); return e.Text.clone(); }).ToArray();
 
         // Exact single-query scores of every segment (cached).
-        string exactFile = Path.Combine(work, $"exact-{total}-{r}.bin");
+        // Keyed by the index's path, generation and the query count (two collections of the same size must not share it).
+        string key = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes($"{index}|{store.Generation}|{string.Join("\n", sample)}")))[..12];
+        string exactFile = Path.Combine(work, $"exact-{total}-{r}-{key}.bin");
         var exact = new float[r][];
         if (File.Exists(exactFile))
         {
@@ -93,14 +97,18 @@ public static class FirstStageStudy
             var e = exact[q];
             var t10 = Enumerable.Range(0, total).OrderByDescending(i => e[i]).Take(10).ToArray();
             top.Add(t10);
-            agree += t10.Count(i => truthTop[q].Contains(ids[i])) / 10.0 / r;
+            if (truthTop is not null) agree += t10.Count(i => truthTop[q].Contains(ids[i])) / 10.0 / r;
             var sorted = e.OrderByDescending(x => x).ToArray();
-            if (q < 5) Console.WriteLine($"q{q}: s1 {sorted[0]:F4} s10 {sorted[9]:F4} s100 {sorted[99]:F4} s1000 {sorted[999]:F4} s10000 {sorted[9999]:F4}");
+            if (q < int.Parse(o.GetValueOrDefault("show", "5"))) Console.WriteLine($"q{q}: s1 {sorted[0]:F4} s10 {sorted[9]:F4} s100 {sorted[99]:F4} s1000 {sorted[999]:F4} s10000 {sorted[9999]:F4}");
         }
-        Console.WriteLine($"f16 exact top 10 vs truth: {agree:F3}");
+        Console.WriteLine(truthTop is null ? $"no {truthFile}: the float16 top 10 not compared" : $"f16 exact top 10 vs truth: {agree:F3}");
+        // Over all queries: the median gap between the exact scores at ranks 1 and 10, 10 and 100, 100 and 1,000.
+        var gaps = Enumerable.Range(0, r).Select(q => { var e = exact[q].OrderByDescending(x => x).Take(1000).ToArray(); return (e[0] - e[9], e[9] - e[99], e[99] - e[999]); }).ToList();
+        double Med(IEnumerable<float> xs) { var a = xs.OrderBy(x => x).ToArray(); return a[a.Length / 2]; }
+        Console.WriteLine($"median over {r} queries of the exact score's drop from rank 1 to 10: {Med(gaps.Select(g => g.Item1)):F4}, 10 to 100: {Med(gaps.Select(g => g.Item2)):F4}, 100 to 1,000: {Med(gaps.Select(g => g.Item3)):F4}");
 
         int[] budgets = [1000, 2000, 4000, 8000, 16000, 32000];
-        foreach (int c in o.GetValueOrDefault("clusters", "1000,4000").Split(',').Select(int.Parse))
+        foreach (int c in o.GetValueOrDefault("clusters", "1000,4000").Split(',', StringSplitOptions.RemoveEmptyEntries).Select(int.Parse))
         {
             // Spherical k-means of the coarse vectors (trained on a sample, then every segment assigned).
             var cent = KMeans(coarse, c, 200_000, 10);

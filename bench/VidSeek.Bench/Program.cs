@@ -48,7 +48,7 @@ const string Usage = """
                         computes only that cache, from the SQLite index alone, so a later run measures only the queries;
                         --compare-rows false skips the same queries read from SQLite rows, --exact-check false the one-query
                         --exact check: each is a long read of the SQLite index at 10^6)
-      search-read       reading N random candidates' rows from the frame sidecar: same ids each time vs fresh ids, minor page faults
+      search-read       reading N random candidates' rows from the frame sidecar (pread): same ids each time vs fresh ids, minor page faults
                         --index DIR/index.vsi  --candidates 8000  --rounds 20  --threads N (libtorch's)
       search-study      which first-stage vectors recall X-Pool's exact top 10 (brute force), and the N each needs for recall 0.99 / 1:
                         mean, frames, vertices, uniform, edge midpoints (all, adjacent, chosen), per-segment k-means; second filters

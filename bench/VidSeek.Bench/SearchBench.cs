@@ -436,12 +436,12 @@ public static class SearchBench
     }
 
     /// <summary>
-    /// <c>search-read --index DIR/index.vsi [--candidates 8000] [--rounds 20]</c>: why reading the candidates' rows from the
-    /// frame sidecar is slower inside the latency loop than the same read repeated. Times <see cref="FrameSidecar.Read"/> of N
-    /// random segment ids (median of the rounds, and the process's minor page faults during each read) three ways: the same
-    /// ids every round; fresh ids each round; fresh ids after writing a 64 MiB buffer (the CPU caches evicted, as the loop's
-    /// other stages do). A minor fault is a page of the mapping (or of a fresh allocation) that this process touches for the
-    /// first time: present in the page cache, but not yet in the process's page table.
+    /// <c>search-read --index DIR/index.vsi [--candidates 8000] [--rounds 20]</c>: the cost of reading the candidates' rows
+    /// from the frame sidecar (<see cref="FrameSidecar.Read"/>, one pread a row) for N random segment ids (median of the
+    /// rounds, and the process's minor page faults during each read), three ways: the same ids every round; fresh ids each
+    /// round; fresh ids after writing a 64 MiB buffer (the CPU caches evicted, as the loop's other stages do). When the
+    /// sidecar was a memory mapping, fresh ids in a fresh process cost several times the same read repeated (the first touch
+    /// of each mapped page); this shows whether a read depends on what the process read before.
     /// </summary>
     public static int Read(string[] args)
     {
