@@ -160,13 +160,22 @@ public sealed class FrameSidecar : IDisposable
             // that another process cut shorter would fault (SIGBUS) where a read returns short (bench: search-read).
             var handle = data!;
             int parts = found.Count < 256 ? 1 : Math.Max(1, torch.get_num_threads());
-            Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, part =>
+            long shortRow = -1;
+            try
             {
-                Span<byte> into = raw.bytes;                                                      // the tensor's storage
-                for (int i = part; i < found.Count; i += parts)
-                    if (RandomAccess.Read(handle, into.Slice(i * rowBytes, rowBytes), foundRows[i] * rowBytes) != rowBytes)
-                        throw new IOException($"{DataPath}: row {foundRows[i]} is cut short (the file changed under this process)");
-            });
+                Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, part =>
+                {
+                    Span<byte> into = raw.bytes;                                                  // the tensor's storage
+                    for (int i = part; i < found.Count; i += parts)
+                        if (RandomAccess.Read(handle, into.Slice(i * rowBytes, rowBytes), foundRows[i] * rowBytes) != rowBytes)
+                            Interlocked.Exchange(ref shortRow, foundRows[i]);
+                });
+            }
+            catch (AggregateException e) when (e.InnerExceptions.Count > 0)
+            {
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw(); // as a plain read would
+            }
+            if (shortRow >= 0) throw new IOException($"{DataPath}: row {shortRow} is cut short (the file changed under this process)");
         }
         return (found.ToArray(), videoIds, raw.to(ScalarType.Float32).MoveToOuterDisposeScope());
     }

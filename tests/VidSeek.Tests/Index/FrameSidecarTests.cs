@@ -99,6 +99,26 @@ public class FrameSidecarTests(IndexFixture fixture) : IClassFixture<IndexFixtur
     }
 
     [Fact]
+    public void ADataFileCutShorterUnderAReaderGivesAnIoErrorNamingIt()
+    {
+        // Another process cannot do this by the sidecar's own protocol (it only cuts what no header names); a user or a
+        // damaged disk can. A mapping would raise SIGBUS here; the reads return short and Read says so.
+        string index = SyntheticIndex(600, seed: 22);
+        using var store = IndexStore.Open(index);
+        using var sidecar = FrameSidecar.Open(store)!;
+        string data = Assert.Single(Directory.GetFiles(Path.GetDirectoryName(index)!, "index.vsi.frames-*.bin"));
+        using (var cut = new FileStream(data, FileMode.Open, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete))
+            cut.SetLength(cut.Length / 2);
+        foreach (int n in new[] { 600, 10 }) // split over threads, and on one
+        {
+            var ids = store.SegmentIds().TakeLast(n).ToList();
+            var e = Assert.Throws<IOException>(() => sidecar.Read(ids));
+            Assert.Contains(Path.GetFileName(data), e.Message);
+            Assert.Contains("cut short", e.Message);
+        }
+    }
+
+    [Fact]
     public void CandidatesReadAndScoredInBlocksGiveTheSameSearch()
     {
         // The second stage reads and scores its candidates in blocks (VideoSearcher.CandidateBlock): blocks of 7 (150 candidates:
