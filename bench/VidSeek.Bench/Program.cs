@@ -35,7 +35,8 @@ const string Usage = """
       shots-pass        shots mode after the detection pass: a second sequential decode vs seeking vs the one-pass lower bound
                         --files A.mp4,B.mp4 (default: the small index-throughput collection's 5-minute file)  --frames 12  --size 224  --out FILE (.md)
       search-source     the source of the search benchmark: Shapes corpus (seed 1, 800 videos), train split indexed with the demo model
-                        --work DIR (/tmp/vidseek-search-bench)  --model DIR (assets/demo-model)
+                        --work DIR (/tmp/vidseek-search-bench)  --model DIR (assets/demo-model)  --corpus-videos 800 (all splits)
+                        --max-videos 300 (the first train videos indexed: the sources search-build mixes)
       search-build      an index of N segments mixed from the source's, and its ANN indexes (X-Pool's, mean pooling's): build time, size
                         --source DIR  --n 10000  --out DIR  --seed 7  --poolings xpool,meanp  --store-only false  --reuse-store false
                         --connectivity 16  --expansion-add 128  --frames true (false: keep the frame sidecar)

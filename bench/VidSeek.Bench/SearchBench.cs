@@ -12,8 +12,9 @@ namespace VidSeek.Bench;
 /// <summary>
 /// Search at scale (issue 10, section 2), in three steps, each its own process:
 /// <list type="number">
-/// <item><c>search-source --work DIR</c>: the Shapes corpus (<c>vidseek synth --seed 1 --videos 800</c>), its train split
-/// indexed with the shipped X-Pool demo model (real embeddings of real videos), and the test split's captions as queries.</item>
+/// <item><c>search-source --work DIR</c>: the Shapes corpus (<c>vidseek synth --seed 1 --videos 800</c>; <c>--corpus-videos</c>),
+/// the first <c>--max-videos</c> (300) of its train split indexed with the shipped X-Pool demo model (real embeddings of real
+/// videos), and the test split's captions as queries.</item>
 /// <item><c>search-build --source DIR --n N --out DIR2</c>: an index of N segments made from the source segments by mixing
 /// and perturbing them (see <see cref="Mix"/>), then its ANN index; times and sizes.</item>
 /// <item><c>search-query --index DIR2/index.vsi --queries DIR/queries.txt --pooling xpool|meanp</c>: in a fresh process,
@@ -30,20 +31,32 @@ public static class SearchBench
         string work = Path.GetFullPath(o.GetValueOrDefault("work", "/tmp/vidseek-search-bench"));
         string model = Path.GetFullPath(o.GetValueOrDefault("model", "assets/demo-model"));
         string data = Path.Combine(work, "data"), index = Path.Combine(work, "source.vsi");
+        // --corpus-videos: the Shapes corpus's size, all splits (70% train); more videos give more distinct sources to mix
+        // from (the diverse collection: --corpus-videos 14290 --max-videos 10000, about 100 near-copies a source at 10^6).
+        int corpusVideos = int.Parse(o.GetValueOrDefault("corpus-videos", "800"));
         var clock = Stopwatch.StartNew();
-        if (!File.Exists(Path.Combine(data, "MSRVTT_data.json")) || !File.Exists(Path.Combine(data, "shapes.json")))
-            ShapesGenerator.Generate(new ShapesOptions { OutputDir = data, Seed = 1, Videos = 800, Force = true });
-        Console.WriteLine($"corpus: {data} ({clock.Elapsed.TotalSeconds:F0} s)");
+        string settings = Path.Combine(data, "shapes.json");
+        if (!File.Exists(Path.Combine(data, "MSRVTT_data.json")) || !File.Exists(settings))
+            ShapesGenerator.Generate(new ShapesOptions { OutputDir = data, Seed = 1, Videos = corpusVideos, Force = true });
+        else
+        {
+            // A corpus generated before is reused only if it is the size asked for (regenerating would replace the sources).
+            int had = JsonDocument.Parse(File.ReadAllText(settings)).RootElement.GetProperty("videos").GetInt32();
+            if (had != corpusVideos)
+                throw new ArgumentException($"{settings}: the corpus there has {had} videos, not --corpus-videos {corpusVideos}; use another --work");
+        }
+        Console.WriteLine($"corpus: {data}, {corpusVideos} videos ({clock.Elapsed.TotalSeconds:F0} s); load: {Uptime()}");
         var (train, _) = DatasetLoaders.Load("msrvtt", data, "train");
         var (test, _) = DatasetLoaders.Load("msrvtt", data, "test");
         using var indexModel = IndexModel.Open(model);
         var (videos, root) = IndexBuilder.FromSplit(train);
         int max = int.Parse(o.GetValueOrDefault("max-videos", "300"));
-        videos = videos.Take(max).ToList(); // a few hundred real segments are enough to mix from
+        videos = videos.Take(max).ToList(); // a few hundred real segments are enough to mix from (at 10^6, each about 3,300 times)
+        if (videos.Count < max) Console.WriteLine($"note: the train split has only {videos.Count} videos (--max-videos {max})");
         using (var store = IndexStore.OpenOrCreate(index, indexModel.Manifest(model, null, root)))
         {
             var report = IndexBuilder.Update(store, indexModel, videos);
-            Console.WriteLine($"source index: {store.SegmentCount} segments of the train split in {index} ({report.Added} encoded; {clock.Elapsed.TotalSeconds:F0} s)");
+            Console.WriteLine($"source index: {store.SegmentCount} segments of the train split in {index} ({report.Added} encoded; {clock.Elapsed.TotalSeconds:F0} s in all); load: {Uptime()}");
         }
         var queries = test.Captions.Select(c => c.Text).Distinct().ToList();
         File.WriteAllLines(Path.Combine(work, "queries.txt"), queries);
@@ -521,6 +534,9 @@ public static class SearchBench
         }
         var dual = (IndexModel.Dual)model;
         var clock = Stopwatch.StartNew();
+        // The top `keep` of each query (k of them are the reference), so that the score spread at the top can be printed:
+        // how flat the exact ranking is there (near-copies of one source score alike).
+        int keep = Math.Max(k, 100);
         var best = sample.Select(_ => new List<(float Score, long Position, long Id)>()).ToList();
         using (var texts = torch.cat(sample.Select(q => { using var e = model.EncodeQuery(q); return e.Text.clone(); }).ToArray(), 0)) // [R, E]
         {
@@ -540,14 +556,19 @@ public static class SearchBench
                 for (int q = 0; q < sample.Count; q++)
                 {
                     for (int i = 0; i < block.Length; i++) best[q].Add((exact[q * block.Length + i], pos + i, block[i].Id));
-                    best[q] = best[q].OrderByDescending(b => b.Score).ThenBy(b => b.Position).Take(k).ToList();
+                    best[q] = best[q].OrderByDescending(b => b.Score).ThenBy(b => b.Position).Take(keep).ToList();
                 }
                 pos += block.Length;
             }
         }
         seconds = clock.Elapsed.TotalSeconds;
         Console.WriteLine($"exhaustive exact scores for {sample.Count} queries x {store.SegmentCount} segments in one streamed pass: {seconds:F1} s; cached in {file}");
-        var top = best.Select(b => b.Select(x => x.Id).ToArray()).ToArray();
+        double RankMedian(int rank) => Median(best.Where(b => b.Count >= rank).Select(b => (double)b[rank - 1].Score));
+        double GapMedian(int rank) => Median(best.Where(b => b.Count >= rank).Select(b => (double)(b[0].Score - b[rank - 1].Score)));
+        Console.WriteLine($"exact score at rank 1 / 10 / 100, median over the queries: {RankMedian(1):F4} / {RankMedian(k):F4} / {RankMedian(keep):F4}; " +
+            $"rank 1 minus rank 10: median {GapMedian(k):F4}, rank 1 minus rank 100: median {GapMedian(keep):F4}; " +
+            $"first query: {string.Join(" ", best[0].Take(k).Select(b => b.Score.ToString("F4")))}");
+        var top = best.Select(b => b.Take(k).Select(x => x.Id).ToArray()).ToArray();
         File.WriteAllText(file + ".tmp", JsonSerializer.Serialize(new TruthFile(generation, k, sample.ToArray(), top, seconds)));
         File.Move(file + ".tmp", file, overwrite: true);
         return top.Select(t => t.ToHashSet()).ToList();
