@@ -154,10 +154,10 @@ public sealed class FrameSidecar : IDisposable
         if (found.Count > 0)
         {
             // Each row read (pread) straight into the tensor's own storage, on libtorch's thread count. Not a memory mapping:
-            // on this 2-core VM a mapped row cost 5-9 us the first time a process touched its page (page-table faults; a
-            // fresh process's first queries at 10^6) and about 3 us later, a pread about 3 us from the first query on; the
-            // mapped pages also counted in the process's resident memory (up to the whole file), and a mapping of a file
-            // that another process cut shorter would fault (SIGBUS) where a read returns short (bench: search-read).
+            // a fresh process (a new serve, the bench's latency loop) paid a page-table fault on the first touch of most
+            // mapped rows, where a pread costs the same from the first query on; mapped pages also counted in the process's
+            // resident memory (up to the whole file); and a mapping of a file cut shorter under it faults (SIGBUS) where a
+            // read returns short (docs/PERFORMANCE.md, "Reading the candidates with pread").
             var handle = data!;
             int parts = found.Count < 256 ? 1 : Math.Max(1, torch.get_num_threads());
             long shortRow = -1;

@@ -53,8 +53,6 @@ public sealed class VideoSearcher : IDisposable
     /// <summary>Segments per block of the exhaustive search (a multiple of the similarity's own block of 32 videos).</summary>
     public const int ExactBlock = 2048;
 
-
-
     private readonly IndexModel model;
     private Lazy<bool> hasCaptions;
     private Lazy<IReadOnlyList<IndexedVideo>> videos;
