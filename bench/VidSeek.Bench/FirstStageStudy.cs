@@ -18,7 +18,9 @@ namespace VidSeek.Bench;
 /// of a few queries (how flat the top of the ranking is), and how often the exact top 10 computed on the sidecar's float16
 /// frames equals the float32 reference (<c>truth-xpool-40.json</c> beside the index, from <c>search-query</c>). Every
 /// segment's frames are read from the frame sidecar into memory (float16, 2 GiB at 10^6); the exact scores of the 40
-/// queries are cached in <c>--work</c> (default /tmp/fss).
+/// queries are cached in <c>--work</c> (default /tmp/fss). <c>--centroids true</c> also scores the shipped first stage's
+/// stand-in (the best of each segment's 8 vertex centroids against the unit text) by brute force over every segment: the
+/// recall it would give without the HNSW graph.
 /// </summary>
 public static class FirstStageStudy
 {
@@ -108,6 +110,38 @@ public static class FirstStageStudy
         Console.WriteLine($"median over {r} queries of the exact score's drop from rank 1 to 10: {Med(gaps.Select(g => g.Item1)):F4}, 10 to 100: {Med(gaps.Select(g => g.Item2)):F4}, 100 to 1,000: {Med(gaps.Select(g => g.Item3)):F4}");
 
         int[] budgets = [1000, 2000, 4000, 8000, 16000, 32000];
+        if (o.GetValueOrDefault("centroids", "false") == "true")
+        {
+            // The shipped first stage's stand-in scored by brute force (no graph): each segment's best inner product of its
+            // AnnVectors (X-Pool: the 8 vertex centroids) with the unit text; recall against the float32 reference, so the
+            // difference from search-query's graph recall at the same N is what the HNSW search loses.
+            var queryVectors = torch.tensor(sample.Select(q => { using var e = model.EncodeQuery(q); return model.AnnQuery(e); }).SelectMany(v => v).ToArray(), [r, dim]);
+            var standIn = Enumerable.Range(0, r).Select(_ => new float[total]).ToArray();
+            for (int s0 = 0; s0 < total; s0 += 4096)
+            {
+                using var scope = torch.NewDisposeScope();
+                int len = Math.Min(4096, total - s0);
+                var vectors = model.AnnVectors(all[TensorIndex.Slice(s0, s0 + len)].to(ScalarType.Float32));   // [len, K, E]
+                var best = vectors.matmul(queryVectors.T).amax([1]).T.contiguous();                          // [R, len]
+                var values = best.data<float>().ToArray();
+                for (int q = 0; q < r; q++) Array.Copy(values, q * len, standIn[q], s0, len);
+            }
+            Console.WriteLine($"centroid stand-in scored for every segment: {clock.Elapsed.TotalSeconds:F0} s");
+            var reference = truthTop ?? top.Select(t => t.Select(i => ids[i]).ToHashSet()).ToList();
+            var needs = new List<int>();
+            var recallAt = new double[budgets.Length];
+            for (int q = 0; q < r; q++)
+            {
+                var order = Enumerable.Range(0, total).OrderByDescending(i => standIn[q][i]).ToArray();
+                var rankOf = new Dictionary<long, int>();
+                for (int p = 0; p < total; p++) if (reference[q].Contains(ids[order[p]])) rankOf[ids[order[p]]] = p + 1;
+                needs.AddRange(rankOf.Values);
+                for (int b = 0; b < budgets.Length; b++) recallAt[b] += rankOf.Values.Count(v => v <= budgets[b]) / 10.0 / r;
+            }
+            needs.Sort();
+            Console.WriteLine("centroid stand-in, brute force: recall " + string.Join(" ", budgets.Select((b, k) => $"{b}:{recallAt[k]:F3}"))
+                + $" | N for 0.99: {needs[(int)Math.Ceiling(0.99 * needs.Count) - 1]}, for 1: {needs[^1]}");
+        }
         foreach (int c in o.GetValueOrDefault("clusters", "1000,4000").Split(',', StringSplitOptions.RemoveEmptyEntries).Select(int.Parse))
         {
             // Spherical k-means of the coarse vectors (trained on a sample, then every segment assigned).

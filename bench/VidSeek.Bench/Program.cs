@@ -59,6 +59,7 @@ const string Usage = """
       first-stage-study whether an inverted file (k-means clusters of the mean frames, ranked per query by the exact X-Pool score of
                         representatives) recalls X-Pool's exact top 10 with fewer candidates; how flat the exact ranking's top is:
                         --index DIR/index.vsi --queries FILE --model DIR  --clusters 1000,4000  --recall-queries 40  --work /tmp/fss
+                        --centroids true (also the shipped centroid stand-in scored by brute force, no graph)
       calibration       score calibration: how many ground-truth captions vs unrelated queries each "no good match" rule flags
                         --index FILE (an index of a dataset split, e.g. vidseek-demo/demo.vsi)  --captions 400
       oversubscription  vidseek index alone vs N processes at once, per OpenMP wait policy and --threads: the slowdown ratio
@@ -93,7 +94,7 @@ switch (args[0])
     case "search-query": CpuThreads.KeepLargeBuffersInTheHeap(); return SearchBench.Query(args[1..]); // as vidseek search/serve do (ConfigureProcess)
     case "search-read": CpuThreads.KeepLargeBuffersInTheHeap(); return SearchBench.Read(args[1..]);
     case "search-study": return SearchStudy.Run(args[1..]);
-    case "first-stage-study": return FirstStageStudy.Run(args[1..]);
+    case "first-stage-study": CpuThreads.KeepLargeBuffersInTheHeap(); return FirstStageStudy.Run(args[1..]);
     case "oversubscription": return OversubscriptionBench.Run(Options.Parse(args[1..]));
     case "calibration": return CalibrationBench.Run(Options.Parse(args[1..]));
     case "pg-scale": return PgScaleBench.Run(args[1..]);
