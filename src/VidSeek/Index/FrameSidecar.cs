@@ -202,7 +202,15 @@ public sealed class FrameSidecar : IDisposable
         }
         var sidecar = new FrameSidecar(header, h.ModelSha256, h.Frames, h.Dim, h.Storage, h.DataFile, h.Rows, h.Extents, h.RowSegment, h.RowVideo, h.Generation);
         string? problem;
-        try { problem = sidecar.CheckData() ?? sidecar.OpenData() ?? sidecar.SpotCheck(store, sameGeneration: h.Generation == store.Generation); }
+        try
+        {
+            problem = sidecar.CheckData();
+            if (problem is null)
+            {
+                sidecar.OpenData();
+                problem = sidecar.SpotCheck(store, sameGeneration: h.Generation == store.Generation);
+            }
+        }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { problem = e.Message; }
         if (problem is not null)
         {
@@ -244,11 +252,10 @@ public sealed class FrameSidecar : IDisposable
 
     /// <summary>Opens the data file for reading rows (other processes may append to it or replace it meanwhile: this handle
     /// keeps the file it opened, and only rows the header names are read).</summary>
-    private string? OpenData()
+    private void OpenData()
     {
         data?.Dispose();
         data = rows == 0 ? null : File.OpenHandle(DataPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-        return null;
     }
 
     /// <summary>Compares a few rows, spread over the ids, with the store's segments of the same ids, bit for bit as stored.</summary>
