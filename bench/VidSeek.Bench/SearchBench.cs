@@ -282,6 +282,14 @@ public static class SearchBench
             $"frame sidecar {searcher.FrameSidecar?.OpenedAs ?? "not used"}: {searcher.FrameSidecar?.Count} segments, {searcher.FrameSidecar?.Storage}); " +
             $"disk: SQLite {MiB(storeBytes)} MiB + ANN {MiB(annBytes)} MiB + frames {MiB(framesBytes)} MiB; RSS {RssMiB("VmRSS")} MiB");
 
+        // --prefault true: what serve does at start (AnnIndex.Prefault), before the latency queries.
+        if (o.GetValueOrDefault("prefault", "false") == "true" && searcher.Ann is { } toFault)
+        {
+            clock.Restart();
+            long resident = toFault.Prefault();
+            Console.WriteLine($"prefault (as serve): {MiB(resident)} MiB of the first stage's mapped graph made resident in {clock.Elapsed.TotalSeconds:F2} s; RSS {RssMiB("VmRSS")} MiB");
+        }
+
         // Latency: queries cycled, each timed end to end (text encoding, first stage, reading candidates, exact score, hit detail).
         for (int w = 0; w < 3; w++) searcher.Search(queries[w % queries.Count], K);
         var times = new List<double>();
@@ -404,14 +412,25 @@ public static class SearchBench
         // stage scores exactly, so a true top-10 segment among the candidates stays in the top 10): measured for all sampled
         // queries from the first stage alone, and end to end (searcher.Search) on the first --e2e-queries of them as a check.
         Console.WriteLine();
-        Console.WriteLine($"| candidates N | recall@10 ({pooling}, {r} queries) | end-to-end recall@10 ({e2e} queries) | end-to-end p50 ms | p99 ms | first stage p50 ms |");
-        Console.WriteLine("| ---: | ---: | ---: | ---: | ---: | ---: |");
+        // What a miss costs: the exact scores of the true top 10 of the end-to-end queries (from the index's float32 rows), to
+        // compare with the scores of the 10 the search returned (the mean gap over the 10 ranks, and the largest at rank 10).
+        var truthScores = sample.Take(e2e).Select((q, i) =>
+        {
+            using var encoded = model.EncodeQuery(q);
+            using var scope = torch.NewDisposeScope();
+            var ids = truth[i].ToArray();
+            var rows32 = store.Segments(ids, withTokens: false).ToDictionary(x => x.Id);
+            var flat = ids.SelectMany(id => rows32[id].FrameEmbeddings).ToArray();
+            return model.CandidateScores(encoded, torch.tensor(flat, [ids.Length, store.Manifest.Frames, store.Manifest.EmbedDim])).OrderDescending().ToArray();
+        }).ToList();
+        Console.WriteLine($"| candidates N | recall@10 ({pooling}, {r} queries) | end-to-end recall@10 ({e2e} queries) | end-to-end p50 ms | p99 ms | first stage p50 ms | score gap, mean over ranks 1-10 | largest gap at rank 10 |");
+        Console.WriteLine("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
         var rows = new List<object>();
         foreach (int n in candidateCounts)
         {
             var lat = new List<double>();
             var first = new List<double>();
-            double recall = 0, recallE2e = 0;
+            double recall = 0, recallE2e = 0, gapMean = 0, gapMax = 0;
             using var encodedQueries = new DisposableList(sample.Select(model.EncodeQuery));
             for (int q = 0; q < r; q++)
             {
@@ -426,11 +445,19 @@ public static class SearchBench
                 var hits = searcher.Search(sample[q], K, candidates: n);
                 lat.Add(t.Elapsed.TotalMilliseconds);
                 recallE2e += hits.Count(h => truth[q].Contains(h.Segment.Id)) / (double)K / e2e;
+                var got = hits.Select(h => h.Score).OrderDescending().ToArray();
+                var want = truthScores[q];
+                int m = Math.Min(got.Length, want.Length);
+                if (m > 0)
+                {
+                    gapMean += Enumerable.Range(0, m).Average(i => want[i] - got[i]) / e2e;
+                    gapMax = Math.Max(gapMax, want[m - 1] - got[m - 1]);
+                }
             }
             lat.Sort();
             double lat50 = lat.Count > 0 ? Percentile(lat, 0.5) : double.NaN, lat99 = lat.Count > 0 ? Percentile(lat, 0.99) : double.NaN;
-            Console.WriteLine($"| {n} | {recall:F3} | {recallE2e:F3} | {lat50:F1} | {lat99:F1} | {Median(first):F1} |");
-            rows.Add(new { candidates = n, recall, recall_e2e = recallE2e, e2e_queries = e2e, p50_ms = lat50, p99_ms = lat99, first_stage_ms = Median(first) });
+            Console.WriteLine($"| {n} | {recall:F3} | {recallE2e:F3} | {lat50:F1} | {lat99:F1} | {Median(first):F1} | {gapMean:F5} | {gapMax:F5} |");
+            rows.Add(new { candidates = n, recall, recall_e2e = recallE2e, e2e_queries = e2e, p50_ms = lat50, p99_ms = lat99, first_stage_ms = Median(first), score_gap_mean = gapMean, score_gap_rank10_max = gapMax });
         }
         if (outFile is not null)
         {

@@ -82,6 +82,50 @@ public sealed class AnnIndex : IDisposable
     /// <summary>What opening it did: "fresh", "updated (+A -R)" or "built" (with the reason).</summary>
     public string OpenedAs { get; private set; } = "";
 
+    private string? viewPath; // the data file while the index is a memory-mapped view of it
+
+    /// <summary>
+    /// Makes the memory-mapped data file's pages resident in this process now (Linux <c>madvise(MADV_POPULATE_READ)</c> on
+    /// the mapping, found in <c>/proc/self/maps</c>), so that the first queries of a long-lived process (<c>serve</c>) do not
+    /// pay a page fault on every graph node they visit: at 10^6 segments those faults doubled the first stage's time inside a
+    /// latency loop (docs/PERFORMANCE.md). Skipped where the file is larger than half the available memory (it would only
+    /// evict itself), where the index is not a view (it was updated or built in memory), and off Linux. Returns the bytes
+    /// made resident (0 when skipped); a refusal from the kernel is not an error, only a missed speed-up.
+    /// </summary>
+    public long Prefault()
+    {
+        if (viewPath is null || !OperatingSystem.IsLinux() || !File.Exists("/proc/self/maps")) return 0;
+        var ranges = new List<(ulong Start, ulong End)>();
+        foreach (var line in File.ReadLines("/proc/self/maps"))
+        {
+            // "start-end perms offset dev inode path"
+            if (!line.EndsWith(viewPath, StringComparison.Ordinal)) continue;
+            var span = line.AsSpan(0, line.IndexOf(' '));
+            int dash = span.IndexOf('-');
+            ranges.Add((ulong.Parse(span[..dash], System.Globalization.NumberStyles.HexNumber), ulong.Parse(span[(dash + 1)..], System.Globalization.NumberStyles.HexNumber)));
+        }
+        long bytes = ranges.Sum(r => (long)(r.End - r.Start));
+        if (bytes == 0 || bytes > AvailableMemory() / 2) return 0;
+        long done = 0;
+        foreach (var (start, end) in ranges)
+            if (madvise((IntPtr)(long)start, (UIntPtr)(end - start), MadvPopulateRead) == 0) done += (long)(end - start);
+        return done;
+    }
+
+    private const int MadvPopulateRead = 22; // Linux 5.14+; older kernels answer EINVAL
+
+    [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
+    private static extern int madvise(IntPtr address, UIntPtr length, int advice);
+
+    /// <summary>MemAvailable from /proc/meminfo in bytes (long.MaxValue where it cannot be read).</summary>
+    private static long AvailableMemory()
+    {
+        foreach (var line in File.ReadLines("/proc/meminfo"))
+            if (line.StartsWith("MemAvailable:", StringComparison.Ordinal)
+                && long.TryParse(line["MemAvailable:".Length..].Trim().Split(' ')[0], out long kib)) return kib * 1024;
+        return long.MaxValue;
+    }
+
     private AnnIndex(string headerPath, USearchIndex index, long[] keys, long generation, int dimensions, string kind, int perSegment)
     {
         HeaderPath = headerPath;
@@ -203,7 +247,7 @@ public sealed class AnnIndex : IDisposable
             warn?.Invoke($"{header}: {h.DataFile} cannot be read ({e.Message}); rebuilding it from {store.Location}");
             return null;
         }
-        var ann = new AnnIndex(header, index, h.Keys, h.Generation, h.Dimensions, h.Kind, h.PerSegment);
+        var ann = new AnnIndex(header, index, h.Keys, h.Generation, h.Dimensions, h.Kind, h.PerSegment) { viewPath = Path.GetFullPath(data) };
         string? mismatch = index.Size() != (ulong)h.Keys.Length * (ulong)h.PerSegment ? $"it holds {index.Size()} vectors where its header lists {h.Keys.Length} segments of {h.PerSegment}"
             : (int)index.Dimensions() != h.Dimensions ? "its dimensions differ from its header's"
             : ann.SpotCheck(store, model, sameGeneration: h.Generation == store.Generation);
@@ -255,6 +299,7 @@ public sealed class AnnIndex : IDisposable
             var rebuilt = Build(store, model, HeaderPath, options);
             if (rebuilt.PerSegment != PerSegment || rebuilt.Kind != Kind) throw new InvalidOperationException("the model's first-stage vectors changed");
             (index, rebuilt.index) = (rebuilt.index, index);
+            viewPath = null;
             keys = rebuilt.keys;
             Generation = rebuilt.Generation;
             rebuilt.Dispose();
@@ -266,6 +311,7 @@ public sealed class AnnIndex : IDisposable
         var loaded = new USearchIndex(data, view: false);
         index.Dispose();
         index = loaded;
+        viewPath = null;
         foreach (long id in removed)
             for (int j = 0; j < PerSegment; j++) index.Remove(Key(id, j, PerSegment));
         foreach (var block in added.Chunk(options.Block))

@@ -287,6 +287,57 @@ public class AnnIndexTests(IndexFixture fixture) : IClassFixture<IndexFixture>
     }
 
     [Fact]
+    public void PrefaultMakesAMappedFileResidentAndLeavesAnIndexInMemoryAlone()
+    {
+        string index = SyntheticIndex(fixture.Model, 200, seed: 5);
+        using (var store = IndexStore.Open(index))
+        using (var model = IndexModel.Open(fixture.Model, Frames))
+        using (var ann = AnnIndex.Open(store, model))
+        {
+            Assert.Equal("built", ann.OpenedAs);
+            Assert.Equal(0, ann.Prefault());                                        // built in memory: no mapping to fault in
+        }
+        using (var store = IndexStore.Open(index))
+        using (var model = IndexModel.Open(fixture.Model, Frames))
+        using (var ann = AnnIndex.Open(store, model))
+        {
+            Assert.Equal("fresh", ann.OpenedAs);                                    // a memory-mapped view of the saved file
+            string data = Directory.GetFiles(Path.GetDirectoryName(index)!, "index.vsi.ann-*.usearch").Single();
+            long resident = ann.Prefault();
+            Assert.True(resident >= new FileInfo(data).Length, $"{resident} bytes made resident of a {new FileInfo(data).Length}-byte file");
+            // The kernel's own account: every page of the file's mappings is now resident in this process.
+            var (size, rss) = MappedKiB(Path.GetFullPath(data));
+            Assert.True(size > 0 && rss == size, $"mapped {size} KiB, resident {rss} KiB");
+            using var q = model.EncodeQuery(Queries[1]);
+            Assert.Equal(store.SegmentIds().Order(), ann.Search(model.AnnQuery(q), 1000).Order());
+        }
+        // Caught up after a change, the index is loaded into memory to be changed: nothing to fault in.
+        using (var store = SqliteIndexStore.Open(index, writable: true)) store.PutMany(SyntheticVideos(5, seed: 6, firstVideo: 200));
+        using (var store = IndexStore.Open(index))
+        using (var model = IndexModel.Open(fixture.Model, Frames))
+        using (var ann = AnnIndex.Open(store, model, save: false))
+        {
+            Assert.StartsWith("updated", ann.OpenedAs);
+            Assert.Equal(0, ann.Prefault());
+        }
+    }
+
+    /// <summary>The Size and Rss (KiB) of this process's mappings of <paramref name="path"/>, from /proc/self/smaps.</summary>
+    private static (long Size, long Rss) MappedKiB(string path)
+    {
+        long size = 0, rss = 0;
+        bool inside = false;
+        foreach (var line in File.ReadLines("/proc/self/smaps"))
+        {
+            if (char.IsAsciiHexDigit(line[0]) && line.Contains('-') && line.Split(' ', StringSplitOptions.RemoveEmptyEntries).Length >= 5) { inside = line.EndsWith(path, StringComparison.Ordinal); continue; }
+            if (!inside) continue;
+            if (line.StartsWith("Size:", StringComparison.Ordinal)) size += long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]);
+            if (line.StartsWith("Rss:", StringComparison.Ordinal)) rss += long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]);
+        }
+        return (size, rss);
+    }
+
+    [Fact]
     public void AnAnnFileOfAnotherIndexIsRefusedAndRebuilt()
     {
         // Two indexes with the same model, generation and segment ids but other content: only the vectors tell them apart.
