@@ -49,6 +49,31 @@ public class XPoolFactoredTests
         return factored.Score(texts, videos, 0, texts.Count, 0, videos.Count);
     }
 
+    /// <summary>
+    /// Above <see cref="Tensors.HugePages.MinBytes"/> the per-text data is allocated with huge pages advised: the same
+    /// numbers as the texts prepared in pieces below it (no advice), and the advice itself is taken on a large tensor only.
+    /// </summary>
+    [Fact]
+    public void TextsPreparedInHugePagesEqualTextsPreparedInPieces()
+    {
+        const int dim = 512, count = 8300;                                                    // [2, 8300, 512] floats: 32.4 MiB
+        using var pool = RandomPooling(dim, heads: 1, seed: 11);
+        using var factored = new XPoolFactored(pool);
+        using var text = torch.randn(count, dim);
+        using var whole = factored.PrepareTexts(text);
+        Assert.True(whole.Q.NumberOfElements * 4 >= Tensors.HugePages.MinBytes);
+        using var first = factored.PrepareTexts(text.narrow(0, 0, count / 2));
+        using var second = factored.PrepareTexts(text.narrow(0, count / 2, count - count / 2));
+        Assert.True(torch.cat([first.Q, second.Q], 1).allclose(whole.Q, rtol: 1e-5, atol: 1e-6));        // GEMMs of other row counts round differently
+        Assert.True(torch.cat([first.Scalars, second.Scalars], 1).allclose(whole.Scalars, rtol: 1e-5, atol: 1e-6));
+
+        using var small = torch.empty(1024, 1024);                                            // 4 MiB: from the heap, no advice
+        Assert.False(Tensors.HugePages.Advise(small));
+        using var large = torch.empty(16, 1024, 1024);                                        // 64 MiB
+        bool thpOff = File.Exists("/sys/kernel/mm/transparent_hugepage/enabled") && File.ReadAllText("/sys/kernel/mm/transparent_hugepage/enabled").Contains("[never]");
+        Assert.Equal(OperatingSystem.IsLinux() && !thpOff, Tensors.HugePages.Advise(large));
+    }
+
     [Theory]
     [InlineData(1, 1)]
     [InlineData(1, 12)]

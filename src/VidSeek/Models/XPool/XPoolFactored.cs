@@ -243,7 +243,7 @@ public sealed class XPoolFactored : IDisposable
         {
             // W_k^T q = (W_k^T W_q / sqrt(D)) LN1(t) + W_k^T b_q / sqrt(D), written straight into Q[0] (bias, then the
             // GEMM accumulating onto it), and the raw texts into Q[1]: the right operand of the block's batched GEMM.
-            q = torch.empty(2, n, dim, dtype: Dtype);
+            q = HugePages.Empty([2, n, dim], Dtype);                                              // 114 MiB at MSVD size: see HugePages
             for (long t0 = 0; t0 < n; t0 += TextStep)
             {
                 using var step = torch.NewDisposeScope();
