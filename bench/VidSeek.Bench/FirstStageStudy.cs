@@ -109,7 +109,7 @@ public static class FirstStageStudy
         double Med(IEnumerable<float> xs) { var a = xs.OrderBy(x => x).ToArray(); return a[a.Length / 2]; }
         Console.WriteLine($"median over {r} queries of the exact score's drop from rank 1 to 10: {Med(gaps.Select(g => g.Item1)):F4}, 10 to 100: {Med(gaps.Select(g => g.Item2)):F4}, 100 to 1,000: {Med(gaps.Select(g => g.Item3)):F4}");
 
-        int[] budgets = [1000, 2000, 4000, 8000, 16000, 32000];
+        int[] budgets = [100, 250, 500, 1000, 2000, 4000, 8000, 16000, 32000];
         if (o.GetValueOrDefault("centroids", "false") == "true")
         {
             // The shipped first stage's stand-in scored by brute force (no graph): each segment's best inner product of its
@@ -121,7 +121,18 @@ public static class FirstStageStudy
             {
                 using var scope = torch.NewDisposeScope();
                 int len = Math.Min(4096, total - s0);
-                var vectors = model.AnnVectors(all[TensorIndex.Slice(s0, s0 + len)].to(ScalarType.Float32));   // [len, K, E]
+                var fx = all[TensorIndex.Slice(s0, s0 + len)].to(ScalarType.Float32);
+                Tensor vectors;
+                if (o.TryGetValue("centroid-steps", out var stepsArg))
+                {
+                    // The same 37 points as VertexCentroids, summarised with another number of Lloyd steps (0: the farthest-point seeds, actual points).
+                    var vertices = nn.functional.normalize(pool.Vertices(fx), dim: -1);
+                    var midpoints = nn.functional.normalize(pool.EdgeMidpoints(fx), dim: -1);
+                    var points = torch.cat([vertices.narrow(1, 0, fr), midpoints, vertices.narrow(1, fr, 1)], 1);
+                    int kk = int.Parse(o.GetValueOrDefault("centroid-k", "8"));
+                    vectors = kk >= points.shape[1] ? points : Models.XPool.TextConditionedPooling.SphericalKMeans(points, kk, int.Parse(stepsArg));
+                }
+                else vectors = model.AnnVectors(fx);                                                            // [len, K, E]
                 var best = vectors.matmul(queryVectors.T).amax([1]).T.contiguous();                          // [R, len]
                 var values = best.data<float>().ToArray();
                 for (int q = 0; q < r; q++) Array.Copy(values, q * len, standIn[q], s0, len);
@@ -140,6 +151,180 @@ public static class FirstStageStudy
             }
             needs.Sort();
             Console.WriteLine("centroid stand-in, brute force: recall " + string.Join(" ", budgets.Select((b, k) => $"{b}:{recallAt[k]:F3}"))
+                + $" | N for 0.99: {needs[(int)Math.Ceiling(0.99 * needs.Count) - 1]}, for 1: {needs[^1]}");
+        }
+        if (o.TryGetValue("expand", out var expandArg))
+        {
+            // Neighbourhood expansion: the graph's N1 candidates scored exactly; the best s of them (seeds) bring their M
+            // nearest segments by the cosine of the normalised mean frames (brute force here; the mean-pooling graph recalls
+            // that ranking exactly), which are scored exactly too; optionally a second round from the new best s. Recall of the
+            // exact top 10 (f16 frames) in the union, and how many segments were scored.
+            using var annIndex = AnnIndex.Open(store, model, w => Console.WriteLine($"warning: {w}"), save: false);
+            var rowOf = new Dictionary<long, int>(total);
+            for (int i = 0; i < total; i++) rowOf[ids[i]] = i;
+            var queryVectors = sample.Select(q => { using var e = model.EncodeQuery(q); return model.AnnQuery(e); }).ToArray();
+            foreach (var cfg in expandArg.Split(';'))
+            {
+                var parts = cfg.Split(',').Select(int.Parse).ToArray();   // N1, s, M, rounds
+                int n1 = parts[0], seeds = parts[1], neigh = parts[2], rounds = parts.Length > 3 ? parts[3] : 1;
+                double recall = 0, scored = 0, recallGraph = 0;
+                var firstMs = new List<double>();
+                for (int q = 0; q < r; q++)
+                {
+                    var t = Stopwatch.StartNew();
+                    var cand = annIndex.Search(queryVectors[q], n1).Select(id => rowOf[id]).ToHashSet();
+                    firstMs.Add(t.Elapsed.TotalMilliseconds);
+                    recallGraph += top[q].Count(cand.Contains) / 10.0 / r;
+                    var e = exact[q];
+                    var expandedFrom = new HashSet<int>();
+                    for (int round = 0; round < rounds; round++)
+                    {
+                        var best = cand.OrderByDescending(i => e[i]).Where(i => !expandedFrom.Contains(i)).Take(seeds).ToArray();
+                        if (best.Length == 0) break;
+                        expandedFrom.UnionWith(best);
+                        using var scope = torch.NewDisposeScope();
+                        var sims = coarse.index_select(0, torch.tensor(best.Select(i => (long)i).ToArray())).matmul(coarse.T);   // [s, total]
+                        var (_, nn_) = sims.topk(neigh, 1);
+                        foreach (long i in nn_.data<long>().ToArray()) cand.Add((int)i);
+                    }
+                    recall += top[q].Count(cand.Contains) / 10.0 / r;
+                    scored += cand.Count / (double)r;
+                }
+                Console.WriteLine($"expand N1 {n1}, seeds {seeds}, neighbours {neigh}, rounds {rounds}: recall {recall:F3} (graph alone {recallGraph:F3}), segments scored {scored:F0} a query; graph p50 {firstMs.Order().ElementAt(firstMs.Count / 2):F1} ms");
+            }
+        }
+        if (o.TryGetValue("augmented", out var tauArg))
+        {
+            // Attention-aware points: every vertex, edge midpoint and the centre p of the attention simplex (weights a_p) stands
+            // for <u, c_p> + tau <q, sum_f a_pf k_f - mean_f k_f>, c_p the unit pooled vector at a_p, k_f the frame keys, q the
+            // text's scaled query: a MIPS score of [u, tau q] against [c_p, kappa_p]. Max over the points; also the oracle mix
+            // sum_f softmax(l)_f <u, c_f> over the vertices with the text's true attention.
+            var taus = tauArg.Split(',').Select(x => double.Parse(x, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+            var unit = nn.functional.normalize(torch.cat(texts, 0), dim: -1);                                   // [R, D]
+            var qv = pool.Queries(torch.cat(texts, 0)) / Math.Sqrt(dim);  // [R, D] (one head)
+            var pairs = Models.XPool.TextConditionedPooling.EdgePairs(fr);
+            var att = torch.zeros(fr + pairs.Count + 1, fr);
+            for (int f = 0; f < fr; f++) att[f, f] = 1.0;
+            for (int p = 0; p < pairs.Count; p++) { att[fr + p, pairs[p].I] = 0.5; att[fr + p, pairs[p].J] = 0.5; }
+            att[fr + pairs.Count] = torch.full(fr, 1.0 / fr);
+            var standIns = taus.Select(_ => Enumerable.Range(0, r).Select(_ => new float[total]).ToArray()).ToList();
+            var oracle = Enumerable.Range(0, r).Select(_ => new float[total]).ToArray();
+            var vertOnly = taus.Select(_ => Enumerable.Range(0, r).Select(_ => new float[total]).ToArray()).ToList();
+            double logitSpread = 0; int spreadN = 0;
+            using (torch.no_grad())
+            for (int s0 = 0; s0 < total; s0 += 2048)
+            {
+                using var scope = torch.NewDisposeScope();
+                int len = Math.Min(2048, total - s0);
+                var fx = all[TensorIndex.Slice(s0, s0 + len)].to(ScalarType.Float32);
+                var c = nn.functional.normalize(pool.PooledAt(fx, att), dim: -1);                                // [len, P, D]
+                var keys = pool.Keys(fx);                                                                         // [len, F, D]
+                var kap = att.matmul(keys) - keys.mean([1], keepdim: true);                                       // [len, P, D]
+                var cu = c.matmul(unit.T);                                                                        // [len, P, R]
+                var kq = kap.matmul(qv.T);                                                                        // [len, P, R]
+                if (s0 == 0) { logitSpread = keys.matmul(qv.T).std(1).mean().item<float>(); }
+                var soft = keys.matmul(qv.T).softmax(1);                                                          // [len, F, R]
+                var mix = (soft * cu.narrow(1, 0, fr)).sum(1).T.contiguous().data<float>().ToArray();             // [R, len]
+                for (int q = 0; q < r; q++) Array.Copy(mix, q * len, oracle[q], s0, len);
+                for (int k = 0; k < taus.Length; k++)
+                {
+                    var best = (cu + kq * taus[k]).amax([1]).T.contiguous().data<float>().ToArray();
+                    for (int q = 0; q < r; q++) Array.Copy(best, q * len, standIns[k][q], s0, len);
+                    var bestV = (cu + kq * taus[k]).narrow(1, 0, fr).amax([1]).T.contiguous().data<float>().ToArray();
+                    for (int q = 0; q < r; q++) Array.Copy(bestV, q * len, vertOnly[k][q], s0, len);
+                }
+            }
+            Console.WriteLine($"augmented points scored: {clock.Elapsed.TotalSeconds:F0} s; std of the logits over a segment's frames (first block, mean): {logitSpread:F3}");
+            var reference = truthTop ?? top.Select(t => t.Select(i => ids[i]).ToHashSet()).ToList();
+            void Report(string name, float[][] score)
+            {
+                var needs = new List<int>();
+                var recallAt = new double[budgets.Length];
+                for (int q = 0; q < r; q++)
+                {
+                    var order = Enumerable.Range(0, total).OrderByDescending(i => score[q][i]).ToArray();
+                    var rankOf = new Dictionary<long, int>();
+                    for (int p = 0; p < total; p++) if (reference[q].Contains(ids[order[p]])) rankOf[ids[order[p]]] = p + 1;
+                    needs.AddRange(rankOf.Values);
+                    for (int b = 0; b < budgets.Length; b++) recallAt[b] += rankOf.Values.Count(v => v <= budgets[b]) / 10.0 / r;
+                }
+                needs.Sort();
+                Console.WriteLine($"{name}: recall " + string.Join(" ", budgets.Select((b, k) => $"{b}:{recallAt[k]:F3}"))
+                    + $" | N for 0.99: {needs[(int)Math.Ceiling(0.99 * needs.Count) - 1]}, for 1: {needs[^1]}");
+            }
+            Report("oracle vertex mix (true attention)", oracle);
+            for (int k = 0; k < taus.Length; k++) { Report($"37 points, tau {taus[k]}", standIns[k]); Report($"8 vertices, tau {taus[k]}", vertOnly[k]); }
+        }
+        if (o.TryGetValue("fitted", out var fittedArg))
+        {
+            // A fitted linear stand-in: per segment the least-squares (ridge) fit s(u) ~ <w, u> + b of its exact X-Pool scores
+            // against J probe texts u (unit), so one inner product of [u, 1] with [w, b] stands in for the exact score.
+            int j = int.Parse(fittedArg);
+            double ridge = double.Parse(o.GetValueOrDefault("ridge", "0.01"), System.Globalization.CultureInfo.InvariantCulture);
+            string probeKind = o.GetValueOrDefault("probes", "train");
+            Tensor probes;
+            if (probeKind == "train")
+            {
+                string data = Path.GetFullPath(o["data"]);
+                var train = File.ReadAllLines(Path.Combine(data, "MSRVTT_train.9k.csv")).Skip(1).ToHashSet();
+                var sentences = JsonSerializer.Deserialize<JsonElement>(File.ReadAllText(Path.Combine(data, "MSRVTT_data.json"))).GetProperty("sentences").EnumerateArray()
+                    .Where(x => train.Contains(x.GetProperty("video_id").GetString()!)).Select(x => x.GetProperty("caption").GetString()!).Distinct().ToList();
+                var rngP = new Random(5);
+                var chosen = sentences.OrderBy(_ => rngP.Next()).Take(j).ToList();
+                probes = torch.cat(chosen.Select(q => { using var e = model.EncodeQuery(q); return e.Text.clone(); }).ToArray(), 0);
+                Console.WriteLine($"probes: {probes.shape[0]} of {sentences.Count} distinct training captions");
+            }
+            else
+            {
+                var rngP = new Random(5);
+                var pick = torch.tensor(Enumerable.Range(0, j).Select(_ => (long)rngP.NextInt64(total)).ToArray());
+                probes = coarse.index_select(0, pick);
+                Console.WriteLine($"probes: the normalised mean frames of {j} random segments");
+            }
+            int jn = (int)probes.shape[0];
+            var unitProbes = nn.functional.normalize(probes, dim: -1);
+            var x = torch.cat([unitProbes, torch.ones(jn, 1)], 1).to(ScalarType.Float64);                 // [J, D+1]
+            var gram = x.T.matmul(x) + ridge * torch.eye(dim + 1, dtype: ScalarType.Float64);
+            var m = x.matmul(torch.linalg.inv(gram)).to(ScalarType.Float32);                               // [J, D+1]: W = S M
+            using var factored = new Models.XPool.XPoolFactored(pool);
+            using var probeTexts = factored.PrepareTexts(probes);
+            var fitted = torch.empty([total, dim + 1]);
+            double sse = 0;
+            for (int s0 = 0; s0 < total; s0 += 4096)
+            {
+                using var scope = torch.NewDisposeScope();
+                int len = Math.Min(4096, total - s0);
+                using var videos = factored.PrepareVideos(all[TensorIndex.Slice(s0, s0 + len)].to(ScalarType.Float32));
+                var (sims, _) = factored.Score(probeTexts, videos, 0, jn, 0, len);                       // [J, len]
+                var wv = sims.T.matmul(m);                                                                // [len, D+1]
+                fitted[TensorIndex.Slice(s0, s0 + len)] = wv;
+                sse += (wv.matmul(x.to(ScalarType.Float32).T) - sims.T).square().sum().item<float>();
+            }
+            Console.WriteLine($"fitted {total} segments on {jn} probes (ridge {ridge}): {clock.Elapsed.TotalSeconds:F0} s; rms residual on the probes {Math.Sqrt(sse / total / jn):F4}");
+            var qx = torch.cat([nn.functional.normalize(torch.cat(texts, 0), dim: -1), torch.ones(r, 1)], 1);  // [R, D+1]
+            var standIn = Enumerable.Range(0, r).Select(_ => new float[total]).ToArray();
+            double qsse = 0;
+            for (int s0 = 0; s0 < total; s0 += 65536)
+            {
+                using var scope = torch.NewDisposeScope();
+                int len = Math.Min(65536, total - s0);
+                var values = fitted[TensorIndex.Slice(s0, s0 + len)].matmul(qx.T).T.contiguous().data<float>().ToArray();
+                for (int q = 0; q < r; q++) { Array.Copy(values, q * len, standIn[q], s0, len); for (int i = 0; i < len; i++) { double d = values[q * len + i] - exact[q][s0 + i]; qsse += d * d; } }
+            }
+            Console.WriteLine($"rms error of the fitted stand-in on the {r} queries: {Math.Sqrt(qsse / total / r):F4}");
+            var reference = truthTop ?? top.Select(t => t.Select(i => ids[i]).ToHashSet()).ToList();
+            var needs = new List<int>();
+            var recallAt = new double[budgets.Length];
+            for (int q = 0; q < r; q++)
+            {
+                var order = Enumerable.Range(0, total).OrderByDescending(i => standIn[q][i]).ToArray();
+                var rankOf = new Dictionary<long, int>();
+                for (int p = 0; p < total; p++) if (reference[q].Contains(ids[order[p]])) rankOf[ids[order[p]]] = p + 1;
+                needs.AddRange(rankOf.Values);
+                for (int b = 0; b < budgets.Length; b++) recallAt[b] += rankOf.Values.Count(v => v <= budgets[b]) / 10.0 / r;
+            }
+            needs.Sort();
+            Console.WriteLine($"fitted stand-in ({probeKind}, J {jn}), brute force: recall " + string.Join(" ", budgets.Select((b, k) => $"{b}:{recallAt[k]:F3}"))
                 + $" | N for 0.99: {needs[(int)Math.Ceiling(0.99 * needs.Count) - 1]}, for 1: {needs[^1]}");
         }
         foreach (int c in o.GetValueOrDefault("clusters", "1000,4000").Split(',', StringSplitOptions.RemoveEmptyEntries).Select(int.Parse))

@@ -202,6 +202,14 @@ public sealed class TextConditionedPooling : nn.Module<Tensor, Tensor, PoolingOu
         return cross_attn.Keys(layer_norm1.forward(frames)).MoveToOuterDisposeScope();
     }
 
+    /// <summary>The attention queries of texts <c>[T, D]</c> (<c>q_proj(LN1 t)</c>, heads concatenated, not yet divided by sqrt(hd)).</summary>
+    /// <param name="text">Text embeddings <c>[T, D]</c>.</param>
+    public Tensor Queries(Tensor text)
+    {
+        using var scope = torch.NewDisposeScope();
+        return cross_attn.Queries(layer_norm1.forward(text)).MoveToOuterDisposeScope();
+    }
+
     /// <summary>
     /// X-Pool's attention <c>[V, T, H, F]</c> of each text over each video's frames (the softmax of <see cref="forward"/>, without
     /// computing the pooled vectors).
