@@ -165,8 +165,8 @@ public static class FirstStageStudy
             var queryVectors = sample.Select(q => { using var e = model.EncodeQuery(q); return model.AnnQuery(e); }).ToArray();
             foreach (var cfg in expandArg.Split(';'))
             {
-                var parts = cfg.Split(',').Select(int.Parse).ToArray();   // N1, s, M, rounds
-                int n1 = parts[0], seeds = parts[1], neigh = parts[2], rounds = parts.Length > 3 ? parts[3] : 1;
+                var parts = cfg.Split(',').Select(int.Parse).ToArray();   // N1, s, M, rounds[, mode: 0 mean-frame neighbours, 1 a second graph search with the seeds' pooled vectors]
+                int n1 = parts[0], seeds = parts[1], neigh = parts[2], rounds = parts.Length > 3 ? parts[3] : 1, mode = parts.Length > 4 ? parts[4] : 0;
                 double recall = 0, scored = 0, recallGraph = 0;
                 var firstMs = new List<double>();
                 for (int q = 0; q < r; q++)
@@ -183,6 +183,16 @@ public static class FirstStageStudy
                         if (best.Length == 0) break;
                         expandedFrom.UnionWith(best);
                         using var scope = torch.NewDisposeScope();
+                        if (mode == 1)
+                        {
+                            // The seeds' X-Pool outputs for this text (their pooled vectors), averaged: a second query into the centroid graph.
+                            using var noGrad = torch.no_grad();
+                            var seedFrames = all.index_select(0, torch.tensor(best.Select(i => (long)i).ToArray())).to(ScalarType.Float32);
+                            var pooled = nn.functional.normalize(pool.forward(texts[q], seedFrames).Pooled.squeeze(1), dim: -1);   // [s, D]
+                            var refined = nn.functional.normalize(pooled.mean([0]), dim: -1).data<float>().ToArray();
+                            foreach (long id in annIndex.Search(refined, neigh)) cand.Add(rowOf[id]);
+                            continue;
+                        }
                         var sims = coarse.index_select(0, torch.tensor(best.Select(i => (long)i).ToArray())).matmul(coarse.T);   // [s, total]
                         var (_, nn_) = sims.topk(neigh, 1);
                         foreach (long i in nn_.data<long>().ToArray()) cand.Add((int)i);
