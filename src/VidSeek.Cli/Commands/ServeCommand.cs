@@ -27,7 +27,7 @@ public static class ServeCommand
             var server = SearchServer.StartAsync(searcher, new ServeOptions { Host = parse.GetValue(host)!, Port = parse.GetValue(port) }).GetAwaiter().GetResult();
             // A long-lived process: fault the first stage's mapped graph in now rather than on the first queries.
             if (searcher.Ann?.Prefault() is > 0 and var resident)
-                stdout.WriteLine($"first stage: {resident / (1024 * 1024)} MiB of {Path.GetFileName(searcher.Ann.HeaderPath)}'s graph made resident");
+                stdout.WriteLine($"first stage: {resident / 1048576.0:F1} MiB of {Path.GetFileName(searcher.Ann.HeaderPath)}'s graph made resident");
             stdout.WriteLine($"serving {searcher.Index.VideoCount} videos of {searcher.Index.Location} on {server.Url} (Ctrl+C stops)");
             if (System.Net.IPAddress.TryParse(parse.GetValue(host), out var address) && ListenAddress.IsWildcard(address))
                 parse.InvocationConfiguration.Error.WriteLine("warning: listening on every network interface: anyone who can reach this machine can search the index and play its videos");
