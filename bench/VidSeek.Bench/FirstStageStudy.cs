@@ -110,6 +110,25 @@ public static class FirstStageStudy
         Console.WriteLine($"median over {r} queries of the exact score's drop from rank 1 to 10: {Med(gaps.Select(g => g.Item1)):F4}, 10 to 100: {Med(gaps.Select(g => g.Item2)):F4}, 100 to 1,000: {Med(gaps.Select(g => g.Item3)):F4}");
 
         int[] budgets = [100, 250, 500, 1000, 2000, 4000, 8000, 16000, 32000];
+        // A stand-in's score of every segment for each query [R][total], against the reference top 10: recall at each budget,
+        // and the candidate count that holds 99% (and all) of the true top-10 segments.
+        var reference = truthTop ?? top.Select(t => t.Select(i => ids[i]).ToHashSet()).ToList();
+        void ReportRecall(string name, float[][] score)
+        {
+            var needs = new List<int>();
+            var recallAt = new double[budgets.Length];
+            for (int q = 0; q < r; q++)
+            {
+                var order = Enumerable.Range(0, total).OrderByDescending(i => score[q][i]).ToArray();
+                var rankOf = new Dictionary<long, int>();
+                for (int p = 0; p < total; p++) if (reference[q].Contains(ids[order[p]])) rankOf[ids[order[p]]] = p + 1;
+                needs.AddRange(rankOf.Values);
+                for (int b = 0; b < budgets.Length; b++) recallAt[b] += rankOf.Values.Count(v => v <= budgets[b]) / 10.0 / r;
+            }
+            needs.Sort();
+            Console.WriteLine($"{name}: recall " + string.Join(" ", budgets.Select((b, k) => $"{b}:{recallAt[k]:F3}"))
+                + $" | N for 0.99: {needs[(int)Math.Ceiling(0.99 * needs.Count) - 1]}, for 1: {needs[^1]}");
+        }
         if (o.GetValueOrDefault("centroids", "false") == "true")
         {
             // The shipped first stage's stand-in scored by brute force (no graph): each segment's best inner product of its
@@ -138,20 +157,7 @@ public static class FirstStageStudy
                 for (int q = 0; q < r; q++) Array.Copy(values, q * len, standIn[q], s0, len);
             }
             Console.WriteLine($"centroid stand-in scored for every segment: {clock.Elapsed.TotalSeconds:F0} s");
-            var reference = truthTop ?? top.Select(t => t.Select(i => ids[i]).ToHashSet()).ToList();
-            var needs = new List<int>();
-            var recallAt = new double[budgets.Length];
-            for (int q = 0; q < r; q++)
-            {
-                var order = Enumerable.Range(0, total).OrderByDescending(i => standIn[q][i]).ToArray();
-                var rankOf = new Dictionary<long, int>();
-                for (int p = 0; p < total; p++) if (reference[q].Contains(ids[order[p]])) rankOf[ids[order[p]]] = p + 1;
-                needs.AddRange(rankOf.Values);
-                for (int b = 0; b < budgets.Length; b++) recallAt[b] += rankOf.Values.Count(v => v <= budgets[b]) / 10.0 / r;
-            }
-            needs.Sort();
-            Console.WriteLine("centroid stand-in, brute force: recall " + string.Join(" ", budgets.Select((b, k) => $"{b}:{recallAt[k]:F3}"))
-                + $" | N for 0.99: {needs[(int)Math.Ceiling(0.99 * needs.Count) - 1]}, for 1: {needs[^1]}");
+            ReportRecall("centroid stand-in, brute force", standIn);
         }
         if (o.TryGetValue("expand", out var expandArg))
         {
@@ -245,25 +251,8 @@ public static class FirstStageStudy
                 }
             }
             Console.WriteLine($"augmented points scored: {clock.Elapsed.TotalSeconds:F0} s; std of the logits over a segment's frames (first block, mean): {logitSpread:F3}");
-            var reference = truthTop ?? top.Select(t => t.Select(i => ids[i]).ToHashSet()).ToList();
-            void Report(string name, float[][] score)
-            {
-                var needs = new List<int>();
-                var recallAt = new double[budgets.Length];
-                for (int q = 0; q < r; q++)
-                {
-                    var order = Enumerable.Range(0, total).OrderByDescending(i => score[q][i]).ToArray();
-                    var rankOf = new Dictionary<long, int>();
-                    for (int p = 0; p < total; p++) if (reference[q].Contains(ids[order[p]])) rankOf[ids[order[p]]] = p + 1;
-                    needs.AddRange(rankOf.Values);
-                    for (int b = 0; b < budgets.Length; b++) recallAt[b] += rankOf.Values.Count(v => v <= budgets[b]) / 10.0 / r;
-                }
-                needs.Sort();
-                Console.WriteLine($"{name}: recall " + string.Join(" ", budgets.Select((b, k) => $"{b}:{recallAt[k]:F3}"))
-                    + $" | N for 0.99: {needs[(int)Math.Ceiling(0.99 * needs.Count) - 1]}, for 1: {needs[^1]}");
-            }
-            Report("oracle vertex mix (true attention)", oracle);
-            for (int k = 0; k < taus.Length; k++) { Report($"37 points, tau {taus[k]}", standIns[k]); Report($"8 vertices, tau {taus[k]}", vertOnly[k]); }
+            ReportRecall("oracle vertex mix (true attention)", oracle);
+            for (int k = 0; k < taus.Length; k++) { ReportRecall($"37 points, tau {taus[k]}", standIns[k]); ReportRecall($"8 vertices, tau {taus[k]}", vertOnly[k]); }
         }
         if (o.TryGetValue("fitted", out var fittedArg))
         {
@@ -322,20 +311,7 @@ public static class FirstStageStudy
                 for (int q = 0; q < r; q++) { Array.Copy(values, q * len, standIn[q], s0, len); for (int i = 0; i < len; i++) { double d = values[q * len + i] - exact[q][s0 + i]; qsse += d * d; } }
             }
             Console.WriteLine($"rms error of the fitted stand-in on the {r} queries: {Math.Sqrt(qsse / total / r):F4}");
-            var reference = truthTop ?? top.Select(t => t.Select(i => ids[i]).ToHashSet()).ToList();
-            var needs = new List<int>();
-            var recallAt = new double[budgets.Length];
-            for (int q = 0; q < r; q++)
-            {
-                var order = Enumerable.Range(0, total).OrderByDescending(i => standIn[q][i]).ToArray();
-                var rankOf = new Dictionary<long, int>();
-                for (int p = 0; p < total; p++) if (reference[q].Contains(ids[order[p]])) rankOf[ids[order[p]]] = p + 1;
-                needs.AddRange(rankOf.Values);
-                for (int b = 0; b < budgets.Length; b++) recallAt[b] += rankOf.Values.Count(v => v <= budgets[b]) / 10.0 / r;
-            }
-            needs.Sort();
-            Console.WriteLine($"fitted stand-in ({probeKind}, J {jn}), brute force: recall " + string.Join(" ", budgets.Select((b, k) => $"{b}:{recallAt[k]:F3}"))
-                + $" | N for 0.99: {needs[(int)Math.Ceiling(0.99 * needs.Count) - 1]}, for 1: {needs[^1]}");
+            ReportRecall($"fitted stand-in ({probeKind}, J {jn}), brute force", standIn);
         }
         foreach (int c in o.GetValueOrDefault("clusters", "1000,4000").Split(',', StringSplitOptions.RemoveEmptyEntries).Select(int.Parse))
         {
