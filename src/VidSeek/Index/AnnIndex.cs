@@ -95,21 +95,26 @@ public sealed class AnnIndex : IDisposable
     public long Prefault()
     {
         if (viewPath is null || !OperatingSystem.IsLinux() || !File.Exists("/proc/self/maps")) return 0;
-        var ranges = new List<(ulong Start, ulong End)>();
-        foreach (var line in File.ReadLines("/proc/self/maps"))
+        try
         {
-            // "start-end perms offset dev inode path"
-            if (!line.EndsWith(viewPath, StringComparison.Ordinal)) continue;
-            var span = line.AsSpan(0, line.IndexOf(' '));
-            int dash = span.IndexOf('-');
-            ranges.Add((ulong.Parse(span[..dash], System.Globalization.NumberStyles.HexNumber), ulong.Parse(span[(dash + 1)..], System.Globalization.NumberStyles.HexNumber)));
+            var ranges = new List<(ulong Start, ulong End)>();
+            foreach (var line in File.ReadLines("/proc/self/maps"))
+            {
+                // "start-end perms offset dev inode path"
+                if (!line.EndsWith(viewPath, StringComparison.Ordinal)) continue;
+                var span = line.AsSpan(0, line.IndexOf(' '));
+                int dash = span.IndexOf('-');
+                ranges.Add((ulong.Parse(span[..dash], System.Globalization.NumberStyles.HexNumber), ulong.Parse(span[(dash + 1)..], System.Globalization.NumberStyles.HexNumber)));
+            }
+            long bytes = ranges.Sum(r => (long)(r.End - r.Start));
+            if (bytes == 0 || bytes > AvailableMemory() / 2) return 0;
+            long done = 0;
+            foreach (var (start, end) in ranges)
+                if (madvise((IntPtr)(long)start, (UIntPtr)(end - start), MadvPopulateRead) == 0) done += (long)(end - start);
+            return done;
         }
-        long bytes = ranges.Sum(r => (long)(r.End - r.Start));
-        if (bytes == 0 || bytes > AvailableMemory() / 2) return 0;
-        long done = 0;
-        foreach (var (start, end) in ranges)
-            if (madvise((IntPtr)(long)start, (UIntPtr)(end - start), MadvPopulateRead) == 0) done += (long)(end - start);
-        return done;
+        // No madvise in this libc, /proc unreadable: only a missed speed-up.
+        catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException or IOException or UnauthorizedAccessException) { return 0; }
     }
 
     private const int MadvPopulateRead = 22; // Linux 5.14+; older kernels answer EINVAL

@@ -30,9 +30,13 @@ public static class HugePages
         if (!OperatingSystem.IsLinux() || t.device_type != DeviceType.CPU || !t.is_contiguous()) return false;
         long bytes = t.NumberOfElements * t.ElementSize;
         if (bytes < MinBytes) return false;
-        long start = (long)THSTensor_data(t.Handle);
-        long alignedStart = (start + HugePage - 1) & ~(HugePage - 1), alignedEnd = (start + bytes) & ~(HugePage - 1);
-        return alignedEnd > alignedStart && madvise((IntPtr)alignedStart, (UIntPtr)(ulong)(alignedEnd - alignedStart), MadvHugepage) == 0;
+        try
+        {
+            long start = (long)THSTensor_data(t.Handle);
+            long alignedStart = (start + HugePage - 1) & ~(HugePage - 1), alignedEnd = (start + bytes) & ~(HugePage - 1);
+            return alignedEnd > alignedStart && madvise((IntPtr)alignedStart, (UIntPtr)(ulong)(alignedEnd - alignedStart), MadvHugepage) == 0;
+        }
+        catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException) { return false; } // another TorchSharp or libc: only a missed speed-up
     }
 
     /// <summary>A new uninitialised CPU tensor, advised huge pages when it is large (<see cref="Advise"/>).</summary>
