@@ -20,7 +20,11 @@ namespace VidSeek.Bench;
 /// segment's frames are read from the frame sidecar into memory (float16, 2 GiB at 10^6); the exact scores of the 40
 /// queries are cached in <c>--work</c> (default /tmp/fss). <c>--centroids true</c> also scores the shipped first stage's
 /// stand-in (the best of each segment's 8 vertex centroids against the unit text) by brute force over every segment: the
-/// recall it would give without the HNSW graph.
+/// recall it would give without the HNSW graph. Other stand-ins, each scored the same way (docs/PERFORMANCE.md, "stand-ins
+/// that did not help"): <c>--augmented</c> (the 37 simplex points, plus tau times each point's attention logit),
+/// <c>--fitted</c> (a per-segment least-squares linear fit of its exact scores on probe texts), <c>--centroid-steps</c> /
+/// <c>--centroid-k</c> (the centroids computed otherwise); and <c>--expand</c>, the graph's candidates widened by the
+/// neighbours of the best of them.
 /// </summary>
 public static class FirstStageStudy
 {
@@ -238,15 +242,17 @@ public static class FirstStageStudy
                 var kap = att.matmul(keys) - keys.mean([1], keepdim: true);                                       // [len, P, D]
                 var cu = c.matmul(unit.T);                                                                        // [len, P, R]
                 var kq = kap.matmul(qv.T);                                                                        // [len, P, R]
-                if (s0 == 0) { logitSpread = keys.matmul(qv.T).std(1).mean().item<float>(); }
-                var soft = keys.matmul(qv.T).softmax(1);                                                          // [len, F, R]
+                var logits = keys.matmul(qv.T);                                                                   // [len, F, R]
+                if (s0 == 0) logitSpread = logits.std(1).mean().item<float>();
+                var soft = logits.softmax(1);
                 var mix = (soft * cu.narrow(1, 0, fr)).sum(1).T.contiguous().data<float>().ToArray();             // [R, len]
                 for (int q = 0; q < r; q++) Array.Copy(mix, q * len, oracle[q], s0, len);
                 for (int k = 0; k < taus.Length; k++)
                 {
-                    var best = (cu + kq * taus[k]).amax([1]).T.contiguous().data<float>().ToArray();
+                    var points = cu + kq * taus[k];                                                               // [len, P, R]
+                    var best = points.amax([1]).T.contiguous().data<float>().ToArray();
                     for (int q = 0; q < r; q++) Array.Copy(best, q * len, standIns[k][q], s0, len);
-                    var bestV = (cu + kq * taus[k]).narrow(1, 0, fr).amax([1]).T.contiguous().data<float>().ToArray();
+                    var bestV = points.narrow(1, 0, fr).amax([1]).T.contiguous().data<float>().ToArray();
                     for (int q = 0; q < r; q++) Array.Copy(bestV, q * len, vertOnly[k][q], s0, len);
                 }
             }

@@ -48,7 +48,8 @@ const string Usage = """
                         reference is computed once in a streamed pass and cached as DIR/truth-POOLING-R.json; --truth-only true
                         computes only that cache, from the SQLite index alone, so a later run measures only the queries;
                         --compare-rows false skips the same queries read from SQLite rows, --exact-check false the one-query
-                        --exact check: each is a long read of the SQLite index at 10^6)
+                        --exact check: each is a long read of the SQLite index at 10^6; --prefault true makes the first stage's
+                        graph resident first, as serve does; the recall table also prints the score gap of the end-to-end results)
       search-read       reading N random candidates' rows from the frame sidecar (pread): same ids each time vs fresh ids, minor page faults
                         --index DIR/index.vsi  --candidates 8000  --rounds 20  --threads N (libtorch's)
       search-study      which first-stage vectors recall X-Pool's exact top 10 (brute force), and the N each needs for recall 0.99 / 1:
@@ -59,7 +60,12 @@ const string Usage = """
       first-stage-study whether an inverted file (k-means clusters of the mean frames, ranked per query by the exact X-Pool score of
                         representatives) recalls X-Pool's exact top 10 with fewer candidates; how flat the exact ranking's top is:
                         --index DIR/index.vsi --queries FILE --model DIR  --clusters 1000,4000  --recall-queries 40  --work /tmp/fss
-                        --centroids true (also the shipped centroid stand-in scored by brute force, no graph)
+                        --centroids true (also the shipped centroid stand-in scored by brute force, no graph; with --centroid-steps S
+                        --centroid-k K the same points summarised otherwise)  --show 5 (queries whose score spread is printed)
+                        --augmented 0,0.003 (the 37 simplex points plus tau x the attention logit)  --fitted J (a per-segment
+                        linear fit on J probes: --probes train --data DIR (the corpus's training captions) | segments; --ridge 0.01)
+                        --expand "N1,s,M[,rounds[,mode]];..." (graph candidates, then the mean-frame neighbours (mode 0) or a
+                        second graph search with the seeds' pooled vectors (mode 1) of the s best)
       calibration       score calibration: how many ground-truth captions vs unrelated queries each "no good match" rule flags
                         --index FILE (an index of a dataset split, e.g. vidseek-demo/demo.vsi)  --captions 400
       oversubscription  vidseek index alone vs N processes at once, per OpenMP wait policy and --threads: the slowdown ratio

@@ -377,10 +377,8 @@ public static class SearchBench
                 var ids = firstStage.Search(model.AnnQuery(encoded), latencyCandidates);
                 using var scope = torch.NewDisposeScope();
                 var (sideIds, _, sideFrames) = sidecar.Read(ids);
-                var rows32 = store.Segments(sideIds, withTokens: false).ToDictionary(x => x.Id);
-                var flat = sideIds.SelectMany(id => rows32[id].FrameEmbeddings).ToArray();
                 var a = model.CandidateScores(encoded, sideFrames);
-                var b = model.CandidateScores(encoded, torch.tensor(flat, [sideIds.Length, store.Manifest.Frames, store.Manifest.EmbedDim]));
+                var b = RowScores(store, model, encoded, sideIds);
                 for (int i = 0; i < a.Length; i++) maxDiff = Math.Max(maxDiff, Math.Abs(a[i] - b[i]));
                 var shortlist = TopK(a, VideoSearcher.Shortlist(K)).Select(i => sideIds[i]).ToHashSet();
                 shortlistRecall += TopK(b, K).Count(i => shortlist.Contains(sideIds[i])) / (double)K / sample.Count;
@@ -417,11 +415,7 @@ public static class SearchBench
         var truthScores = sample.Take(e2e).Select((q, i) =>
         {
             using var encoded = model.EncodeQuery(q);
-            using var scope = torch.NewDisposeScope();
-            var ids = truth[i].ToArray();
-            var rows32 = store.Segments(ids, withTokens: false).ToDictionary(x => x.Id);
-            var flat = ids.SelectMany(id => rows32[id].FrameEmbeddings).ToArray();
-            return model.CandidateScores(encoded, torch.tensor(flat, [ids.Length, store.Manifest.Frames, store.Manifest.EmbedDim])).OrderDescending().ToArray();
+            return RowScores(store, model, encoded, truth[i].ToArray()).OrderDescending().ToArray();
         }).ToList();
         Console.WriteLine($"| candidates N | recall@10 ({pooling}, {r} queries) | end-to-end recall@10 ({e2e} queries) | end-to-end p50 ms | p99 ms | first stage p50 ms | score gap, mean over ranks 1-10 | largest gap at rank 10 |");
         Console.WriteLine("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
@@ -618,6 +612,15 @@ public static class SearchBench
     private static double Median(IEnumerable<double> values) { var l = values.Order().ToList(); return l.Count == 0 ? 0 : l[l.Count / 2]; }
 
     private static float Gauss(Random rng) => (float)(Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble()));
+
+    /// <summary>The single-query scores of segments <paramref name="ids"/> from the index's own float32 rows (not the sidecar), in the order given.</summary>
+    private static float[] RowScores(IIndexStore store, IndexModel model, IndexModel.EncodedQuery encoded, long[] ids)
+    {
+        using var scope = torch.NewDisposeScope();
+        var rows = store.Segments(ids, withTokens: false).ToDictionary(x => x.Id);
+        var flat = ids.SelectMany(id => rows[id].FrameEmbeddings).ToArray();
+        return model.CandidateScores(encoded, torch.tensor(flat, [ids.Length, store.Manifest.Frames, store.Manifest.EmbedDim]));
+    }
 
     private static long MiB(long bytes) => bytes >> 20;
 

@@ -55,11 +55,15 @@ public static class CpuThreads
         if (!OperatingSystem.IsLinux() || (NativeGetenv("GLIBC_TUNABLES") ?? "").Contains("malloc")) return;
         try
         {
-            mallopt(MmapThreshold, 32 << 20);
+            mallopt(MmapThreshold, (int)MmapThresholdBytes);
             mallopt(TrimThreshold, 512 << 20);
         }
         catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException) { } // musl and others: no mallopt
     }
+
+    /// <summary>The mmap threshold <see cref="KeepLargeBuffersInTheHeap"/> sets: 32 MiB, the most glibc accepts on 64-bit.
+    /// Larger allocations are still fresh mappings each time (<see cref="Tensors.HugePages"/>).</summary>
+    public const long MmapThresholdBytes = 32L << 20;
 
     private const int TrimThreshold = -1, MmapThreshold = -3; // glibc's M_TRIM_THRESHOLD, M_MMAP_THRESHOLD
 

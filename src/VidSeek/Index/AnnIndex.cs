@@ -94,7 +94,7 @@ public sealed class AnnIndex : IDisposable
     /// </summary>
     public long Prefault()
     {
-        if (viewPath is null || !OperatingSystem.IsLinux() || !File.Exists("/proc/self/maps")) return 0;
+        if (viewPath is null || !OperatingSystem.IsLinux()) return 0;
         try
         {
             var ranges = new List<(ulong Start, ulong End)>();
@@ -108,19 +108,11 @@ public sealed class AnnIndex : IDisposable
             }
             long bytes = ranges.Sum(r => (long)(r.End - r.Start));
             if (bytes == 0 || bytes > AvailableMemory() / 2) return 0;
-            long done = 0;
-            foreach (var (start, end) in ranges)
-                if (madvise((IntPtr)(long)start, (UIntPtr)(end - start), MadvPopulateRead) == 0) done += (long)(end - start);
-            return done;
+            return ranges.Where(r => MemoryAdvice.Advise((long)r.Start, (long)(r.End - r.Start), MemoryAdvice.PopulateRead)).Sum(r => (long)(r.End - r.Start));
         }
-        // No madvise in this libc, /proc unreadable: only a missed speed-up.
-        catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException or IOException or UnauthorizedAccessException) { return 0; }
+        // /proc unreadable: only a missed speed-up.
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return 0; }
     }
-
-    private const int MadvPopulateRead = 22; // Linux 5.14+; older kernels answer EINVAL
-
-    [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
-    private static extern int madvise(IntPtr address, UIntPtr length, int advice);
 
     /// <summary>MemAvailable from /proc/meminfo in bytes (long.MaxValue where it cannot be read).</summary>
     private static long AvailableMemory()

@@ -8,10 +8,10 @@ namespace VidSeek.Tensors;
 /// Transparent huge pages for a large tensor that is about to be filled for the first time.
 /// </summary>
 /// <remarks>
-/// Why: glibc serves allocations above its mmap threshold (32 MiB at most, <see cref="CpuThreads.KeepLargeBuffersInTheHeap"/>)
+/// Why: glibc serves allocations above its mmap threshold (<see cref="CpuThreads.MmapThresholdBytes"/>, the most it accepts)
 /// with a fresh mapping, and every 4 KiB page of it costs a page fault (and zeroing) the first time it is written. For the
 /// per-text data of X-Pool's factored form at MSVD size (<c>[2, 27763, 512]</c> floats, 114 MiB) those faults were most of
-/// its preparation (0.36-0.41 s against 0.15-0.16 s with huge pages, the GEMM in it about 0.1 s; docs/PERFORMANCE.md).
+/// its preparation (0.36-0.41 s against 0.16-0.20 s with huge pages, the GEMM in it about 0.1 s; docs/PERFORMANCE.md).
 /// <c>madvise(MADV_HUGEPAGE)</c> on the tensor's storage, before anything touches it, lets the kernel fault it in 2 MiB at a
 /// time where transparent huge pages are enabled for madvised memory (the Linux default "madvise" mode). Elsewhere (another OS,
 /// THP "never", a tensor smaller than the threshold, not on the CPU) it does nothing: only a missed speed-up.
@@ -19,10 +19,9 @@ namespace VidSeek.Tensors;
 public static class HugePages
 {
     /// <summary>Tensors smaller than this come from glibc's heap, whose pages are reused rather than fresh.</summary>
-    public const long MinBytes = 32L << 20;
+    public const long MinBytes = CpuThreads.MmapThresholdBytes;
 
     private const long HugePage = 2L << 20;
-    private const int MadvHugepage = 14;
 
     /// <summary>Advises huge pages for the whole 2 MiB-aligned part of <paramref name="t"/>'s storage; true where the kernel accepted it.</summary>
     public static bool Advise(Tensor t)
@@ -30,13 +29,11 @@ public static class HugePages
         if (!OperatingSystem.IsLinux() || t.device_type != DeviceType.CPU || !t.is_contiguous()) return false;
         long bytes = t.NumberOfElements * t.ElementSize;
         if (bytes < MinBytes) return false;
-        try
-        {
-            long start = (long)THSTensor_data(t.Handle);
-            long alignedStart = (start + HugePage - 1) & ~(HugePage - 1), alignedEnd = (start + bytes) & ~(HugePage - 1);
-            return alignedEnd > alignedStart && madvise((IntPtr)alignedStart, (UIntPtr)(ulong)(alignedEnd - alignedStart), MadvHugepage) == 0;
-        }
-        catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException) { return false; } // another TorchSharp or libc: only a missed speed-up
+        long start;
+        try { start = (long)THSTensor_data(t.Handle); }
+        catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException) { return false; } // another TorchSharp: only a missed speed-up
+        long alignedStart = (start + HugePage - 1) & ~(HugePage - 1), alignedEnd = (start + bytes) & ~(HugePage - 1);
+        return MemoryAdvice.Advise(alignedStart, alignedEnd - alignedStart, MemoryAdvice.HugePage);
     }
 
     /// <summary>A new uninitialised CPU tensor, advised huge pages when it is large (<see cref="Advise"/>).</summary>
@@ -50,7 +47,4 @@ public static class HugePages
     // TorchSharp's own native export behind Tensor.data<T>(): the address of the tensor's first element.
     [DllImport("LibTorchSharp")]
     private static extern IntPtr THSTensor_data(IntPtr tensor);
-
-    [DllImport("libc", SetLastError = true)]
-    private static extern int madvise(IntPtr address, UIntPtr length, int advice);
 }
