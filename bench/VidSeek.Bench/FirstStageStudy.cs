@@ -45,6 +45,25 @@ public static class FirstStageStudy
         int total = store.SegmentCount, fr = store.Manifest.Frames, dim = store.Manifest.EmbedDim;
         var clock = Stopwatch.StartNew();
         using var sidecar = FrameSidecar.Open(store) ?? throw new InvalidOperationException($"{FrameSidecar.PathFor(index)} could not be opened");
+        if (o.GetValueOrDefault("scan-only", "false") == "true")
+        {
+            // Only the scan's build and search time (no frames in memory, no recall): for timing runs.
+            var queryTexts = sample.Select(q => { using var e = model.EncodeQuery(q); return e.Text.clone(); }).ToArray();
+            foreach (int k in o.GetValueOrDefault("scan", "16").Split(',').Select(int.Parse))
+            {
+                using var scan = XPoolScan.Build(sidecar, pool, k);
+                Console.WriteLine($"scan rank {k}: built in {scan.BuildSeconds:F1} s, {scan.CodeBytes / 1048576.0:F0} MiB of codes");
+                foreach (int n in o.GetValueOrDefault("scan-n", "2000").Split(',').Select(int.Parse))
+                {
+                    var ms = new List<double>();
+                    for (int rep = 0; rep < 2; rep++)
+                        for (int q = 0; q < r; q++) { var t = Stopwatch.StartNew(); scan.Search(queryTexts[q], n); if (rep == 1) ms.Add(t.Elapsed.TotalMilliseconds); }
+                    ms.Sort();
+                    Console.WriteLine($"  search for {n}: p50 {ms[ms.Count / 2]:F1} ms, p90 {ms[(int)(ms.Count * 0.9)]:F1} ms ({torch.get_num_threads()} threads)");
+                }
+            }
+            return 0;
+        }
         // All frames, float16 in memory.
         var all = torch.empty([total, fr, dim], ScalarType.Float16);
         var ids = new long[total];
@@ -162,6 +181,72 @@ public static class FirstStageStudy
             }
             Console.WriteLine($"centroid stand-in scored for every segment: {clock.Elapsed.TotalSeconds:F0} s");
             ReportRecall("centroid stand-in, brute force", standIn);
+        }
+        if (o.TryGetValue("scan", out var scanArg))
+        {
+            // The shipped X-Pool first stage (XPoolScan) at each rank: its build, its score of every segment against the
+            // reference top 10, and the time of its search for N candidates (median over the queries).
+            foreach (int k in scanArg.Split(',').Select(int.Parse))
+            {
+                using var scan = XPoolScan.Build(sidecar, pool, k);
+                var scores = new float[r][];
+                for (int q = 0; q < r; q++) scores[q] = scan.ScoreAll(texts[q]);
+                Console.WriteLine($"scan rank {k}: built in {scan.BuildSeconds:F1} s, {scan.CodeBytes / 1048576.0:F0} MiB of codes, variance kept {scan.VarianceKept:F4}");
+                ReportRecall($"scan rank {k}", scores);
+                foreach (int n in o.GetValueOrDefault("scan-n", "1000,2000").Split(',').Select(int.Parse))
+                {
+                    var ms = new List<double>();
+                    for (int q = 0; q < r; q++) { var t = Stopwatch.StartNew(); scan.Search(texts[q], n); ms.Add(t.Elapsed.TotalMilliseconds); }
+                    ms.Sort();
+                    Console.WriteLine($"  search for {n}: p50 {ms[ms.Count / 2]:F1} ms, p90 {ms[(int)(ms.Count * 0.9)]:F1} ms ({torch.get_num_threads()} threads)");
+                }
+            }
+        }
+        if (o.TryGetValue("pca", out var pcaArg))
+        {
+            // A compressed-frames stand-in: the exact single-query score on frames rebuilt from their first k principal
+            // coordinates (around the mean frame), each coordinate optionally quantised to --bits (symmetric, one scale per
+            // coordinate). Tells how many candidates a scan of compressed frames would have to pass to an exact second stage.
+            int bits = int.Parse(o.GetValueOrDefault("bits", "0"));
+            var rngS = new Random(7);
+            var pickS = torch.tensor(Enumerable.Range(0, 200_000).Select(_ => rngS.NextInt64(total)).ToArray());
+            var sampleFrames = all.index_select(0, pickS).to(ScalarType.Float32).reshape(-1, dim).to(ScalarType.Float64);
+            var mu = sampleFrames.mean([0]);
+            var centred = sampleFrames - mu;
+            var cov = centred.T.matmul(centred) / centred.shape[0];
+            var (evals, evecs) = torch.linalg.eigh(cov);
+            var order = torch.arange(dim - 1, -1, -1);
+            evals = evals.index_select(0, order); evecs = evecs.index_select(1, order);
+            double totalVar = evals.sum().item<double>();
+            var cumVar = evals.cumsum(0).data<double>().ToArray();
+            Console.WriteLine("principal variance kept: " + string.Join(" ", new[] { 4, 8, 16, 24, 32, 48, 64, 96 }.Where(k => k <= dim).Select(k => $"{k}:{cumVar[k - 1] / totalVar:F4}")));
+            foreach (int k in pcaArg.Split(',').Select(int.Parse))
+            {
+                var basis = evecs.narrow(1, 0, k).to(ScalarType.Float32);                                     // [D, k]
+                var mean32 = mu.to(ScalarType.Float32);
+                Tensor? scale = null;
+                if (bits > 0)
+                {
+                    var coords = (sampleFrames.to(ScalarType.Float32) - mean32).matmul(basis);
+                    scale = coords.abs().amax([0]) / ((1 << (bits - 1)) - 1);                                   // [k]
+                }
+                var standIn = Enumerable.Range(0, r).Select(_ => new float[total]).ToArray();
+                double err = 0;
+                using (torch.no_grad())
+                for (int s0 = 0; s0 < total; s0 += 4096)
+                {
+                    using var scope = torch.NewDisposeScope();
+                    int len = Math.Min(4096, total - s0);
+                    var fx = all[TensorIndex.Slice(s0, s0 + len)].to(ScalarType.Float32);
+                    var c = (fx - mean32).matmul(basis);                                                          // [len, F, k]
+                    if (scale is not null) { int lim = (1 << (bits - 1)) - 1; c = (c / scale).round().clamp(-lim, lim) * scale; }
+                    var rebuilt = c.matmul(basis.T) + mean32;
+                    if (s0 == 0) err = ((rebuilt - fx).norm(-1) / fx.norm(-1)).mean().item<float>();
+                    for (int q = 0; q < r; q++) single.Score(texts[q], rebuilt).Sims.data<float>().ToArray().CopyTo(standIn[q], s0);
+                }
+                Console.WriteLine($"pca {k}, bits {bits}: relative frame error (first block) {err:F4}; {clock.Elapsed.TotalSeconds:F0} s");
+                ReportRecall($"exact score on pca-{k} frames{(bits > 0 ? $" at {bits} bits" : "")}", standIn);
+            }
         }
         if (o.TryGetValue("expand", out var expandArg))
         {

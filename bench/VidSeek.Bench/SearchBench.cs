@@ -274,11 +274,19 @@ public static class SearchBench
         var clock = Stopwatch.StartNew();
         var store = IndexStore.Open(index);
         var model = OpenModel(store, pooling, modelDir);
-        using var searcher = VideoSearcher.Create(store, model, latencyCandidates, annHeader: header);
+        // --first-stage graph: X-Pool's nearest-neighbour graph over the centroids instead of the scan (for comparison).
+        var stage = o.GetValueOrDefault("first-stage", "scan") == "graph" ? XPoolFirstStage.Graph : XPoolFirstStage.Scan;
+        using var searcher = VideoSearcher.Create(store, model, latencyCandidates, annHeader: header, xpoolFirstStage: stage);
         double openSeconds = clock.Elapsed.TotalSeconds;
+        // The searcher's first stage alone: the candidate ids for a query.
+        long[] FirstStageIds(IndexModel.EncodedQuery encoded, int n) =>
+            searcher.Scan is { } scan ? scan.Search(encoded.Text, n) : searcher.Ann is { } ann ? ann.Search(model.AnnQuery(encoded), n) : [];
         long annBytes = Directory.GetFiles(dir, Path.GetFileName(header) + "*").Sum(f => new FileInfo(f).Length);
         long framesBytes = Directory.GetFiles(dir, Path.GetFileName(FrameSidecar.PathFor(index)) + "*").Sum(f => new FileInfo(f).Length);
-        Console.WriteLine($"opened in {openSeconds:F1} s (first stage {searcher.Ann?.OpenedAs}: {searcher.Ann?.Count} segments x {searcher.Ann?.PerSegment} vectors; " +
+        string firstStageInfo = searcher.Scan is { } xs
+            ? $"X-Pool scan built in {xs.BuildSeconds:F1} s: {xs.Count} segments, rank {xs.Rank}, {MiB(xs.CodeBytes)} MiB of codes, variance kept {xs.VarianceKept:F4}"
+            : $"{searcher.Ann?.OpenedAs}: {searcher.Ann?.Count} segments x {searcher.Ann?.PerSegment} vectors";
+        Console.WriteLine($"opened in {openSeconds:F1} s (first stage {firstStageInfo}; " +
             $"frame sidecar {searcher.FrameSidecar?.OpenedAs ?? "not used"}: {searcher.FrameSidecar?.Count} segments, {searcher.FrameSidecar?.Storage}); " +
             $"disk: SQLite {MiB(storeBytes)} MiB + ANN {MiB(annBytes)} MiB + frames {MiB(framesBytes)} MiB; RSS {RssMiB("VmRSS")} MiB");
 
@@ -368,13 +376,13 @@ public static class SearchBench
         // Float16 frames: the single-query scores of each sampled query's candidates (latency N) from the sidecar against the
         // same scores from the index's float32 rows, and whether the float32 top 10 among them is inside the float16 shortlist.
         double maxDiff = double.NaN, shortlistRecall = double.NaN;
-        if (searcher.FrameSidecar is { } sidecar && searcher.Ann is { } firstStage)
+        if (searcher.FrameSidecar is { } sidecar && (searcher.Ann is not null || searcher.Scan is not null))
         {
             (maxDiff, shortlistRecall) = (0, 0);
             foreach (var q in sample)
             {
                 using var encoded = model.EncodeQuery(q);
-                var ids = firstStage.Search(model.AnnQuery(encoded), latencyCandidates);
+                var ids = FirstStageIds(encoded, latencyCandidates);
                 using var scope = torch.NewDisposeScope();
                 var (sideIds, _, sideFrames) = sidecar.Read(ids);
                 var a = model.CandidateScores(encoded, sideFrames);
@@ -389,10 +397,10 @@ public static class SearchBench
 
         // The second stage's parts on one query's candidates, each the fastest of 10 repeats (robust to a busy machine): reading
         // them from the sidecar or from SQLite rows, and scoring them with the single-query form or eval's factored form.
-        if (searcher.FrameSidecar is { } side && searcher.Ann is { } ann1)
+        if (searcher.FrameSidecar is { } side && (searcher.Ann is not null || searcher.Scan is not null))
         {
             using var encoded = model.EncodeQuery(sample[0]);
-            var ids = ann1.Search(model.AnnQuery(encoded), latencyCandidates);
+            var ids = FirstStageIds(encoded, latencyCandidates);
             double Fastest(Action a) { var best = double.MaxValue; for (int i = 0; i < 10; i++) { var t = Stopwatch.StartNew(); a(); best = Math.Min(best, t.Elapsed.TotalMilliseconds); } return best; }
             double readSidecar = Fastest(() => { using var scope = torch.NewDisposeScope(); side.Read(ids); });
             double readRows = Fastest(() => store.Segments(ids, withTokens: false));
@@ -429,7 +437,7 @@ public static class SearchBench
             for (int q = 0; q < r; q++)
             {
                 var t = Stopwatch.StartNew();
-                var ids = searcher.Ann is { } ann ? ann.Search(model.AnnQuery(encodedQueries[q]), n) : [];
+                var ids = FirstStageIds(encodedQueries[q], n);
                 first.Add(t.Elapsed.TotalMilliseconds);
                 recall += ids.Count(truth[q].Contains) / (double)K / r;
             }

@@ -135,8 +135,10 @@ public static class IndexCommand
                 stderr.WriteLine($"warning: {path}: {warning}");
             // The files beside the index that search uses: each kept in step once it exists or the index is large enough to need it.
             bool KeepInStep(string file) => index is SqliteIndexStore && (File.Exists(file) || index.SegmentCount > VideoSearcher.DefaultCandidates);
-            // The first stage of search.
-            if (KeepInStep(AnnIndex.PathFor(indexFile)))
+            // The first stage of search: a nearest-neighbour graph, except for X-Pool, whose first stage (XPoolScan) is built from
+            // the frame sidecar when a search opens the index (a graph made earlier is still kept in step).
+            bool scans = indexModel is IndexModel.Dual { Model.Pool: not null };
+            if (scans ? File.Exists(AnnIndex.PathFor(indexFile)) : KeepInStep(AnnIndex.PathFor(indexFile)))
             {
                 if (Environment.GetEnvironmentVariable(AnnAbortAtVariable) is { Length: > 0 } point)
                     AnnIndex.FaultPoint = p => { if (p == point) ExitHard(87); };

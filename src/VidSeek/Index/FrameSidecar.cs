@@ -61,6 +61,8 @@ public sealed class FrameSidecar : IDisposable
     public long Generation { get; private set; }
     /// <summary>Segments it holds.</summary>
     public int Count => sortedIds.Length;
+    /// <summary>The segment ids it holds, ascending.</summary>
+    public IReadOnlyList<long> Ids => sortedIds;
     /// <summary>F and E of a row.</summary>
     public int Frames { get; }
     public int Dim { get; }

@@ -110,7 +110,7 @@ public abstract class IndexModel : IDisposable
     public abstract float[] AnnQuery(EncodedQuery query);
 
     /// <summary>Per-video detail for the top hits: X-Pool's attention over the frames <c>[k, F]</c> (null for other models) and each frame's cosine with the query <c>[k, F]</c>.</summary>
-    public abstract (float[][]? Weights, float[][] FrameScores) Explain(string query, Tensor topFrames);
+    public abstract (float[][]? Weights, float[][] FrameScores) Explain(EncodedQuery query, Tensor topFrames);
 
     /// <summary>Opens a VidSeek checkpoint (dual encoder or VLT) or a Hugging Face CLIP folder.</summary>
     public static IndexModel Open(string folder, int? frames = null, int rerankK = 128) =>
@@ -203,14 +203,20 @@ public abstract class IndexModel : IDisposable
             return nn.functional.normalize(query.Text[0], dim: 0).to(ScalarType.Float32).data<float>().ToArray();
         }
 
-        public override (float[][]? Weights, float[][] FrameScores) Explain(string query, Tensor topFrames)
+        public override (float[][]? Weights, float[][] FrameScores) Explain(EncodedQuery query, Tensor topFrames)
         {
             using var scope = torch.NewDisposeScope();
             using var _ = torch.no_grad();
-            var text = checkpoint.Texts.Embed([query]);                                            // [1, E]
-            var weights = Model.Similarity(text, topFrames).FrameWeights;                          // [k, 1, F] or null
+            var text = query.Text;                                                                 // [1, E]
+            Tensor? weights = null;
+            if (Model.Pool is { } pool)
+            {
+                // The single-query form's attention (equal to the module's to 1e-5, XPoolSingleQueryTests), averaged over heads.
+                singleQuery ??= new Models.XPool.XPoolSingleQuery(pool);
+                weights = singleQuery.Score(text, topFrames).Weights.mean([1]);                    // [k, F]
+            }
             var cos = torch.einsum("e,kfe->kf", nn.functional.normalize(text[0], dim: -1), nn.functional.normalize(topFrames, dim: -1));
-            return (weights is null ? null : Rows(weights.select(1, 0)), Rows(cos));
+            return (weights is null ? null : Rows(weights), Rows(cos));
         }
 
         public override void Dispose()
@@ -301,12 +307,11 @@ public abstract class IndexModel : IDisposable
             return new QueryScores(s.Reranked, s.Itc, itm);
         }
 
-        public override (float[][]? Weights, float[][] FrameScores) Explain(string query, Tensor topFrames)
+        public override (float[][]? Weights, float[][] FrameScores) Explain(EncodedQuery query, Tensor topFrames)
         {
             using var scope = torch.NewDisposeScope();
             using var _ = torch.no_grad();
-            var (ids, mask) = tokenizer.Tokenize([query]);
-            var cls = Model.EncodeText(ids, mask).select(1, 0);                                       // [1, D]
+            var cls = query.Text.select(1, 0);                                                        // [1, D], as BlockScores
             // Per-frame ITC cosine: the ITC similarity is their mean.
             var perFrame = Enumerable.Range(0, (int)topFrames.shape[1])
                 .Select(f => Model.ItcSimilarity(cls, topFrames.narrow(1, f, 1))[0]).ToList();      // F x [k]

@@ -34,10 +34,21 @@ public sealed record SearchHit(int Rank, IndexedVideo Video, IndexedSegment Segm
         hits.Where(h => h.Percentile is double p && !double.IsNaN(p)).Select(h => h.Percentile).Max();
 }
 
+/// <summary>X-Pool's first stage on an embedded index (other models and PostgreSQL have one first stage each).</summary>
+public enum XPoolFirstStage
+{
+    /// <summary>X-Pool's own score of every segment on compressed frames (<see cref="XPoolScan"/>); the default.</summary>
+    Scan,
+    /// <summary>The nearest-neighbour graph over each segment's 8 centroids (<see cref="AnnIndex"/>): the first stage before the
+    /// scan, kept for comparison (it needs many more candidates for the same recall; docs/PERFORMANCE.md).</summary>
+    Graph,
+}
+
 /// <summary>
 /// Text-to-video search over an <see cref="IIndexStore"/> with the model that built it, in two stages on large indexes:
-/// an approximate nearest-neighbour index (<see cref="AnnIndex"/>, one vector per segment) proposes the top
-/// <see cref="Candidates"/> segments, whose per-frame data is then read from the store and scored exactly as <c>eval</c> scores
+/// a first stage proposes the top <see cref="Candidates"/> segments (X-Pool on an embedded index: <see cref="XPoolScan"/>, its own
+/// score on compressed frames; otherwise an approximate nearest-neighbour index, <see cref="AnnIndex"/> or the server's), whose
+/// per-frame data is then read from the store and scored exactly as <c>eval</c> scores
 /// (X-Pool, mean pooling, or a VLT's ITC then ITM). The exhaustive search (<c>exact</c>, and any index with no more segments
 /// than candidates) scores every segment, streamed from the store in blocks, so memory stays bounded; its ranking is eval's
 /// ranking. Nothing per segment is held in memory beyond the first stage's index.
@@ -72,17 +83,24 @@ public sealed class VideoSearcher : IDisposable
     public long Generation { get; private set; }
     /// <summary>Segments the first stage proposes per query (unless a search asks for another count).</summary>
     public int Candidates { get; }
-    /// <summary>The first stage, once a search needed it (null for an index no larger than <see cref="Candidates"/>).</summary>
+    /// <summary>The nearest-neighbour first stage, once a search needed it (null for an index no larger than <see cref="Candidates"/>,
+    /// and where X-Pool's first stage is the scan).</summary>
     public AnnIndex? Ann => ann;
+    /// <summary>X-Pool's scan first stage, once a search needed it (see <see cref="XPoolFirstStage"/>).</summary>
+    public XPoolScan? Scan => scan;
+    /// <summary>X-Pool's first stage on an embedded index, as asked for when opened.</summary>
+    public XPoolFirstStage XPoolStage { get; }
     /// <summary>Whether the index came from an annotated dataset (ground truth is known).</summary>
     public bool HasCaptions { get { Refresh(); return hasCaptions.Value; } }
     /// <summary>"xpool", "meanp" or "vlt": what the per-frame numbers of a hit mean.</summary>
     public string Kind => model is IndexModel.Dual d ? (d.Model.Config.Pooling == Models.DualEncoder.VideoPooling.XPool ? "xpool" : "meanp") : "vlt";
 
-    private VideoSearcher(IIndexStore index, IndexModel model, int candidates, Action<string>? warn, string? annHeader = null, bool frameSidecar = true)
+    private VideoSearcher(IIndexStore index, IndexModel model, int candidates, Action<string>? warn, string? annHeader = null, bool frameSidecar = true,
+        XPoolFirstStage xpoolFirstStage = XPoolFirstStage.Scan)
     {
         Index = index;
         UseFrameSidecar = frameSidecar;
+        XPoolStage = xpoolFirstStage;
         this.model = model;
         this.warn = warn;
         this.annHeader = annHeader;
@@ -90,7 +108,11 @@ public sealed class VideoSearcher : IDisposable
         Generation = index.Generation;
         segmentCount = index.SegmentCount;
         (videos, hasCaptions) = ReadLazily();
-        if (HasFirstStage(exact: false, candidates)) { OpenAnn(); OpenFrames(); } // keep the first stage (and the frames) open from the start
+        if (HasFirstStage(exact: false, candidates))                                  // keep the first stage (and the frames) open from the start
+        {
+            OpenFrames();
+            if (OpenScan() is null) OpenAnn();
+        }
     }
 
     private (Lazy<IReadOnlyList<IndexedVideo>>, Lazy<bool>) ReadLazily()
@@ -123,8 +145,9 @@ public sealed class VideoSearcher : IDisposable
     /// <param name="candidates">Segments the first stage proposes per query (<see cref="DefaultCandidates"/>).</param>
     /// <param name="warn">Where warnings go (a damaged or mismatched ANN file being rebuilt); standard error by default.</param>
     /// <param name="frameSidecar">Read the candidates' frames from the frame sidecar (<see cref="UseFrameSidecar"/>).</param>
+    /// <param name="xpoolFirstStage">X-Pool's first stage on an embedded index (<see cref="XPoolFirstStage"/>).</param>
     public static VideoSearcher Open(string location, string? modelOverride = null, int rerankK = 128, int candidates = DefaultCandidates, Action<string>? warn = null,
-        bool frameSidecar = true)
+        bool frameSidecar = true, XPoolFirstStage xpoolFirstStage = XPoolFirstStage.Scan)
     {
         if (candidates < 1) throw new VidSeekException($"the candidate count must be at least 1, got {candidates}");
         var index = IndexStore.Open(location);
@@ -139,7 +162,7 @@ public sealed class VideoSearcher : IDisposable
             if (sha != index.Manifest.ModelSha256)
                 throw new VidSeekException($"{weights} is not the model {index.Location} was built with (sha256 {sha[..12]}, expected {index.Manifest.ModelSha256[..Math.Min(12, index.Manifest.ModelSha256.Length)]}); index again with this model");
             var model = IndexModel.Open(folder, index.Manifest.Frames, rerankK);
-            try { return new VideoSearcher(index, model, candidates, warn ?? (w => Console.Error.WriteLine($"warning: {w}")), frameSidecar: frameSidecar); }
+            try { return new VideoSearcher(index, model, candidates, warn ?? (w => Console.Error.WriteLine($"warning: {w}")), frameSidecar: frameSidecar, xpoolFirstStage: xpoolFirstStage); }
             catch { model.Dispose(); throw; }
         }
         catch
@@ -156,10 +179,10 @@ public sealed class VideoSearcher : IDisposable
     /// <param name="annHeader">Where its first stage lives (<see cref="AnnIndex.PathFor"/> of the store by default): a model
     /// with other first-stage vectors than the index's own (mean pooling over an X-Pool index) needs a file of its own.</param>
     public static VideoSearcher Create(IIndexStore index, IndexModel model, int candidates = DefaultCandidates, Action<string>? warn = null, string? annHeader = null,
-        bool frameSidecar = true)
+        bool frameSidecar = true, XPoolFirstStage xpoolFirstStage = XPoolFirstStage.Scan)
     {
         if (candidates < 1) throw new VidSeekException($"the candidate count must be at least 1, got {candidates}");
-        return new VideoSearcher(index, model, candidates, warn ?? (w => Console.Error.WriteLine($"warning: {w}")), annHeader, frameSidecar);
+        return new VideoSearcher(index, model, candidates, warn ?? (w => Console.Error.WriteLine($"warning: {w}")), annHeader, frameSidecar, xpoolFirstStage);
     }
 
     /// <summary>Whether searches report each hit's stand-out and percentile against the generic captions (<see cref="ScoreCalibration"/>); on by default.</summary>
@@ -244,6 +267,37 @@ public sealed class VideoSearcher : IDisposable
         }
     }
 
+    /// <summary>Below this share of the frames' variance in the scan's coordinates, opening it warns (Shapes keeps 97%).</summary>
+    public const double LowVarianceKept = 0.9;
+
+    private readonly object scanGate = new();
+    private XPoolScan? scan;
+    private long scanFailedAt = -1;
+
+    /// <summary>
+    /// X-Pool's scan (<see cref="XPoolScan"/>), built from the frame sidecar and again when the index changed; null for other
+    /// models, PostgreSQL, <see cref="XPoolFirstStage.Graph"/>, or where the sidecar cannot be opened (the graph is used).
+    /// </summary>
+    private XPoolScan? OpenScan()
+    {
+        if (XPoolStage != XPoolFirstStage.Scan || model is not IndexModel.Dual { Model.Pool: { } pool } || Index is not SqliteIndexStore) return null;
+        lock (scanGate)
+        {
+            long generation = Index.Generation;
+            if (scan is not null && scan.Generation == generation) return scan;
+            if (scanFailedAt == generation) return null;
+            var sidecar = OpenFrames();
+            if (sidecar is null || sidecar.Count == 0) { scanFailedAt = generation; return null; }
+            scan?.Dispose();
+            scan = null;
+            scan = XPoolScan.Build(sidecar, pool);
+            if (scan.VarianceKept < LowVarianceKept)
+                warn?.Invoke($"X-Pool's first stage keeps only {100 * scan.VarianceKept:F0}% of the frames' variance in {scan.Rank} coordinates on {Index.Location}, so its candidates "
+                    + "rank less like X-Pool's exact score: raise --candidates for recall, or search with --exact");
+            return scan;
+        }
+    }
+
     private AnnIndex OpenAnn()
     {
         lock (annGate)
@@ -279,7 +333,7 @@ public sealed class VideoSearcher : IDisposable
         if (segmentCount == 0) return [];
         using var encoded = model.EncodeQuery(query);
         var ranked = HasFirstStage(exact, n) ? FirstStage(encoded, k, n, perVideo) : Exhaustive(encoded, k, perVideo);
-        return Calibrated(encoded, Hits(query, ranked));
+        return Calibrated(encoded, Hits(query, encoded, ranked));
     }
 
     /// <summary>
@@ -291,7 +345,7 @@ public sealed class VideoSearcher : IDisposable
     /// <summary>The first stage's candidate segment ids for a query, best first (see <see cref="HasFirstStage"/>).</summary>
     private IReadOnlyCollection<long> FirstStageIds(IndexModel.EncodedQuery query, int n) => Index is PostgresIndexStore pg
         ? pg.NearestCoarse(model.AnnQuery(query), n) // pgvector's HNSW over the per-segment coarse vectors, on the server
-        : OpenAnn().Search(model.AnnQuery(query), n);
+        : OpenScan() is { } xpoolScan ? xpoolScan.Search(query.Text, n) : OpenAnn().Search(model.AnnQuery(query), n);
 
     /// <summary>One segment (e.g. a neighbour of a hit) scored and explained for <paramref name="query"/>, or null for an unknown id; its rank is 0.</summary>
     public SearchHit? Moment(string query, long segmentId)
@@ -299,7 +353,7 @@ public sealed class VideoSearcher : IDisposable
         if (string.IsNullOrWhiteSpace(query)) throw new VidSeekException("the query is empty");
         using var encoded = model.EncodeQuery(query);
         var ranked = Rescore(encoded, [segmentId], 1, perVideo: false);
-        return ranked.Count == 0 ? null : Calibrated(encoded, Hits(query, ranked))[0] with { Rank = 0 };
+        return ranked.Count == 0 ? null : Calibrated(encoded, Hits(query, encoded, ranked))[0] with { Rank = 0 };
     }
 
     /// <summary>The segments just before and after <paramref name="segmentId"/> in the same video (null at its ends, or for an unknown id).</summary>
@@ -447,7 +501,7 @@ public sealed class VideoSearcher : IDisposable
     }
 
     /// <summary>The hits, with the per-frame detail (X-Pool's attention, per-frame cosines) of each.</summary>
-    private List<SearchHit> Hits(string query, List<Ranked> ranked)
+    private List<SearchHit> Hits(string query, IndexModel.EncodedQuery encoded, List<Ranked> ranked)
     {
         if (ranked.Count == 0) return [];
         var m = Index.Manifest;
@@ -463,7 +517,7 @@ public sealed class VideoSearcher : IDisposable
         using (var scope = torch.NewDisposeScope())
         {
             var topFrames = Stack(ranked.Select(r => r.Segment).ToList(), s => s.FrameEmbeddings, [m.Frames, m.EmbedDim]); // [k, F, E]
-            (weights, frameScores) = model.Explain(query, topFrames);
+            (weights, frameScores) = model.Explain(encoded, topFrames);
         }
         var videoById = new Dictionary<long, IndexedVideo>();
         var hits = new List<SearchHit>();
@@ -517,6 +571,7 @@ public sealed class VideoSearcher : IDisposable
     public void Dispose()
     {
         ann?.Dispose();
+        scan?.Dispose();
         frames?.Dispose();
         model.Dispose();
         Index.Dispose();

@@ -53,6 +53,31 @@ public class AnnIndexTests(IndexFixture fixture) : IClassFixture<IndexFixture>
         }
     }
 
+    /// <summary>Like <see cref="SyntheticVideos"/>, but every frame varies within a 6-dimensional subspace (plus 1% noise).</summary>
+    internal static IEnumerable<(IndexedVideo, IReadOnlyList<SegmentToStore>)> LowRankVideos(int videos, int seed, int firstVideo = 0)
+    {
+        var rng = new Random(seed);
+        var directions = Enumerable.Range(0, 6).Select(_ => Enumerable.Range(0, Dim).Select(_ => Gauss(rng)).ToArray()).ToArray();
+        var centres = Enumerable.Range(0, 12).Select(_ => Enumerable.Range(0, 6).Select(_ => 2 * Gauss(rng)).ToArray()).ToArray();
+        for (int v = firstVideo; v < firstVideo + videos; v++)
+        {
+            var frames = new float[Frames * Dim];
+            for (int f = 0; f < Frames; f++)
+            {
+                var weights = centres[v % 12].Select(c => c + 0.7f * Gauss(rng)).ToArray();
+                for (int d = 0; d < Dim; d++)
+                    frames[f * Dim + d] = weights.Select((w, i) => w * directions[i][d]).Sum() + 0.01f * Gauss(rng);
+            }
+            var coarse = new float[Dim];
+            for (int f = 0; f < Frames; f++) for (int d = 0; d < Dim; d++) coarse[d] += frames[f * Dim + d];
+            float norm = MathF.Sqrt(coarse.Sum(x => x * x));
+            for (int d = 0; d < Dim; d++) coarse[d] /= norm;
+            var video = new IndexedVideo($"v{v:D5}.mp4", 1000 + v, v, $"sha{v}", 2.0, 25, 50, 64, 48, []);
+            var segment = new IndexedSegment(0, 0, 2.0, Enumerable.Range(0, Frames).Select(f => 0.25 + 0.5 * f).ToArray(), frames, coarse);
+            yield return (video, [new SegmentToStore(segment, [])]);
+        }
+    }
+
     private static float Gauss(Random rng) => (float)(Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble()));
 
     private static List<long> Ids(IEnumerable<SearchHit> hits) => hits.Select(h => h.Segment.Id).ToList();
@@ -70,8 +95,8 @@ public class AnnIndexTests(IndexFixture fixture) : IClassFixture<IndexFixture>
     {
         string index = SyntheticIndex(fixture.Model, 300, seed: 1);
         var warnings = new List<string>();
-        // Candidates below the segment count: the two-stage path, through the ANN index.
-        using var searcher = VideoSearcher.Open(index, candidates: 150, warn: warnings.Add);
+        // Candidates below the segment count: the two-stage path, through the ANN index (X-Pool's graph first stage).
+        using var searcher = VideoSearcher.Open(index, candidates: 150, warn: warnings.Add, xpoolFirstStage: XPoolFirstStage.Graph);
         Assert.NotNull(searcher.Ann);
         Assert.Equal(300, searcher.Ann!.Count);
         Assert.Equal(Centroids, searcher.Ann.PerSegment);                                        // X-Pool: centroids of its pooling's points
@@ -87,6 +112,42 @@ public class AnnIndexTests(IndexFixture fixture) : IClassFixture<IndexFixture>
         // Candidates at least the segment count: exhaustive, the same ranking as exact, ties and all.
         foreach (var q in Queries)
             Assert.Equal(Ids(searcher.Search(q, 300, exact: true)), Ids(searcher.Search(q, 300, candidates: 300)));
+        Assert.Empty(warnings);
+    }
+
+    [Fact]
+    public void SearchWithTheXPoolScanEqualsExactSearchAndFollowsTheIndex()
+    {
+        // X-Pool's default first stage on an embedded index: its own score on compressed frames (XPoolScan), built from the frame
+        // sidecar; no ANN file is made. With half the segments as candidates the two-stage ranking is the exact one.
+        // Frames near a low-dimensional subspace, as a trained model's are (Shapes: 16 of 128 directions hold 97% of the
+        // variance); the isotropic SyntheticVideos would need all 32.
+        string index = Path.Combine(fixture.Tmp, Guid.NewGuid().ToString("N"), "index.vsi");
+        using (var m = IndexModel.Open(fixture.Model, Frames))
+        using (var store = SqliteIndexStore.OpenOrCreate(index, m.Manifest(fixture.Model, Frames, root: Path.GetDirectoryName(index)!)))
+            store.PutMany(LowRankVideos(300, seed: 21));
+        var warnings = new List<string>();
+        using var searcher = VideoSearcher.Open(index, candidates: 150, warn: warnings.Add);
+        Assert.Null(searcher.Ann);
+        Assert.NotNull(searcher.Scan);
+        Assert.Equal(300, searcher.Scan!.Count);
+        Assert.False(File.Exists(AnnIndex.PathFor(index)));
+        foreach (var q in Queries)
+        {
+            var exact = searcher.Search(q, 10, exact: true);
+            var twoStage = searcher.Search(q, 10);
+            Assert.Equal(Ids(exact), Ids(twoStage));
+            Assert.Equal(exact.Select(h => h.Score), twoStage.Select(h => h.Score));
+            // A quarter of the segments as candidates holds the exact top 5 (16 of these 32 dimensions kept): the scan ranks like
+            // X-Pool, not at random.
+            Assert.Equal(Ids(exact.Take(5)), Ids(searcher.Search(q, 5, candidates: 75)));
+        }
+        // The index changes under the searcher (another process adds videos): the next search scans the new segments too.
+        long before = searcher.Scan.Generation;
+        using (var store = SqliteIndexStore.Open(index, writable: true)) store.PutMany(LowRankVideos(40, seed: 22, firstVideo: 300));
+        foreach (var q in Queries) Assert.Equal(Ids(searcher.Search(q, 10, exact: true)), Ids(searcher.Search(q, 10)));
+        Assert.Equal(340, searcher.Scan!.Count);
+        Assert.NotEqual(before, searcher.Scan.Generation);
         Assert.Empty(warnings);
     }
 
@@ -437,7 +498,7 @@ public class AnnIndexTests(IndexFixture fixture) : IClassFixture<IndexFixture>
         Assert.False(File.Exists(AnnIndex.PathFor(index) + ".tmp"));
         string newData = Assert.Single(Directory.GetFiles(videos, "index.vsi.ann-*.usearch")); // leftovers cleaned up
         Assert.NotEqual(oldData, newData);
-        using var searcher = VideoSearcher.Open(index, candidates: 2);
+        using var searcher = VideoSearcher.Open(index, candidates: 2, xpoolFirstStage: XPoolFirstStage.Graph);
         Assert.Equal("fresh", searcher.Ann!.OpenedAs);
         Assert.Equal(4, searcher.Ann.Count);
         Assert.Equal(2, searcher.Search("colour bars", 2).Count);
@@ -451,7 +512,8 @@ public class AnnIndexTests(IndexFixture fixture) : IClassFixture<IndexFixture>
         Assert.True(exact.Code == 0, exact.Err);
         var ann = CliRunner.Run("search", index, "two squares", "-k", "3", "--candidates", "30", "--json");
         Assert.True(ann.Code == 0, ann.Err);
-        Assert.True(File.Exists(AnnIndex.PathFor(index)));
+        Assert.True(File.Exists(FrameSidecar.PathFor(index)));                         // X-Pool's scan reads it; no graph is built
+        Assert.False(File.Exists(AnnIndex.PathFor(index)));
         var bad = CliRunner.Run("search", index, "two squares", "--candidates", "0");
         Assert.Equal(2, bad.Code); // a usage error
         Assert.Contains("--candidates", bad.Err);

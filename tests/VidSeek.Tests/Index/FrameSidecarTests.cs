@@ -79,8 +79,10 @@ public class FrameSidecarTests(IndexFixture fixture) : IClassFixture<IndexFixtur
     {
         string index = SyntheticIndex(300, seed: 1);
         var warnings = new List<string>();
-        using var searcher = VideoSearcher.Open(index, candidates: 150, warn: warnings.Add);
+        // X-Pool's graph first stage (the scan has its own test, AnnIndexTests); without the sidecar there is no scan either.
+        using var searcher = VideoSearcher.Open(index, candidates: 150, warn: warnings.Add, xpoolFirstStage: XPoolFirstStage.Graph);
         using var rows = VideoSearcher.Open(index, candidates: 150, warn: warnings.Add, frameSidecar: false);
+        Assert.Null(rows.Scan);
         Assert.NotNull(searcher.FrameSidecar);
         Assert.Equal(300, searcher.FrameSidecar!.Count);
         Assert.Null(rows.FrameSidecar);

@@ -65,8 +65,24 @@ public sealed class XPoolSingleQuery : IDisposable
     {
         using var _ = torch.no_grad();
         using var scope = torch.NewDisposeScope();
+        var (sims, weights) = ScoreLayerNormed(text, LayerNorm1(frames));
+        return (sims.MoveToOuterDisposeScope(), weights.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>The module's <c>layer_norm1</c> of frame embeddings <c>[..., D]</c>, float32: what the attention sees of a frame.</summary>
+    public Tensor LayerNorm1(Tensor frames)
+    {
+        using var _ = torch.no_grad();
+        return LayerNorm(frames.to(ScalarType.Float32), "layer_norm1");
+    }
+
+    /// <summary><see cref="Score"/> of frames already through <see cref="LayerNorm1"/> <c>[N, F, D]</c> (or any points of that space).</summary>
+    public (Tensor Sims, Tensor Weights) ScoreLayerNormed(Tensor text, Tensor normedFrames)
+    {
+        using var _ = torch.no_grad();
+        using var scope = torch.NewDisposeScope();
         var t = text.reshape(dim).to(ScalarType.Float32);                                         // [D]
-        var x = LayerNorm(frames.to(ScalarType.Float32), "layer_norm1");                           // [N, F, D]
+        var x = normedFrames.to(ScalarType.Float32);                                               // [N, F, D]
         long n = x.shape[0];
         // Queries, folded through k_proj: u_h = W_k,h^T q_h / sqrt(d_head), one row per head.
         var q = Linear(LayerNorm(t, "layer_norm1"), "cross_attn.q_proj").view(heads, headDim);    // [H, hd]

@@ -1,0 +1,363 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using TorchSharp;
+using VidSeek.Models.XPool;
+using VidSeek.Tensors;
+using static TorchSharp.torch;
+
+namespace VidSeek.Index;
+
+/// <summary>
+/// X-Pool's first stage on an embedded index: every segment scored by X-Pool's own formula on compressed frames, and the
+/// best N passed to the exact second stage. Why not a nearest-neighbour graph: X-Pool's score is not an inner product of
+/// a text vector with a video vector (the text chooses the attention over frames), so any text-independent stand-in
+/// ranks the top of X-Pool's ranking poorly (docs/PERFORMANCE.md: the 8 centroids of <see cref="AnnIndex"/> need about
+/// 13,500 candidates at 10^6 segments to hold 99% of the true top 10), while the formula itself is cheap once the frames
+/// are small.
+/// </summary>
+/// <remarks>
+/// <para>Compression: the frames' <c>layer_norm1</c> outputs (what X-Pool's attention and values see) are projected on their
+/// first k principal directions (fitted on a sample of the collection's frames), <c>x_f ~ m + U c_f</c>, and each coordinate
+/// is stored as an 8-bit integer (one scale per coordinate, from the largest magnitude in the collection): F·k bytes a
+/// segment, 128 MB for 10^6 segments of 8 frames at k = 16. <see cref="XPoolReduced"/> turns X-Pool's score of such frames
+/// into a softmax over F logits and three quadratic forms of a (H·k + 1)-vector.</para>
+/// <para>Layout and kernel: segments in groups of 16, each group's coordinates stored <c>[F, k, 16]</c> so that one
+/// <see cref="Vector512{T}"/> holds one coordinate of 16 segments and the kernel scores 16 segments per pass with no
+/// horizontal sums; the groups are split over the threads, each keeping its own best N. Written by hand because no library
+/// here scores a text-conditioned softmax pooling over a compressed collection (a vector database's scans compute inner
+/// products or distances only).</para>
+/// <para>Held in memory and built when the searcher opens (from the frame sidecar, <see cref="FrameSidecar"/>, read in id
+/// order) and again when the index changed: it is derived data, like the sidecar, never the source of truth.</para>
+/// </remarks>
+public sealed class XPoolScan : IDisposable
+{
+    /// <summary>Lanes of the kernel: segments scored per pass.</summary>
+    public const int Lanes = 16;
+
+    /// <summary>Principal directions kept per frame by default: at 10^6 Shapes segments it holds 99% of X-Pool's exact top 10
+    /// within the first ~1,000 scan results (docs/PERFORMANCE.md, "X-Pool's first stage: a scan of compressed frames").</summary>
+    public const int DefaultRank = 16;
+
+    /// <summary>Segments sampled (evenly over the collection) to fit the principal directions.</summary>
+    public const int FitSample = 8192;
+
+    private readonly XPoolReduced reduced;
+    private readonly long[] ids;          // per lane (groups · Lanes); -1 for the padding of the last group
+    private readonly Tensor codes;        // int8 [groups · F · k · Lanes]: [groups, F, k, Lanes], in huge pages (see Build)
+    private readonly float[] scale;       // [k]: coordinate = code · scale
+    private readonly int frames, rank, heads, width, groups;
+    // The forms with the scales folded in, upper triangle only (off-diagonal entries doubled): [width, width] row-major.
+    private readonly float[] s2, se, sn, linE, linN, linB;
+
+    /// <summary>Segments it holds.</summary>
+    public int Count { get; }
+    /// <summary>The index generation it was built from.</summary>
+    public long Generation { get; }
+    /// <summary>Coordinates kept per frame (k).</summary>
+    public int Rank => rank;
+    /// <summary>Bytes of the compressed frames (the rest is per-segment ids, 8 bytes each).</summary>
+    public long CodeBytes => codes.NumberOfElements;
+    /// <summary>The share of the sampled frames' variance (after <c>layer_norm1</c>) that the kept directions hold.</summary>
+    public double VarianceKept { get; }
+    /// <summary>Seconds the build took.</summary>
+    public double BuildSeconds { get; }
+
+    private XPoolScan(XPoolReduced reduced, long[] ids, Tensor codes, float[] scale, int frames, int count, long generation, double varianceKept, double seconds)
+    {
+        this.reduced = reduced;
+        this.ids = ids;
+        this.codes = codes;
+        this.scale = scale;
+        this.frames = frames;
+        rank = reduced.Rank;
+        heads = reduced.Heads;
+        width = reduced.Width;
+        groups = ids.Length / Lanes;
+        Count = count;
+        Generation = generation;
+        VarianceKept = varianceKept;
+        BuildSeconds = seconds;
+        // zh = [scale · z'_1, ..., scale · z'_H, 1] where z' is the attention-weighted sum of the stored codes.
+        var folded = new float[width];
+        for (int h = 0; h < heads; h++) for (int j = 0; j < rank; j++) folded[h * rank + j] = scale[j];
+        folded[width - 1] = 1;
+        s2 = Upper(reduced.S2, folded);
+        se = Upper(reduced.SE, folded);
+        sn = Upper(reduced.SN, folded);
+        linE = Scaled(reduced.LinE, folded);
+        linN = Scaled(reduced.LinN, folded);
+        linB = Scaled(reduced.LinB, folded);
+    }
+
+    private float[] Upper(float[] form, float[] folded)
+    {
+        var upper = new float[width * width];
+        for (int i = 0; i < width; i++)
+            for (int j = i; j < width; j++)
+                upper[i * width + j] = (i == j ? 1 : 2) * form[i * width + j] * folded[i] * folded[j];
+        return upper;
+    }
+
+    private static float[] Scaled(float[] v, float[] folded) => v.Select((x, i) => x * folded[i]).ToArray();
+
+    /// <summary>
+    /// Builds the scan of every segment the frame sidecar holds, in id order: the principal directions from
+    /// <see cref="FitSample"/> segments spread over the collection, then every segment's coordinates.
+    /// </summary>
+    /// <param name="progress">Called with the segments done so far and the total.</param>
+    public static XPoolScan Build(FrameSidecar sidecar, TextConditionedPooling pool, int? rank = null, Action<long, long>? progress = null)
+    {
+        var all = sidecar.Ids;
+        return Build(all, chunk => sidecar.Read(chunk).Frames, sidecar.Frames, sidecar.Generation, pool, rank, progress);
+    }
+
+    /// <summary>The same from any source of frames: <paramref name="read"/> gives the float32 frames <c>[n, F, D]</c> of ids
+    /// (ascending, all present).</summary>
+    public static XPoolScan Build(IReadOnlyList<long> segmentIds, Func<long[], Tensor> read, int framesPerSegment, long generation, TextConditionedPooling pool,
+        int? rank = null, Action<long, long>? progress = null)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        using var _ = torch.no_grad();
+        using var single = new XPoolSingleQuery(pool);
+        int n = segmentIds.Count, f = framesPerSegment, k;
+        if (n == 0) throw new ArgumentException("no segments to scan", nameof(segmentIds));
+        // The principal directions of LN1(frames), from segments spread evenly over the collection (float64).
+        Tensor mean, basis;
+        double kept;
+        using (var scope = torch.NewDisposeScope())
+        {
+            int s = Math.Min(FitSample, n);
+            var pick = Enumerable.Range(0, s).Select(i => segmentIds[(int)((long)i * n / s)]).ToArray();
+            var sample = read(pick);                                                                   // [s, F, D]
+            long dim = sample.shape[2];
+            k = rank ?? (int)Math.Min(DefaultRank, dim);
+            if (k < 1 || k > dim) throw new ArgumentOutOfRangeException(nameof(rank), rank, $"between 1 and the embedding width {dim}");
+            var x = single.LayerNorm1(sample).reshape(-1, dim).to(ScalarType.Float64);                 // [s·F, D]
+            var m = x.mean([0]);
+            var centred = x - m;
+            var (values, vectors) = torch.linalg.eigh(centred.T.matmul(centred));                     // ascending
+            var order = torch.tensor(Enumerable.Range(0, k).Select(i => dim - 1 - i).ToArray());                  // the k largest
+            kept = values.index_select(0, order).sum().item<double>() / Math.Max(1e-300, values.sum().item<double>());
+            mean = m.to(ScalarType.Float32).DetachFromDisposeScope();
+            basis = vectors.index_select(1, order).to(ScalarType.Float32).contiguous().DetachFromDisposeScope();
+        }
+        // Every segment's coordinates, float32 first (their largest magnitudes set the 8-bit scales).
+        int groups = (n + Lanes - 1) / Lanes;
+        var coords = new float[(long)groups * Lanes * f * k];                                        // [groups·Lanes, F, k]
+        const int block = 4096;
+        for (int s0 = 0; s0 < n; s0 += block)
+        {
+            using var scope = torch.NewDisposeScope();
+            int len = Math.Min(block, n - s0);
+            var chunk = new long[len];
+            for (int i = 0; i < len; i++) chunk[i] = segmentIds[s0 + i];
+            var c = (single.LayerNorm1(read(chunk)) - mean).matmul(basis).contiguous();                // [len, F, k]
+            c.data<float>().CopyTo(coords, checked(s0 * f * k));
+            progress?.Invoke(s0 + len, n);
+        }
+        var scale = new float[k];
+        for (long i = 0; i < (long)n * f * k; i++) scale[i % k] = Math.Max(scale[i % k], Math.Abs(coords[i]));
+        for (int j = 0; j < k; j++) scale[j] = scale[j] > 0 ? scale[j] / sbyte.MaxValue : 1;
+        // In huge pages where the kernel allows: every query streams the whole array, and with 4 KiB pages that stream pays a TLB
+        // miss and restarts the hardware prefetcher at every page boundary.
+        var codes = HugePages.Empty([coords.LongLength], ScalarType.Int8);
+        var ids = new long[groups * Lanes];
+        Array.Fill(ids, -1);
+        for (int i = 0; i < n; i++) ids[i] = segmentIds[i];
+        Parallel.For(0, groups, g =>
+        {
+            var into = Codes(codes).Slice(g * f * k * Lanes, f * k * Lanes);
+            for (int lane = 0; lane < Lanes; lane++)
+            {
+                long segment = (long)g * Lanes + lane;
+                for (int fr = 0; fr < f; fr++)
+                    for (int j = 0; j < k; j++)
+                        into[(fr * k + j) * Lanes + lane] = (sbyte)Math.Round(coords[(segment * f + fr) * k + j] / scale[j]);
+            }
+        });
+        var reduced = new XPoolReduced(pool, mean, basis);
+        mean.Dispose();
+        basis.Dispose();
+        return new XPoolScan(reduced, ids, codes, scale, f, n, generation, kept, clock.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>
+    /// The <paramref name="n"/> segments whose compressed frames score best for the text (raw text embedding <c>[D]</c> or
+    /// <c>[1, D]</c>), best first.
+    /// </summary>
+    public long[] Search(Tensor text, int n) => Search(reduced.Prepare(text), n);
+
+    /// <summary>The scores of every segment, in id order (for tests and studies).</summary>
+    public float[] ScoreAll(Tensor text)
+    {
+        var query = reduced.Prepare(text);
+        var scores = new float[groups * Lanes];
+        var logit = FoldLogit(query);
+        var tau = Scaled(query.Tau, FoldedWidth());
+        var scratch = new Vector512<float>[ScratchLength];
+        for (int g = 0; g < groups; g++) ScoreGroup(g, logit, tau, query, scores.AsSpan(g * Lanes, Lanes), scratch, Codes(codes));
+        return scores[..Count];
+    }
+
+    /// <summary>The same scores by the float64 reference form (<see cref="XPoolReduced.Score"/>) on the stored (8-bit) coordinates: what
+    /// the kernel must equal to float32 rounding.</summary>
+    public float[] ReferenceScores(Tensor text)
+    {
+        using var scope = torch.NewDisposeScope();
+        var coords = new float[(long)Count * frames * rank];
+        for (int i = 0; i < Count; i++)
+            for (int fr = 0; fr < frames; fr++)
+                for (int j = 0; j < rank; j++)
+                    coords[((long)i * frames + fr) * rank + j] = Codes(codes)[((i / Lanes * frames + fr) * rank + j) * Lanes + i % Lanes] * scale[j];
+        return reduced.Score(reduced.Prepare(text), torch.tensor(coords, [Count, frames, rank])).data<float>().ToArray();
+    }
+
+    private float[] FoldedWidth()
+    {
+        var folded = new float[width];
+        for (int h = 0; h < heads; h++) for (int j = 0; j < rank; j++) folded[h * rank + j] = scale[j];
+        folded[width - 1] = 1;
+        return folded;
+    }
+
+    private float[] FoldLogit(XPoolReduced.Query query)
+    {
+        var logit = new float[heads * rank];
+        for (int h = 0; h < heads; h++) for (int j = 0; j < rank; j++) logit[h * rank + j] = query.Logit[h * rank + j] * scale[j];
+        return logit;
+    }
+
+    private long[] Search(XPoolReduced.Query query, int n)
+    {
+        if (n < 1 || Count == 0) return [];
+        var logit = FoldLogit(query);
+        var tau = Scaled(query.Tau, FoldedWidth());
+        int parts = Math.Max(1, Math.Min(torch.get_num_threads(), groups));
+        var best = new PriorityQueue<int, float>[parts];                                               // min-heaps of lane positions
+        Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, part =>
+        {
+            var heap = new PriorityQueue<int, float>(n + 1);
+            Span<float> scores = stackalloc float[Lanes];
+            var scratch = new Vector512<float>[ScratchLength];
+            var all = Codes(codes);
+            int g0 = (int)((long)groups * part / parts), g1 = (int)((long)groups * (part + 1) / parts);
+            float floor = float.NegativeInfinity;
+            for (int g = g0; g < g1; g++)
+            {
+                ScoreGroup(g, logit, tau, query, scores, scratch, all);
+                for (int lane = 0; lane < Lanes; lane++)
+                {
+                    int at = g * Lanes + lane;
+                    float s = scores[lane];
+                    if (at >= Count || !(s > floor || heap.Count < n)) continue;
+                    heap.Enqueue(at, s);
+                    if (heap.Count > n) heap.Dequeue();
+                    if (heap.Count == n) heap.TryPeek(out _, out floor);
+                }
+            }
+            best[part] = heap;
+        });
+        var merged = new List<(float Score, int At)>();
+        foreach (var heap in best)
+            while (heap.TryDequeue(out int at, out float s)) merged.Add((s, at));
+        return merged.OrderByDescending(x => x.Score).ThenBy(x => x.At).Take(n).Select(x => ids[x.At]).ToArray();
+    }
+
+    private int ScratchLength => frames * rank + width + frames;
+
+    /// <summary>X-Pool's score (<see cref="XPoolReduced"/>) of the 16 segments of group <paramref name="g"/>, one per lane.</summary>
+    /// <param name="scratch">At least <see cref="ScratchLength"/> vectors, reused from group to group (one per thread).</param>
+    private void ScoreGroup(int g, float[] logit, float[] tau, XPoolReduced.Query query, Span<float> into, Vector512<float>[] scratch, Span<sbyte> codes)
+    {
+        // Refs rather than indexers in the loops: no bounds checks where every index is in range by construction.
+        int fk = frames * rank;
+        ref var c = ref MemoryMarshal.GetArrayDataReference(scratch);                                  // [F, k] vectors
+        ref var zh = ref Unsafe.Add(ref c, fk);                                                        // [width]
+        ref var weight = ref Unsafe.Add(ref zh, width);                                                // [F]
+        ref sbyte code = ref codes[g * fk * Lanes];
+        for (int i = 0; i < fk; i++) Unsafe.Add(ref c, i) = Widen(Vector128.LoadUnsafe(ref Unsafe.Add(ref code, i * Lanes)));
+        ref float logitRef = ref MemoryMarshal.GetArrayDataReference(logit);
+        for (int h = 0; h < heads; h++)
+        {
+            // Attention logits over the frames, then the softmax (shifted by the largest logit).
+            var top = Vector512.Create(float.NegativeInfinity);
+            ref float w = ref Unsafe.Add(ref logitRef, h * rank);
+            for (int f = 0; f < frames; f++)
+            {
+                ref var cf = ref Unsafe.Add(ref c, f * rank);
+                var l = Vector512<float>.Zero;
+                for (int j = 0; j < rank; j++) l = Vector512.FusedMultiplyAdd(Unsafe.Add(ref cf, j), Vector512.Create(Unsafe.Add(ref w, j)), l);
+                Unsafe.Add(ref weight, f) = l;
+                top = Vector512.Max(top, l);
+            }
+            var total = Vector512<float>.Zero;
+            for (int f = 0; f < frames; f++)
+            {
+                var e = Vector512.Exp(Unsafe.Add(ref weight, f) - top);
+                Unsafe.Add(ref weight, f) = e;
+                total += e;
+            }
+            var inverse = Vector512<float>.One / total;
+            for (int j = 0; j < rank; j++)
+            {
+                var z = Vector512<float>.Zero;
+                for (int f = 0; f < frames; f++) z = Vector512.FusedMultiplyAdd(Unsafe.Add(ref weight, f), Unsafe.Add(ref c, f * rank + j), z);
+                Unsafe.Add(ref zh, h * rank + j) = z * inverse;
+            }
+        }
+        Unsafe.Add(ref zh, width - 1) = Vector512<float>.One;
+        // The three forms row by row (zh_i times the row's sum over j >= i): short independent chains the core overlaps.
+        ref float s2r = ref MemoryMarshal.GetArrayDataReference(s2), ser = ref MemoryMarshal.GetArrayDataReference(se), snr = ref MemoryMarshal.GetArrayDataReference(sn);
+        Vector512<float> q2 = default, qe = default, qn = default, le = default, ln = default, lb = default, lt = default;
+        for (int i = 0; i < width; i++)
+        {
+            var zi = Unsafe.Add(ref zh, i);
+            int row = i * width;
+            Vector512<float> a2 = default, ae = default, an = default;
+            for (int j = i; j < width; j++)
+            {
+                var zj = Unsafe.Add(ref zh, j);
+                a2 = Vector512.FusedMultiplyAdd(zj, Vector512.Create(Unsafe.Add(ref s2r, row + j)), a2);
+                ae = Vector512.FusedMultiplyAdd(zj, Vector512.Create(Unsafe.Add(ref ser, row + j)), ae);
+                an = Vector512.FusedMultiplyAdd(zj, Vector512.Create(Unsafe.Add(ref snr, row + j)), an);
+            }
+            q2 = Vector512.FusedMultiplyAdd(zi, a2, q2);
+            qe = Vector512.FusedMultiplyAdd(zi, ae, qe);
+            qn = Vector512.FusedMultiplyAdd(zi, an, qn);
+            le = Vector512.FusedMultiplyAdd(zi, Vector512.Create(linE[i]), le);
+            ln = Vector512.FusedMultiplyAdd(zi, Vector512.Create(linN[i]), ln);
+            lb = Vector512.FusedMultiplyAdd(zi, Vector512.Create(linB[i]), lb);
+            lt = Vector512.FusedMultiplyAdd(zi, Vector512.Create(tau[i]), lt);
+        }
+        var two = Vector512.Create(2f);
+        var inv2 = Vector512<float>.One / Vector512.Sqrt(q2);                                         // 1 / sigma2
+        var inv2sq = inv2 * inv2;
+        var inv3 = Vector512<float>.One / Vector512.Sqrt(qe * inv2sq + two * le * inv2 + Vector512.Create(reduced.ConstE)); // 1 / sigma3
+        var numerator = (lt * inv2 + Vector512.Create(query.TauConst)) * inv3 + Vector512.Create(query.B3Text);
+        var gb = lb * inv2 + Vector512.Create(reduced.ConstB);
+        var gg = qn * inv2sq + two * ln * inv2 + Vector512.Create(reduced.ConstN);
+        var norm = Vector512.Sqrt(gg * inv3 * inv3 + two * gb * inv3 + Vector512.Create(reduced.B3Squared));
+        (numerator / norm).CopyTo(into);
+    }
+
+    /// <summary>The codes tensor's storage as signed bytes.</summary>
+    private static Span<sbyte> Codes(Tensor codes) => MemoryMarshal.Cast<byte, sbyte>(codes.bytes);
+
+    /// <summary>16 codes as 16 floats (one instruction pair with AVX-512).</summary>
+    private static Vector512<float> Widen(Vector128<sbyte> packed)
+    {
+        if (Avx512F.IsSupported) return Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(packed));
+        var (lo, hi) = Vector128.Widen(packed);
+        var (a, b) = Vector128.Widen(lo);
+        var (c, d) = Vector128.Widen(hi);
+        return Vector512.Create(Vector256.Create(Vector128.ConvertToSingle(a), Vector128.ConvertToSingle(b)), Vector256.Create(Vector128.ConvertToSingle(c), Vector128.ConvertToSingle(d)));
+    }
+
+    public void Dispose()
+    {
+        reduced.Dispose();
+        codes.Dispose();
+    }
+}
