@@ -52,7 +52,9 @@ public static class FirstStageStudy
             foreach (int k in o.GetValueOrDefault("scan", "16").Split(',').Select(int.Parse))
             {
                 using var scan = XPoolScan.Build(sidecar, pool, k);
-                Console.WriteLine($"scan rank {k}: built in {scan.BuildSeconds:F1} s, {scan.CodeBytes / 1048576.0:F0} MiB of codes");
+                var huge = File.ReadAllLines("/proc/self/smaps_rollup").FirstOrDefault(l => l.StartsWith("AnonHugePages"));
+                Console.WriteLine($"  {huge}");
+                Console.WriteLine($"scan rank {k}: built in {scan.BuildSeconds:F1} s, {scan.CodeBytes / 1048576.0:F0} MiB of codes, {scan.Clamped} coordinates clamped, variance kept {scan.VarianceKept:F4}; RSS {Environment.WorkingSet >> 20} MiB");
                 foreach (int n in o.GetValueOrDefault("scan-n", "2000").Split(',').Select(int.Parse))
                 {
                     var ms = new List<double>();

@@ -288,7 +288,7 @@ public static class SearchBench
             : $"{searcher.Ann?.OpenedAs}: {searcher.Ann?.Count} segments x {searcher.Ann?.PerSegment} vectors";
         Console.WriteLine($"opened in {openSeconds:F1} s (first stage {firstStageInfo}; " +
             $"frame sidecar {searcher.FrameSidecar?.OpenedAs ?? "not used"}: {searcher.FrameSidecar?.Count} segments, {searcher.FrameSidecar?.Storage}); " +
-            $"disk: SQLite {MiB(storeBytes)} MiB + ANN {MiB(annBytes)} MiB + frames {MiB(framesBytes)} MiB; RSS {RssMiB("VmRSS")} MiB");
+            $"disk: SQLite {MiB(storeBytes)} MiB + ANN {MiB(annBytes)} MiB + frames {MiB(framesBytes)} MiB; RSS {RssMiB("VmRSS")} MiB, {HugePagesMiB()} MiB of it in huge pages");
 
         // --prefault true: what serve does at start (AnnIndex.Prefault), before the latency queries.
         if (o.GetValueOrDefault("prefault", "false") == "true" && searcher.Ann is { } toFault)
@@ -634,6 +634,10 @@ public static class SearchBench
 
     private static long RssMiB(string field) =>
         File.ReadLines("/proc/self/status").Where(l => l.StartsWith(field + ":")).Select(l => long.Parse(l.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) / 1024).FirstOrDefault();
+
+    /// <summary>This process's anonymous memory in transparent huge pages (the scan's codes ask for them).</summary>
+    private static long HugePagesMiB() =>
+        File.ReadLines("/proc/self/smaps_rollup").Where(l => l.StartsWith("AnonHugePages:")).Select(l => long.Parse(l.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) / 1024).FirstOrDefault();
 
     private static string Uptime() => File.ReadAllText("/proc/loadavg").Trim();
 

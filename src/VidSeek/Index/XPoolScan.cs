@@ -20,7 +20,7 @@ namespace VidSeek.Index;
 /// <remarks>
 /// <para>Compression: the frames' <c>layer_norm1</c> outputs (what X-Pool's attention and values see) are projected on their
 /// first k principal directions (fitted on a sample of the collection's frames), <c>x_f ~ m + U c_f</c>, and each coordinate
-/// is stored as an 8-bit integer (one scale per coordinate, from the largest magnitude in the collection): F·k bytes a
+/// is stored as an 8-bit integer (one scale per coordinate, from the largest magnitude in a sample): F·k bytes a
 /// segment, 128 MB for 10^6 segments of 8 frames at k = 16. <see cref="XPoolReduced"/> turns X-Pool's score of such frames
 /// into a softmax over F logits and three quadratic forms of a (H·k + 1)-vector.</para>
 /// <para>Layout and kernel: segments in groups of 16, each group's coordinates stored <c>[F, k, 16]</c> so that one
@@ -40,8 +40,14 @@ public sealed class XPoolScan : IDisposable
     /// within the first ~1,000 scan results (docs/PERFORMANCE.md, "X-Pool's first stage: a scan of compressed frames").</summary>
     public const int DefaultRank = 16;
 
-    /// <summary>Segments sampled (evenly over the collection) to fit the principal directions.</summary>
+    /// <summary>Groups a thread takes at a time (1,024 segments, 128 KiB of codes at k = 16).</summary>
+    private const int ChunkGroups = 64;
+
+    /// <summary>Segments sampled (evenly over the collection) to fit the principal directions and the 8-bit scales.</summary>
     public const int FitSample = 8192;
+
+    /// <summary>A coordinate's 8-bit range, as a multiple of its largest magnitude in the fitting sample.</summary>
+    public const float ScaleMargin = 1.25f;
 
     private readonly XPoolReduced reduced;
     private readonly long[] ids;          // per lane (groups · Lanes); -1 for the padding of the last group
@@ -61,6 +67,8 @@ public sealed class XPoolScan : IDisposable
     public long CodeBytes => codes.NumberOfElements;
     /// <summary>The share of the sampled frames' variance (after <c>layer_norm1</c>) that the kept directions hold.</summary>
     public double VarianceKept { get; }
+    /// <summary>Coordinates beyond their 8-bit range (clamped) when it was built.</summary>
+    public long Clamped { get; private init; }
     /// <summary>Seconds the build took.</summary>
     public double BuildSeconds { get; }
 
@@ -128,9 +136,7 @@ public sealed class XPoolScan : IDisposable
         double kept;
         using (var scope = torch.NewDisposeScope())
         {
-            int s = Math.Min(FitSample, n);
-            var pick = Enumerable.Range(0, s).Select(i => segmentIds[(int)((long)i * n / s)]).ToArray();
-            var sample = read(pick);                                                                   // [s, F, D]
+            var sample = read(FitPick(segmentIds));                                                   // [s, F, D]
             long dim = sample.shape[2];
             k = rank ?? (int)Math.Min(DefaultRank, dim);
             if (k < 1 || k > dim) throw new ArgumentOutOfRangeException(nameof(rank), rank, $"between 1 and the embedding width {dim}");
@@ -143,44 +149,52 @@ public sealed class XPoolScan : IDisposable
             mean = m.to(ScalarType.Float32).DetachFromDisposeScope();
             basis = vectors.index_select(1, order).to(ScalarType.Float32).contiguous().DetachFromDisposeScope();
         }
-        // Every segment's coordinates, float32 first (their largest magnitudes set the 8-bit scales).
+        // Every segment's coordinates, quantised block by block as they are computed (no float copy of the collection): one scale
+        // per coordinate, ScaleMargin times the largest magnitude in the fitting sample; the rare larger value is clamped.
+        // The codes are in huge pages where the kernel allows: every query streams the whole array, and with 4 KiB pages that
+        // stream pays a TLB miss and restarts the hardware prefetcher at every page boundary.
         int groups = (n + Lanes - 1) / Lanes;
-        var coords = new float[(long)groups * Lanes * f * k];                                        // [groups·Lanes, F, k]
-        const int block = 4096;
+        var codes = HugePages.Empty([(long)groups * Lanes * f * k], ScalarType.Int8);                 // [groups, F, k, Lanes]
+        var scale = new float[k];
+        long clamped = 0;
+        using (var scope = torch.NewDisposeScope())
+        {
+            var sampleCoords = (single.LayerNorm1(read(FitPick(segmentIds))) - mean).matmul(basis).reshape(-1, k);
+            var largest = sampleCoords.abs().amax([0]).data<float>().ToArray();
+            for (int j = 0; j < k; j++) scale[j] = largest[j] > 0 ? ScaleMargin * largest[j] / sbyte.MaxValue : 1;
+        }
+        using var scaleTensor = torch.tensor(scale);
+        using var lowest = (-sbyte.MaxValue).ToScalar();
+        using var highest = sbyte.MaxValue.ToScalar();
+        const int block = 4096;                                                                            // a multiple of Lanes
         for (int s0 = 0; s0 < n; s0 += block)
         {
             using var scope = torch.NewDisposeScope();
-            int len = Math.Min(block, n - s0);
+            int len = Math.Min(block, n - s0), padded = (len + Lanes - 1) / Lanes * Lanes;
             var chunk = new long[len];
             for (int i = 0; i < len; i++) chunk[i] = segmentIds[s0 + i];
-            var c = (single.LayerNorm1(read(chunk)) - mean).matmul(basis).contiguous();                // [len, F, k]
-            c.data<float>().CopyTo(coords, checked(s0 * f * k));
+            var c = (single.LayerNorm1(read(chunk)) - mean).matmul(basis) / scaleTensor;                    // [len, F, k] in steps
+            clamped += c.abs().gt(highest).sum().item<long>();
+            var q = c.round().clamp(lowest, highest).to(ScalarType.Int8);
+            if (padded > len) q = torch.cat([q, torch.zeros([padded - len, f, k], ScalarType.Int8)], 0);
+            var lanes = q.view(padded / Lanes, Lanes, f, k).permute(0, 2, 3, 1).contiguous();              // [groups, F, k, Lanes]
+            MemoryMarshal.Cast<byte, sbyte>(lanes.bytes).CopyTo(Codes(codes).Slice(s0 * f * k, padded * f * k));
             progress?.Invoke(s0 + len, n);
         }
-        var scale = new float[k];
-        for (long i = 0; i < (long)n * f * k; i++) scale[i % k] = Math.Max(scale[i % k], Math.Abs(coords[i]));
-        for (int j = 0; j < k; j++) scale[j] = scale[j] > 0 ? scale[j] / sbyte.MaxValue : 1;
-        // In huge pages where the kernel allows: every query streams the whole array, and with 4 KiB pages that stream pays a TLB
-        // miss and restarts the hardware prefetcher at every page boundary.
-        var codes = HugePages.Empty([coords.LongLength], ScalarType.Int8);
         var ids = new long[groups * Lanes];
         Array.Fill(ids, -1);
         for (int i = 0; i < n; i++) ids[i] = segmentIds[i];
-        Parallel.For(0, groups, g =>
-        {
-            var into = Codes(codes).Slice(g * f * k * Lanes, f * k * Lanes);
-            for (int lane = 0; lane < Lanes; lane++)
-            {
-                long segment = (long)g * Lanes + lane;
-                for (int fr = 0; fr < f; fr++)
-                    for (int j = 0; j < k; j++)
-                        into[(fr * k + j) * Lanes + lane] = (sbyte)Math.Round(coords[(segment * f + fr) * k + j] / scale[j]);
-            }
-        });
         var reduced = new XPoolReduced(pool, mean, basis);
         mean.Dispose();
         basis.Dispose();
-        return new XPoolScan(reduced, ids, codes, scale, f, n, generation, kept, clock.Elapsed.TotalSeconds);
+        return new XPoolScan(reduced, ids, codes, scale, f, n, generation, kept, clock.Elapsed.TotalSeconds) { Clamped = clamped };
+    }
+
+    /// <summary>The ids of the fitting sample: <see cref="FitSample"/> spread evenly over the collection.</summary>
+    private static long[] FitPick(IReadOnlyList<long> segmentIds)
+    {
+        int n = segmentIds.Count, s = Math.Min(FitSample, n);
+        return Enumerable.Range(0, s).Select(i => segmentIds[(int)((long)i * n / s)]).ToArray();
     }
 
     /// <summary>
@@ -234,29 +248,32 @@ public sealed class XPoolScan : IDisposable
         if (n < 1 || Count == 0) return [];
         var logit = FoldLogit(query);
         var tau = Scaled(query.Tau, FoldedWidth());
+        // Threads take chunks of groups from a shared counter rather than one fixed share each: a thread that starts late or
+        // shares its core with other work then does less of the scan instead of holding the query up.
         int parts = Math.Max(1, Math.Min(torch.get_num_threads(), groups));
         var best = new PriorityQueue<int, float>[parts];                                               // min-heaps of lane positions
+        int next = 0;
         Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, part =>
         {
             var heap = new PriorityQueue<int, float>(n + 1);
             Span<float> scores = stackalloc float[Lanes];
             var scratch = new Vector512<float>[ScratchLength];
             var all = Codes(codes);
-            int g0 = (int)((long)groups * part / parts), g1 = (int)((long)groups * (part + 1) / parts);
             float floor = float.NegativeInfinity;
-            for (int g = g0; g < g1; g++)
-            {
-                ScoreGroup(g, logit, tau, query, scores, scratch, all);
-                for (int lane = 0; lane < Lanes; lane++)
+            for (int g0; (g0 = Interlocked.Add(ref next, ChunkGroups) - ChunkGroups) < groups;)
+                for (int g = g0, g1 = Math.Min(groups, g0 + ChunkGroups); g < g1; g++)
                 {
-                    int at = g * Lanes + lane;
-                    float s = scores[lane];
-                    if (at >= Count || !(s > floor || heap.Count < n)) continue;
-                    heap.Enqueue(at, s);
-                    if (heap.Count > n) heap.Dequeue();
-                    if (heap.Count == n) heap.TryPeek(out _, out floor);
+                    ScoreGroup(g, logit, tau, query, scores, scratch, all);
+                    for (int lane = 0; lane < Lanes; lane++)
+                    {
+                        int at = g * Lanes + lane;
+                        float s = scores[lane];
+                        if (at >= Count || !(s > floor || heap.Count < n)) continue;
+                        heap.Enqueue(at, s);
+                        if (heap.Count > n) heap.Dequeue();
+                        if (heap.Count == n) heap.TryPeek(out _, out floor);
+                    }
                 }
-            }
             best[part] = heap;
         });
         var merged = new List<(float Score, int At)>();
