@@ -299,7 +299,9 @@ public static class SearchBench
         }
 
         // Latency: queries cycled, each timed end to end (text encoding, first stage, reading candidates, exact score, hit detail).
-        for (int w = 0; w < 3; w++) searcher.Search(queries[w % queries.Count], K);
+        // --warmup N: untimed searches first (3 by default; the JIT's tiering and the first page touches settle over the first seconds).
+        int warmup = int.Parse(o.GetValueOrDefault("warmup", "3"));
+        for (int w = 0; w < warmup; w++) searcher.Search(queries[w % queries.Count], K);
         var times = new List<double>();
         var cpu = new List<double>();
         var parts = new List<(double, double, double)>();

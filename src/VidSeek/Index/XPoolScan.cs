@@ -253,29 +253,7 @@ public sealed class XPoolScan : IDisposable
         int parts = Math.Max(1, Math.Min(torch.get_num_threads(), groups));
         var best = new PriorityQueue<int, float>[parts];                                               // min-heaps of lane positions
         int next = 0;
-        Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, part =>
-        {
-            var heap = new PriorityQueue<int, float>(n + 1);
-            Span<float> scores = stackalloc float[Lanes];
-            var scratch = new Vector512<float>[ScratchLength];
-            var all = Codes(codes);
-            float floor = float.NegativeInfinity;
-            for (int g0; (g0 = Interlocked.Add(ref next, ChunkGroups) - ChunkGroups) < groups;)
-                for (int g = g0, g1 = Math.Min(groups, g0 + ChunkGroups); g < g1; g++)
-                {
-                    ScoreGroup(g, logit, tau, query, scores, scratch, all);
-                    for (int lane = 0; lane < Lanes; lane++)
-                    {
-                        int at = g * Lanes + lane;
-                        float s = scores[lane];
-                        if (at >= Count || !(s > floor || heap.Count < n)) continue;
-                        heap.Enqueue(at, s);
-                        if (heap.Count > n) heap.Dequeue();
-                        if (heap.Count == n) heap.TryPeek(out _, out floor);
-                    }
-                }
-            best[part] = heap;
-        });
+        Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, part => best[part] = ScanChunks(ref next, n, logit, tau, query));
         var merged = new List<(float Score, int At)>();
         foreach (var heap in best)
             while (heap.TryDequeue(out int at, out float s)) merged.Add((s, at));
@@ -284,8 +262,42 @@ public sealed class XPoolScan : IDisposable
 
     private int ScratchLength => frames * rank + width + frames;
 
+    /// <summary>One thread's share of a search: chunks of groups taken from <paramref name="next"/> until none is left, scored,
+    /// and the best <paramref name="n"/> of them kept (a min-heap of lane positions by score).</summary>
+    /// <remarks>AggressiveOptimization here and on the kernel: fully optimised code from the first call. Under tiered
+    /// compilation a method starts unoptimised (each vector operation a call) and is promoted only after a quiet spell without
+    /// other new methods, which a server answering varied requests may not have for a long time: measured in search-query's
+    /// latency loop, the first stage at 10^4 segments took about 10 ms instead of 1.</remarks>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private PriorityQueue<int, float> ScanChunks(ref int next, int n, float[] logit, float[] tau, XPoolReduced.Query query)
+    {
+        var heap = new PriorityQueue<int, float>(n + 1);
+        Span<float> scores = stackalloc float[Lanes];
+        var scratch = new Vector512<float>[ScratchLength];
+        var all = Codes(codes);
+        float floor = float.NegativeInfinity;
+        for (int g0; (g0 = Interlocked.Add(ref next, ChunkGroups) - ChunkGroups) < groups;)
+            for (int g = g0, g1 = Math.Min(groups, g0 + ChunkGroups); g < g1; g++)
+            {
+                ScoreGroup(g, logit, tau, query, scores, scratch, all);
+                // Most groups hold no segment above the floor once the heap is full: one vector comparison skips them.
+                if (heap.Count == n && !Vector512.GreaterThanAny(Vector512.Create<float>(scores), Vector512.Create(floor))) continue;
+                for (int lane = 0; lane < Lanes; lane++)
+                {
+                    int at = g * Lanes + lane;
+                    float s = scores[lane];
+                    if (at >= Count || !(s > floor || heap.Count < n)) continue;
+                    heap.Enqueue(at, s);
+                    if (heap.Count > n) heap.Dequeue();
+                    if (heap.Count == n) heap.TryPeek(out _, out floor);
+                }
+            }
+        return heap;
+    }
+
     /// <summary>X-Pool's score (<see cref="XPoolReduced"/>) of the 16 segments of group <paramref name="g"/>, one per lane.</summary>
     /// <param name="scratch">At least <see cref="ScratchLength"/> vectors, reused from group to group (one per thread).</param>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void ScoreGroup(int g, float[] logit, float[] tau, XPoolReduced.Query query, Span<float> into, Vector512<float>[] scratch, Span<sbyte> codes)
     {
         // Refs rather than indexers in the loops: no bounds checks where every index is in range by construction.
@@ -363,6 +375,7 @@ public sealed class XPoolScan : IDisposable
     private static Span<sbyte> Codes(Tensor codes) => MemoryMarshal.Cast<byte, sbyte>(codes.bytes);
 
     /// <summary>16 codes as 16 floats (one instruction pair with AVX-512).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static Vector512<float> Widen(Vector128<sbyte> packed)
     {
         if (Avx512F.IsSupported) return Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(packed));
