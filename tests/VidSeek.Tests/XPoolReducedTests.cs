@@ -11,6 +11,7 @@ namespace VidSeek.Tests;
 /// weights far from the identity init, for 1, 2 and 4 heads. A transposed weight, a missing scale or a softmax over the wrong
 /// axis in either changes the scores of random weights by far more than the tolerances.
 /// </summary>
+[Collection(ProcessStateCollection.Name)] // draws from libtorch's global RNG after seeding it: no other test may draw in between
 public class XPoolReducedTests
 {
     private const int Dim = 32;
@@ -73,7 +74,12 @@ public class XPoolReducedTests
             var expected = single.Score(text, frames).Sims;
             // The kernel (float32, 16 lanes) against the float64 reference on the same 8-bit coordinates, and (to the 8-bit rounding) the exact score.
             TensorAssert.Close(torch.tensor(scan.ReferenceScores(text)), torch.tensor(scan.ScoreAll(text)), 2e-6, $"kernel, text {t}");
-            TensorAssert.Close(expected, torch.tensor(scan.ScoreAll(text)), 2e-2, $"exact, text {t}");
+            // 8-bit coordinates move a score by up to a few 1e-2 with this sharp random attention; a segment scored in another's
+            // lane would move it by the spread of the scores (over 0.1), and the two rankings would not correlate.
+            var scanned = torch.tensor(scan.ScoreAll(text));
+            TensorAssert.Close(expected, scanned, 5e-2, $"exact, text {t}");
+            double correlation = torch.corrcoef(torch.stack([expected, scanned])).data<float>()[1];
+            Assert.True(correlation > 0.98, $"text {t}: the scan's scores correlate {correlation:F3} with the exact ones");
             // Search returns the best by that score, ids mapped back.
             var all = scan.ScoreAll(text);
             var best = Enumerable.Range(0, 37).OrderByDescending(i => all[i]).Take(6).Select(i => ids[i]).ToArray();
