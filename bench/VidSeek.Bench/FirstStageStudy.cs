@@ -54,7 +54,7 @@ public static class FirstStageStudy
                 using var scan = XPoolScan.Build(sidecar, pool, k);
                 var huge = File.ReadAllLines("/proc/self/smaps_rollup").FirstOrDefault(l => l.StartsWith("AnonHugePages"));
                 Console.WriteLine($"  {huge}");
-                Console.WriteLine($"scan rank {k}: built in {scan.BuildSeconds:F1} s, {scan.CodeBytes / 1048576.0:F0} MiB of codes, {scan.Clamped} coordinates clamped, variance kept {scan.VarianceKept:F4}; RSS {Environment.WorkingSet >> 20} MiB");
+                Console.WriteLine($"scan rank {k}: built in {scan.Seconds:F1} s, {scan.CodeBytes / 1048576.0:F0} MiB of codes, {scan.Clamped} coordinates clamped, variance kept {scan.VarianceKept:F4}; RSS {Environment.WorkingSet >> 20} MiB");
                 foreach (int n in o.GetValueOrDefault("scan-n", "2000").Split(',').Select(int.Parse))
                 {
                     var ms = new List<double>();
@@ -193,7 +193,7 @@ public static class FirstStageStudy
                 using var scan = XPoolScan.Build(sidecar, pool, k);
                 var scores = new float[r][];
                 for (int q = 0; q < r; q++) scores[q] = scan.ScoreAll(texts[q]);
-                Console.WriteLine($"scan rank {k}: built in {scan.BuildSeconds:F1} s, {scan.CodeBytes / 1048576.0:F0} MiB of codes, variance kept {scan.VarianceKept:F4}");
+                Console.WriteLine($"scan rank {k}: built in {scan.Seconds:F1} s, {scan.CodeBytes / 1048576.0:F0} MiB of codes, variance kept {scan.VarianceKept:F4}");
                 ReportRecall($"scan rank {k}", scores);
                 foreach (int n in o.GetValueOrDefault("scan-n", "1000,2000").Split(',').Select(int.Parse))
                 {

@@ -284,7 +284,7 @@ public static class SearchBench
         long annBytes = Directory.GetFiles(dir, Path.GetFileName(header) + "*").Sum(f => new FileInfo(f).Length);
         long framesBytes = Directory.GetFiles(dir, Path.GetFileName(FrameSidecar.PathFor(index)) + "*").Sum(f => new FileInfo(f).Length);
         string firstStageInfo = searcher.Scan is { } xs
-            ? $"X-Pool scan built in {xs.BuildSeconds:F1} s: {xs.Count} segments, rank {xs.Rank}, {MiB(xs.CodeBytes)} MiB of codes, variance kept {xs.VarianceKept:F4}"
+            ? $"X-Pool scan {xs.OpenedAs} in {xs.Seconds:F1} s: {xs.Count} segments, rank {xs.Rank}, {MiB(xs.CodeBytes)} MiB of codes, variance kept {xs.VarianceKept:F4}"
             : $"{searcher.Ann?.OpenedAs}: {searcher.Ann?.Count} segments x {searcher.Ann?.PerSegment} vectors";
         Console.WriteLine($"opened in {openSeconds:F1} s (first stage {firstStageInfo}; " +
             $"frame sidecar {searcher.FrameSidecar?.OpenedAs ?? "not used"}: {searcher.FrameSidecar?.Count} segments, {searcher.FrameSidecar?.Storage}); " +

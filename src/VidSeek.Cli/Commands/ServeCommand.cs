@@ -29,7 +29,7 @@ public static class ServeCommand
             if (searcher.Ann?.Prefault() is > 0 and var resident)
                 stdout.WriteLine($"first stage: {resident / 1048576.0:F1} MiB of {Path.GetFileName(searcher.Ann.HeaderPath)}'s graph made resident");
             if (searcher.Scan is { } scan)
-                stdout.WriteLine($"first stage: X-Pool's score of {scan.Count} segments on {scan.Rank} coordinates a frame ({scan.CodeBytes / 1048576.0:F1} MiB, {100 * scan.VarianceKept:F1}% of the frames' variance), built in {scan.BuildSeconds:F1} s");
+                stdout.WriteLine($"first stage: X-Pool's score of {scan.Count} segments on {scan.Rank} coordinates a frame ({scan.CodeBytes / 1048576.0:F1} MiB, {100 * scan.VarianceKept:F1}% of the frames' variance), {scan.OpenedAs} in {scan.Seconds:F1} s");
             stdout.WriteLine($"serving {searcher.Index.VideoCount} videos of {searcher.Index.Location} on {server.Url} (Ctrl+C stops)");
             if (System.Net.IPAddress.TryParse(parse.GetValue(host), out var address) && ListenAddress.IsWildcard(address))
                 parse.InvocationConfiguration.Error.WriteLine("warning: listening on every network interface: anyone who can reach this machine can search the index and play its videos");

@@ -290,7 +290,7 @@ public sealed class VideoSearcher : IDisposable
             if (sidecar is null || sidecar.Count == 0) { scanFailedAt = generation; return null; }
             scan?.Dispose();
             scan = null;
-            scan = XPoolScan.Build(sidecar, pool);
+            scan = XPoolScan.Open(Index, sidecar, pool, warn);
             if (scan.VarianceKept < LowVarianceKept)
                 warn?.Invoke($"X-Pool's first stage keeps only {100 * scan.VarianceKept:F0}% of the frames' variance in {scan.Rank} coordinates on {Index.Location}, so its candidates "
                     + "rank less like X-Pool's exact score: raise --candidates for recall, or search with --exact");

@@ -53,6 +53,7 @@ public sealed class XPoolScan : IDisposable
     private readonly long[] ids;          // per lane (groups · Lanes); -1 for the padding of the last group
     private readonly Tensor codes;        // int8 [groups · F · k · Lanes]: [groups, F, k, Lanes], in huge pages (see Build)
     private readonly float[] scale;       // [k]: coordinate = code · scale
+    private readonly (float[] Mean, float[] Basis) subspace;   // m [D] and U [D, k] row-major, float32: what Save keeps
     private readonly int frames, rank, heads, width, groups;
     // The forms with the scales folded in, upper triangle only (off-diagonal entries doubled): [width, width] row-major.
     private readonly float[] s2, se, sn, linE, linN, linB;
@@ -69,11 +70,13 @@ public sealed class XPoolScan : IDisposable
     public double VarianceKept { get; }
     /// <summary>Coordinates beyond their 8-bit range (clamped) when it was built.</summary>
     public long Clamped { get; private init; }
-    /// <summary>Seconds the build took.</summary>
-    public double BuildSeconds { get; }
+    /// <summary>Seconds the build or the load (<see cref="OpenedAs"/>) took.</summary>
+    public double Seconds { get; private set; }
 
-    private XPoolScan(XPoolReduced reduced, long[] ids, Tensor codes, float[] scale, int frames, int count, long generation, double varianceKept, double seconds)
+    private XPoolScan(XPoolReduced reduced, long[] ids, Tensor codes, float[] scale, int frames, int count, long generation, double varianceKept, double seconds,
+        (float[] Mean, float[] Basis) subspace)
     {
+        this.subspace = subspace;
         this.reduced = reduced;
         this.ids = ids;
         this.codes = codes;
@@ -86,7 +89,7 @@ public sealed class XPoolScan : IDisposable
         Count = count;
         Generation = generation;
         VarianceKept = varianceKept;
-        BuildSeconds = seconds;
+        Seconds = seconds;
         // zh = [scale · z'_1, ..., scale · z'_H, 1] where z' is the attention-weighted sum of the stored codes.
         var folded = new float[width];
         for (int h = 0; h < heads; h++) for (int j = 0; j < rank; j++) folded[h * rank + j] = scale[j];
@@ -184,10 +187,11 @@ public sealed class XPoolScan : IDisposable
         var ids = new long[groups * Lanes];
         Array.Fill(ids, -1);
         for (int i = 0; i < n; i++) ids[i] = segmentIds[i];
+        var subspace = (mean.data<float>().ToArray(), basis.contiguous().data<float>().ToArray());
         var reduced = new XPoolReduced(pool, mean, basis);
         mean.Dispose();
         basis.Dispose();
-        return new XPoolScan(reduced, ids, codes, scale, f, n, generation, kept, clock.Elapsed.TotalSeconds) { Clamped = clamped };
+        return new XPoolScan(reduced, ids, codes, scale, f, n, generation, kept, clock.Elapsed.TotalSeconds, subspace) { Clamped = clamped };
     }
 
     /// <summary>The ids of the fitting sample: <see cref="FitSample"/> spread evenly over the collection.</summary>
@@ -383,6 +387,139 @@ public sealed class XPoolScan : IDisposable
         var (a, b) = Vector128.Widen(lo);
         var (c, d) = Vector128.Widen(hi);
         return Vector512.Create(Vector256.Create(Vector128.ConvertToSingle(a), Vector128.ConvertToSingle(b)), Vector256.Create(Vector128.ConvertToSingle(c), Vector128.ConvertToSingle(d)));
+    }
+
+    /// <summary>What opening it did: "loaded" (from its file) or "built" (from the frame sidecar).</summary>
+    public string OpenedAs { get; private set; } = "built";
+
+    /// <summary>Where the scan of the index at <paramref name="indexLocation"/> is kept: <c>INDEX.vsi.xpoolscan</c>.</summary>
+    public static string PathFor(string indexLocation) => indexLocation + ".xpoolscan";
+
+    private const string Magic = "VIDSEEK-XPOOLSCAN";
+    private const int FormatVersion = 1;
+
+    /// <summary>
+    /// The scan of <paramref name="store"/>'s segments: loaded from its file (<see cref="PathFor"/>) when that file was written
+    /// for the store's current generation and model, else built from <paramref name="sidecar"/> and saved for the next open.
+    /// Derived data, like the sidecar: a damaged file or one of another format is rebuilt after a warning, a stale one
+    /// (the index changed since) silently; where it cannot be saved (a read-only folder, a full disk) it is used from memory
+    /// after a warning and built again on the next open. Saved beside and renamed over, so a killed save leaves the old file.
+    /// </summary>
+    public static XPoolScan Open(IIndexStore store, FrameSidecar sidecar, TextConditionedPooling pool, Action<string>? warn = null)
+    {
+        string path = PathFor(store.Location);
+        string sha = store.Manifest.ModelSha256;
+        if (File.Exists(path))
+        {
+            try
+            {
+                var loaded = ChecksummedFile.ReadOrWarn(path, p => Load(p, pool, sha, store.Generation, store.SegmentCount), store.Location, warn);
+                if (loaded is not null) return loaded;
+            }
+            catch (StaleScanException) { }                                  // the index changed since it was saved: rebuilt below
+            catch (UnauthorizedAccessException e) { warn?.Invoke($"{path} cannot be read ({e.Message}); rebuilding it from {store.Location}"); }
+        }
+        var built = Build(sidecar, pool);
+        if (built.Generation != store.Generation) return built;             // the index moved on while it was built: not worth saving
+        try { built.Save(path, sha); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            warn?.Invoke($"{path}: could not save X-Pool's first stage ({e.Message}); it is built again on each open");
+        }
+        return built;
+    }
+
+    /// <summary>
+    /// Writes the scan to <paramref name="path"/>: to <c>PATH.tmp</c> first (opened exclusively, so a second process saving at
+    /// the same moment gets an <see cref="IOException"/> instead of interleaving; one killed while writing leaves a file the next
+    /// save overwrites), then renamed over it.
+    /// </summary>
+    public void Save(string path, string modelSha256)
+    {
+        string tmp = path + ".tmp";
+        bool written = false;                          // the temporary file is this process's (not another's that holds it)
+        try
+        {
+            ChecksummedStream.Write(tmp, w =>
+            {
+                written = true;
+                w.Write(Magic);
+                w.Write(FormatVersion);
+                w.Write(modelSha256);
+                w.Write(Generation);
+                w.Write(Count);
+                w.Write(frames);
+                w.Write(rank);
+                w.Write(heads);
+                w.Write(subspace.Mean.Length);
+                w.Write(VarianceKept);
+                w.Write(Clamped);
+                w.Write(MemoryMarshal.AsBytes(subspace.Mean.AsSpan()));
+                w.Write(MemoryMarshal.AsBytes(subspace.Basis.AsSpan()));
+                w.Write(MemoryMarshal.AsBytes(scale.AsSpan()));
+                w.Write(MemoryMarshal.AsBytes(ids.AsSpan(0, Count)));
+                w.Write(MemoryMarshal.AsBytes(Codes(codes)));
+            });
+            File.Move(tmp, path, overwrite: true);
+        }
+        catch
+        {
+            if (written) try { File.Delete(tmp); } catch (IOException) { }
+            throw;
+        }
+    }
+
+    /// <summary>The index changed since the scan file was written (not damage: rebuilt without a warning).</summary>
+    private sealed class StaleScanException() : Exception("stale");
+
+    /// <summary>A scan file <see cref="Save"/> wrote, checked whole (its hash) before it is used.</summary>
+    private static XPoolScan Load(string path, TextConditionedPooling pool, string modelSha256, long generation, int count)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        Tensor? codes = null;
+        try
+        {
+            var header = ChecksummedStream.Read(path, r =>
+            {
+                if (r.ReadString() != Magic) throw new InvalidDataException("not a VidSeek X-Pool scan");
+                int version = r.ReadInt32();
+                if (version != FormatVersion) throw new OtherFormatException($"format version {version}, this version reads {FormatVersion}");
+                string sha = r.ReadString();
+                long savedGeneration = r.ReadInt64();
+                int n = r.ReadInt32(), f = r.ReadInt32(), k = r.ReadInt32(), h = r.ReadInt32(), dim = r.ReadInt32();
+                if (sha != modelSha256 || savedGeneration != generation || n != count) throw new StaleScanException();
+                long body = r.BaseStream.Length;   // every size is checked against the body before anything is allocated
+                if (n < 1 || f < 1 || h != pool.NumHeads || dim < 1 || k < 1 || k > dim || (long)n * f * k > body || (long)dim * k * 4 > body || (long)n * 8 > body)
+                    throw new InvalidDataException("bad dimensions");
+                double kept = r.ReadDouble();
+                long clamped = r.ReadInt64();
+                var mean = Floats(r, dim);
+                var basis = Floats(r, dim * k);
+                var scale = Floats(r, k);
+                int groups = (n + Lanes - 1) / Lanes;
+                var ids = new long[groups * Lanes];
+                Array.Fill(ids, -1);
+                r.BaseStream.ReadExactly(MemoryMarshal.AsBytes(ids.AsSpan(0, n)));
+                codes = HugePages.Empty([(long)groups * Lanes * f * k], ScalarType.Int8);
+                r.BaseStream.ReadExactly(MemoryMarshal.AsBytes(Codes(codes)));
+                return (n, f, k, kept, clamped, mean, basis, scale, ids);
+            });
+            using var meanTensor = torch.tensor(header.mean);
+            using var basisTensor = torch.tensor(header.basis, [header.mean.Length, header.k]);
+            var reduced = new XPoolReduced(pool, meanTensor, basisTensor);
+            var scan = new XPoolScan(reduced, header.ids, codes!, header.scale, header.f, header.n, generation, header.kept, 0, (header.mean, header.basis))
+                { Clamped = header.clamped, OpenedAs = "loaded", Seconds = clock.Elapsed.TotalSeconds };
+            codes = null;
+            return scan;
+        }
+        finally { codes?.Dispose(); }
+    }
+
+    private static float[] Floats(BinaryReader r, int count)
+    {
+        var values = new float[count];
+        r.BaseStream.ReadExactly(MemoryMarshal.AsBytes(values.AsSpan()));
+        return values;
     }
 
     public void Dispose()

@@ -23,12 +23,13 @@ public class AnnIndexTests(IndexFixture fixture) : IClassFixture<IndexFixture>
     /// An index of <paramref name="videos"/> synthetic one-segment videos (no files: embeddings only), made of 12 clusters so
     /// that rankings have structure: frame f of video v = centre[v % 12] + noise, with a per-frame drift.
     /// </summary>
-    private string SyntheticIndex(string model, int videos, int seed, string? file = null, int firstVideo = 0)
+    /// <param name="lowRank">Frames near a 6-dimensional subspace (<see cref="LowRankVideos"/>) instead.</param>
+    private string SyntheticIndex(string model, int videos, int seed, string? file = null, int firstVideo = 0, bool lowRank = false)
     {
         file ??= Path.Combine(fixture.Tmp, Guid.NewGuid().ToString("N"), "index.vsi");
         using var m = IndexModel.Open(model, Frames);
         using var store = SqliteIndexStore.OpenOrCreate(file, m.Manifest(model, Frames, root: Path.GetDirectoryName(file)!));
-        store.PutMany(SyntheticVideos(videos, seed, firstVideo));
+        store.PutMany(lowRank ? LowRankVideos(videos, seed, firstVideo) : SyntheticVideos(videos, seed, firstVideo));
         return file;
     }
 
@@ -43,13 +44,7 @@ public class AnnIndexTests(IndexFixture fixture) : IClassFixture<IndexFixture>
             for (int f = 0; f < Frames; f++)
                 for (int d = 0; d < Dim; d++)
                     frames[f * Dim + d] = centres[v % 12][d] + 0.7f * Gauss(rng) + f * drift[d];
-            var coarse = new float[Dim];
-            for (int f = 0; f < Frames; f++) for (int d = 0; d < Dim; d++) coarse[d] += frames[f * Dim + d];
-            float norm = MathF.Sqrt(coarse.Sum(x => x * x));
-            for (int d = 0; d < Dim; d++) coarse[d] /= norm;
-            var video = new IndexedVideo($"v{v:D5}.mp4", 1000 + v, v, $"sha{v}", 2.0, 25, 50, 64, 48, []);
-            var segment = new IndexedSegment(0, 0, 2.0, Enumerable.Range(0, Frames).Select(f => 0.25 + 0.5 * f).ToArray(), frames, coarse);
-            yield return (video, [new SegmentToStore(segment, [])]);
+            yield return OneSegmentVideo(v, frames);
         }
     }
 
@@ -68,14 +63,20 @@ public class AnnIndexTests(IndexFixture fixture) : IClassFixture<IndexFixture>
                 for (int d = 0; d < Dim; d++)
                     frames[f * Dim + d] = weights.Select((w, i) => w * directions[i][d]).Sum() + 0.01f * Gauss(rng);
             }
-            var coarse = new float[Dim];
-            for (int f = 0; f < Frames; f++) for (int d = 0; d < Dim; d++) coarse[d] += frames[f * Dim + d];
-            float norm = MathF.Sqrt(coarse.Sum(x => x * x));
-            for (int d = 0; d < Dim; d++) coarse[d] /= norm;
-            var video = new IndexedVideo($"v{v:D5}.mp4", 1000 + v, v, $"sha{v}", 2.0, 25, 50, 64, 48, []);
-            var segment = new IndexedSegment(0, 0, 2.0, Enumerable.Range(0, Frames).Select(f => 0.25 + 0.5 * f).ToArray(), frames, coarse);
-            yield return (video, [new SegmentToStore(segment, [])]);
+            yield return OneSegmentVideo(v, frames);
         }
+    }
+
+    /// <summary>Video v as one 2-second segment with these frames <c>[Frames, Dim]</c> and their normalised mean as its coarse vector.</summary>
+    private static (IndexedVideo, IReadOnlyList<SegmentToStore>) OneSegmentVideo(int v, float[] frames)
+    {
+        var coarse = new float[Dim];
+        for (int f = 0; f < Frames; f++) for (int d = 0; d < Dim; d++) coarse[d] += frames[f * Dim + d];
+        float norm = MathF.Sqrt(coarse.Sum(x => x * x));
+        for (int d = 0; d < Dim; d++) coarse[d] /= norm;
+        var video = new IndexedVideo($"v{v:D5}.mp4", 1000 + v, v, $"sha{v}", 2.0, 25, 50, 64, 48, []);
+        var segment = new IndexedSegment(0, 0, 2.0, Enumerable.Range(0, Frames).Select(f => 0.25 + 0.5 * f).ToArray(), frames, coarse);
+        return (video, [new SegmentToStore(segment, [])]);
     }
 
     private static float Gauss(Random rng) => (float)(Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble()));
@@ -122,10 +123,7 @@ public class AnnIndexTests(IndexFixture fixture) : IClassFixture<IndexFixture>
         // sidecar; no ANN file is made. With half the segments as candidates the two-stage ranking is the exact one.
         // Frames near a low-dimensional subspace, as a trained model's are (Shapes: 16 of 128 directions hold 97% of the
         // variance); the isotropic SyntheticVideos would need all 32.
-        string index = Path.Combine(fixture.Tmp, Guid.NewGuid().ToString("N"), "index.vsi");
-        using (var m = IndexModel.Open(fixture.Model, Frames))
-        using (var store = SqliteIndexStore.OpenOrCreate(index, m.Manifest(fixture.Model, Frames, root: Path.GetDirectoryName(index)!)))
-            store.PutMany(LowRankVideos(300, seed: 21));
+        string index = SyntheticIndex(fixture.Model, 300, seed: 21, lowRank: true);
         var warnings = new List<string>();
         using var searcher = VideoSearcher.Open(index, candidates: 150, warn: warnings.Add);
         Assert.Null(searcher.Ann);
@@ -149,6 +147,60 @@ public class AnnIndexTests(IndexFixture fixture) : IClassFixture<IndexFixture>
         Assert.Equal(340, searcher.Scan!.Count);
         Assert.NotEqual(before, searcher.Scan.Generation);
         Assert.Empty(warnings);
+    }
+
+    [Fact]
+    public void TheXPoolScanIsSavedLoadedAndRebuiltWhenDamagedOrStale()
+    {
+        string index = SyntheticIndex(fixture.Model, 200, seed: 31, lowRank: true);
+        string file = XPoolScan.PathFor(index);
+        float[] ScoresOf(VideoSearcher s)
+        {
+            using var q = s.Model.EncodeQuery(Queries[0]);
+            return s.Scan!.ScoreAll(q.Text);
+        }
+        var warnings = new List<string>();
+        float[] built;
+        using (var first = VideoSearcher.Open(index, candidates: 50, warn: warnings.Add))
+        {
+            Assert.Equal("built", first.Scan!.OpenedAs);
+            built = ScoresOf(first);
+        }
+        Assert.True(File.Exists(file));
+        Assert.False(File.Exists(file + ".tmp"));
+        // The next open loads it: the same codes, so the same scores bit for bit, and the same search.
+        using (var second = VideoSearcher.Open(index, candidates: 50, warn: warnings.Add))
+        {
+            Assert.Equal("loaded", second.Scan!.OpenedAs);
+            Assert.Equal(built, ScoresOf(second));
+            foreach (var q in Queries) Assert.Equal(Ids(second.Search(q, 5, exact: true)), Ids(second.Search(q, 5, candidates: 100)));
+        }
+        Assert.Empty(warnings);
+        // Damaged (one flipped byte among the codes, or cut short): rebuilt after one warning naming the file.
+        foreach (var damage in new Action[]
+                 {
+                     () => { var b = File.ReadAllBytes(file); b[b.Length - 100] ^= 0x10; File.WriteAllBytes(file, b); },
+                     () => { var b = File.ReadAllBytes(file); File.WriteAllBytes(file, b[..(b.Length / 2)]); },
+                     () => File.WriteAllText(file, "not a scan"),
+                 })
+        {
+            damage();
+            warnings.Clear();
+            using var again = VideoSearcher.Open(index, candidates: 50, warn: warnings.Add);
+            Assert.Equal("built", again.Scan!.OpenedAs);
+            TensorAssert.Close(torch.tensor(built), torch.tensor(ScoresOf(again)), 1e-5, "rebuilt");
+            Assert.Contains(warnings, w => w.Contains(file) && w.Contains("damaged"));
+        }
+        // Stale (the index changed): rebuilt without a warning, holding the new segments.
+        using (var store = SqliteIndexStore.Open(index, writable: true)) store.PutMany(LowRankVideos(20, seed: 32, firstVideo: 200));
+        warnings.Clear();
+        using (var stale = VideoSearcher.Open(index, candidates: 50, warn: warnings.Add))
+        {
+            Assert.Equal("built", stale.Scan!.OpenedAs);
+            Assert.Equal(220, stale.Scan.Count);
+        }
+        Assert.Empty(warnings);
+        using (var fresh = VideoSearcher.Open(index, candidates: 50, warn: warnings.Add)) Assert.Equal("loaded", fresh.Scan!.OpenedAs);
     }
 
     [Fact]
