@@ -137,7 +137,7 @@ public static class IndexCommand
             bool KeepInStep(string file) => index is SqliteIndexStore && (File.Exists(file) || index.SegmentCount > VideoSearcher.DefaultCandidates);
             // The first stage of search: a nearest-neighbour graph, except for X-Pool, whose first stage (XPoolScan) is built from
             // the frame sidecar when a search opens the index (a graph made earlier is still kept in step).
-            bool scans = indexModel is IndexModel.Dual { Model.Pool: not null };
+            bool scans = VideoSearcher.ScannedPool(indexModel) is not null;
             if (scans ? File.Exists(AnnIndex.PathFor(indexFile)) : KeepInStep(AnnIndex.PathFor(indexFile)))
             {
                 if (Environment.GetEnvironmentVariable(AnnAbortAtVariable) is { Length: > 0 } point)

@@ -5,27 +5,19 @@ namespace VidSeek.Index;
 /// <summary>
 /// The small header files beside an index (the ANN file's and the frame sidecar's): a body followed by the XxHash3 of the
 /// body, written in one go and flushed to disk (callers write it beside the old one and rename it over), and read back only
-/// when the hash matches, so a torn or edited header is refused, never half-read.
+/// when the hash matches, so a torn or edited header is refused, never half-read. The layout is <see cref="ChecksummedStream"/>'s.
 /// </summary>
 internal static class ChecksummedFile
 {
-    public static void Write(string path, byte[] body)
-    {
-        using var f = new FileStream(path, FileMode.Create, FileAccess.Write);
-        f.Write(body);
-        f.Write(BitConverter.GetBytes(XxHash3.HashToUInt64(body)));
-        f.Flush(flushToDisk: true);
-    }
+    public static void Write(string path, byte[] body) => ChecksummedStream.Write(path, w => w.Write(body));
 
     /// <summary>The body of a file <see cref="Write"/> wrote; <see cref="InvalidDataException"/> when its hash does not match.</summary>
-    public static MemoryStream Read(string path)
+    public static MemoryStream Read(string path) => ChecksummedStream.Read(path, r =>
     {
-        var bytes = File.ReadAllBytes(path);
-        if (bytes.Length < 8) throw new InvalidDataException("too short");
-        if (XxHash3.HashToUInt64(bytes.AsSpan(0, bytes.Length - 8)) != BitConverter.ToUInt64(bytes, bytes.Length - 8))
-            throw new InvalidDataException("checksum mismatch");
-        return new MemoryStream(bytes, 0, bytes.Length - 8, writable: false);
-    }
+        var body = new byte[r.BaseStream.Length];
+        r.BaseStream.ReadExactly(body);
+        return new MemoryStream(body, writable: false);
+    });
 
     /// <summary>
     /// A header parsed by <paramref name="read"/>, or null after one warning when it was written by another format version or
@@ -59,7 +51,7 @@ internal static class ChecksummedStream
     /// <summary>Writes the body <paramref name="write"/> produces, then its hash, to <paramref name="path"/>, flushed to disk.</summary>
     public static void Write(string path, Action<BinaryWriter> write)
     {
-        using var file = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20);
+        using var file = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16);
         var hash = new XxHash3();
         using (var hashing = new Hashing(file, hash, long.MaxValue))
         using (var w = new BinaryWriter(hashing, System.Text.Encoding.UTF8, leaveOpen: true))
@@ -74,7 +66,7 @@ internal static class ChecksummedStream
     /// </summary>
     public static T Read<T>(string path, Func<BinaryReader, T> read)
     {
-        using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20);
+        using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
         long bodyLength = file.Length - 8;
         if (bodyLength < 0) throw new InvalidDataException("too short");
         var hash = new XxHash3();

@@ -267,6 +267,10 @@ public sealed class VideoSearcher : IDisposable
         }
     }
 
+    /// <summary>The X-Pool head whose first stage on an embedded index is the scan (<see cref="XPoolScan"/>), or null for a model
+    /// whose first stage is a nearest-neighbour graph (mean pooling, a VLT).</summary>
+    public static Models.XPool.TextConditionedPooling? ScannedPool(IndexModel model) => model is IndexModel.Dual { Model.Pool: { } pool } ? pool : null;
+
     /// <summary>Below this share of the frames' variance in the scan's coordinates, opening it warns (Shapes keeps 97%).</summary>
     public const double LowVarianceKept = 0.9;
 
@@ -280,7 +284,7 @@ public sealed class VideoSearcher : IDisposable
     /// </summary>
     private XPoolScan? OpenScan()
     {
-        if (XPoolStage != XPoolFirstStage.Scan || model is not IndexModel.Dual { Model.Pool: { } pool } || Index is not SqliteIndexStore) return null;
+        if (XPoolStage != XPoolFirstStage.Scan || ScannedPool(model) is not { } pool || Index is not SqliteIndexStore) return null;
         lock (scanGate)
         {
             long generation = Index.Generation;

@@ -57,6 +57,9 @@ public sealed class XPoolScan : IDisposable
     private readonly int frames, rank, heads, width, groups;
     // The forms with the scales folded in, upper triangle only (off-diagonal entries doubled): [width, width] row-major.
     private readonly float[] s2, se, sn, linE, linN, linB;
+    // zh = [scale · z'_1, ..., scale · z'_H, 1] where z' is the attention-weighted sum of the stored codes: what multiplies each
+    // entry of zh (and, its first H·k entries, each of a text's logit weights) to work on codes instead of coordinates.
+    private readonly float[] folded;
 
     /// <summary>Segments it holds.</summary>
     public int Count { get; }
@@ -90,8 +93,7 @@ public sealed class XPoolScan : IDisposable
         Generation = generation;
         VarianceKept = varianceKept;
         Seconds = seconds;
-        // zh = [scale · z'_1, ..., scale · z'_H, 1] where z' is the attention-weighted sum of the stored codes.
-        var folded = new float[width];
+        folded = new float[width];
         for (int h = 0; h < heads; h++) for (int j = 0; j < rank; j++) folded[h * rank + j] = scale[j];
         folded[width - 1] = 1;
         s2 = Upper(reduced.S2, folded);
@@ -212,10 +214,10 @@ public sealed class XPoolScan : IDisposable
     {
         var query = reduced.Prepare(text);
         var scores = new float[groups * Lanes];
-        var logit = FoldLogit(query);
-        var tau = Scaled(query.Tau, FoldedWidth());
+        var (logit, tau) = Folded(query);
         var scratch = new Vector512<float>[ScratchLength];
-        for (int g = 0; g < groups; g++) ScoreGroup(g, logit, tau, query, scores.AsSpan(g * Lanes, Lanes), scratch, Codes(codes));
+        var all = Codes(codes);
+        for (int g = 0; g < groups; g++) ScoreGroup(g, logit, tau, query, scores.AsSpan(g * Lanes, Lanes), scratch, all);
         return scores[..Count];
     }
 
@@ -225,33 +227,21 @@ public sealed class XPoolScan : IDisposable
     {
         using var scope = torch.NewDisposeScope();
         var coords = new float[(long)Count * frames * rank];
+        var all = Codes(codes);
         for (int i = 0; i < Count; i++)
             for (int fr = 0; fr < frames; fr++)
                 for (int j = 0; j < rank; j++)
-                    coords[((long)i * frames + fr) * rank + j] = Codes(codes)[((i / Lanes * frames + fr) * rank + j) * Lanes + i % Lanes] * scale[j];
+                    coords[((long)i * frames + fr) * rank + j] = all[((i / Lanes * frames + fr) * rank + j) * Lanes + i % Lanes] * scale[j];
         return reduced.Score(reduced.Prepare(text), torch.tensor(coords, [Count, frames, rank])).data<float>().ToArray();
     }
 
-    private float[] FoldedWidth()
-    {
-        var folded = new float[width];
-        for (int h = 0; h < heads; h++) for (int j = 0; j < rank; j++) folded[h * rank + j] = scale[j];
-        folded[width - 1] = 1;
-        return folded;
-    }
-
-    private float[] FoldLogit(XPoolReduced.Query query)
-    {
-        var logit = new float[heads * rank];
-        for (int h = 0; h < heads; h++) for (int j = 0; j < rank; j++) logit[h * rank + j] = query.Logit[h * rank + j] * scale[j];
-        return logit;
-    }
+    /// <summary>A text's logit weights and <c>tau</c> with the codes' scales folded in.</summary>
+    private (float[] Logit, float[] Tau) Folded(XPoolReduced.Query query) => (Scaled(query.Logit, folded), Scaled(query.Tau, folded));
 
     private long[] Search(XPoolReduced.Query query, int n)
     {
         if (n < 1 || Count == 0) return [];
-        var logit = FoldLogit(query);
-        var tau = Scaled(query.Tau, FoldedWidth());
+        var (logit, tau) = Folded(query);
         // Threads take chunks of groups from a shared counter rather than one fixed share each: a thread that starts late or
         // shares its core with other work then does less of the scan instead of holding the query up.
         int parts = Math.Max(1, Math.Min(torch.get_num_threads(), groups));

@@ -395,7 +395,8 @@ public class AnnIndexTests(IndexFixture fixture) : IClassFixture<IndexFixture>
             Assert.Equal("fresh", ann.OpenedAs);
         Assert.Single(Directory.GetFiles(Path.GetDirectoryName(index)!, "index.vsi.ann-*.usearch"));
 
-        using var searcher = VideoSearcher.Open(index, candidates: 100);
+        using var searcher = VideoSearcher.Open(index, candidates: 100, xpoolFirstStage: XPoolFirstStage.Graph); // the caught-up graph
+        Assert.Equal("fresh", searcher.Ann!.OpenedAs);
         foreach (var q in Queries) Assert.Equal(Ids(searcher.Search(q, 5, exact: true)), Ids(searcher.Search(q, 5)));
     }
 
