@@ -86,7 +86,7 @@ switch (args[0])
     case "clip-bf16": return ClipBf16Bench.Run(Options.Parse(args[1..]));
     case "vlt-bf16": return VltBf16Bench.Run(Options.Parse(args[1..]));
     case "clip-layer": return LayerBench.Run(Options.Parse(args[1..]));
-    case "xpool-eval": CpuThreads.KeepLargeBuffersInTheHeap(); return XPoolEvalBench.Run(Options.Parse(args[1..])); // as vidseek eval does (ConfigureProcess)
+    case "xpool-eval": CpuThreads.KeepLargeBuffersInTheHeap(); return XPoolEvalBench.Run(Options.Parse(args[1..])); // vidseek eval's heap thresholds; libgomp's own wait policy, as recorded
     case "shapes-attention": ShapesAttention.Run(args[1..]); return 0;
     case "vlt-probe": VltProbe.Run(args[1..]); return 0;
     case "bypass-attention": BypassAttention.Run(args[1..]); return 0;
@@ -97,10 +97,12 @@ switch (args[0])
     case "shots-pass": return ShotsPassBench.Run(Options.Parse(args[1..]));
     case "search-source": return SearchBench.Source(args[1..]);
     case "search-build": return SearchBench.Build(args[1..]);
-    case "search-query": CpuThreads.KeepLargeBuffersInTheHeap(); return SearchBench.Query(args[1..]); // as vidseek search/serve do (ConfigureProcess)
-    case "search-read": CpuThreads.KeepLargeBuffersInTheHeap(); return SearchBench.Read(args[1..]);
+    // The search benchmarks configure the process as vidseek search/serve do (ConfigureProcess: heap thresholds and OpenMP's
+    // PASSIVE wait policy), and their runtimeconfig, like vidseek's, keeps the thread pool's workers from spinning (the csproj).
+    case "search-query": CpuThreads.ConfigureProcess(); return SearchBench.Query(args[1..]);
+    case "search-read": CpuThreads.ConfigureProcess(); return SearchBench.Read(args[1..]);
     case "search-study": return SearchStudy.Run(args[1..]);
-    case "first-stage-study": CpuThreads.KeepLargeBuffersInTheHeap(); return FirstStageStudy.Run(args[1..]);
+    case "first-stage-study": CpuThreads.ConfigureProcess(); return FirstStageStudy.Run(args[1..]);
     case "oversubscription": return OversubscriptionBench.Run(Options.Parse(args[1..]));
     case "calibration": return CalibrationBench.Run(Options.Parse(args[1..]));
     case "pg-scale": return PgScaleBench.Run(args[1..]);

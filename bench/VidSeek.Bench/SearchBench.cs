@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.Intrinsics;
 using System.Text.Json;
 using TorchSharp;
 using VidSeek.Data.Loaders;
@@ -231,6 +232,45 @@ public static class SearchBench
         info["store_load"] = JsonSerializer.SerializeToElement(Uptime());
     }
 
+    private static void ScanAlone(XPoolScan scan, IndexModel model, List<string> queries, int n, int repeats)
+    {
+        var texts = queries.Take(10).Select(q => { using var e = model.EncodeQuery(q); return e.Text.clone(); }).ToList();
+        int threads = torch.get_num_threads();
+        foreach (int t in new[] { threads, 1 }.Distinct())
+        {
+            torch.set_num_threads(t);
+            var ms = new List<double>();
+            for (int r = 0; r < repeats; r++)
+                foreach (var text in texts) { var c = Stopwatch.StartNew(); scan.Search(text, n); ms.Add(c.Elapsed.TotalMilliseconds); }
+            ms.Sort();
+            var bytes = new byte[scan.CodeBytes];
+            new Random(1).NextBytes(bytes);
+            var read = new List<double>();
+            for (int r = 0; r < Math.Max(3, repeats); r++) { var c = Stopwatch.StartNew(); SumBytes(bytes, t); read.Add(c.Elapsed.TotalMilliseconds); }
+            read.Sort();
+            Console.WriteLine($"scan alone, {t} thread(s), {n} best of {scan.Count} segments: fastest {ms[0]:F1} ms, median {Median(ms):F1} ms " +
+                $"({1e6 * Median(ms) / scan.Count:F1} ns a segment); reading {MiB(scan.CodeBytes)} MiB of bytes: fastest {read[0]:F1} ms, median {Median(read):F1} ms");
+        }
+        torch.set_num_threads(threads);
+        foreach (var text in texts) text.Dispose();
+    }
+
+    /// <summary>The sum of every byte, on <paramref name="threads"/> threads: a pass over memory as fast as .NET reads it.</summary>
+    private static long SumBytes(byte[] bytes, int threads)
+    {
+        long total = 0;
+        int per = (bytes.Length / threads) & ~63;
+        Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, part =>
+        {
+            var span = bytes.AsSpan(part * per, part == threads - 1 ? bytes.Length - part * per : per);
+            var acc = Vector512<ulong>.Zero;
+            for (int i = 0; i + 64 <= span.Length; i += 64)                 // every 64-byte line loaded; the low bytes summed
+                acc += Vector512.WidenLower(Vector512.WidenLower(Vector512.WidenLower(Vector512.Create<byte>(span[i..]))));
+            Interlocked.Add(ref total, (long)Vector512.Sum(acc));
+        });
+        return total;
+    }
+
     public static int Query(string[] args)
     {
         var o = Args(args);
@@ -289,6 +329,11 @@ public static class SearchBench
         Console.WriteLine($"opened in {openSeconds:F1} s (first stage {firstStageInfo}; " +
             $"frame sidecar {searcher.FrameSidecar?.OpenedAs ?? "not used"}: {searcher.FrameSidecar?.Count} segments, {searcher.FrameSidecar?.Storage}); " +
             $"disk: SQLite {MiB(storeBytes)} MiB + ANN {MiB(annBytes)} MiB + frames {MiB(framesBytes)} MiB; RSS {RssMiB("VmRSS")} MiB, {HugePagesMiB()} MiB of it in huge pages");
+
+        // --scan-repeats N: X-Pool's scan alone (no text encoding, no second stage), N passes over 10 queries' texts, on every
+        // torch thread and on one, beside a plain read of as many bytes as its codes (what memory alone would cost).
+        if (o.TryGetValue("scan-repeats", out var scanRepeats) && searcher.Scan is { } timedScan)
+            ScanAlone(timedScan, model, queries, latencyCandidates, int.Parse(scanRepeats));
 
         // --prefault true: what serve does at start (AnnIndex.Prefault), before the latency queries.
         if (o.GetValueOrDefault("prefault", "false") == "true" && searcher.Ann is { } toFault)
@@ -411,9 +456,11 @@ public static class SearchBench
             // A fresh tensor each time: the model caches the factored form's per-video data by the frames tensor, which a
             // search's candidates never reuse.
             double factored = Fastest(() => { using var copy = frames.clone(); model.BlockScores(encoded, copy); });
+            int shortlist = Math.Min(ids.Length, VideoSearcher.Shortlist(K));
+            double factoredShortlist = Fastest(() => { using var copy = frames.narrow(0, 0, shortlist).clone(); model.BlockScores(encoded, copy); });
             Console.WriteLine($"second stage on {ids.Length} candidates, fastest of 10: read from the sidecar {readSidecar:F2} ms ({1000 * readSidecar / ids.Length:F2} us a segment), " +
                 $"from SQLite rows {readRows:F2} ms ({1000 * readRows / ids.Length:F2} us); score, single-query form {single:F2} ms ({1000 * single / ids.Length:F2} us), " +
-                $"eval's factored form {factored:F2} ms ({1000 * factored / ids.Length:F2} us)");
+                $"eval's factored form {factored:F2} ms ({1000 * factored / ids.Length:F2} us), and on a shortlist of {shortlist} {factoredShortlist:F2} ms");
         }
 
         // Recall@10 of the two-stage search is the share of the exact top 10 among the first stage's N candidates (the second

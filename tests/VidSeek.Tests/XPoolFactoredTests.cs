@@ -65,7 +65,9 @@ public class XPoolFactoredTests
         using var first = factored.PrepareTexts(text.narrow(0, 0, count / 2));
         using var second = factored.PrepareTexts(text.narrow(0, count / 2, count - count / 2));
         Assert.True(torch.cat([first.Q, second.Q], 1).allclose(whole.Q, rtol: 1e-5, atol: 1e-6));        // GEMMs of other row counts round differently
-        Assert.True(torch.cat([first.Scalars, second.Scalars], 1).allclose(whole.Scalars, rtol: 1e-5, atol: 1e-6));
+        // The dots are sums of 512 products of either sign: one near zero carries the rounding of its terms, not of itself.
+        double scalarsScale = whole.Scalars.abs().max().item<float>();
+        Assert.True(torch.cat([first.Scalars, second.Scalars], 1).allclose(whole.Scalars, rtol: 1e-5, atol: 1e-6 * scalarsScale));
 
         using var small = torch.empty(1024, 1024);                                            // 4 MiB: from the heap, no advice
         Assert.False(Tensors.HugePages.Advise(small));

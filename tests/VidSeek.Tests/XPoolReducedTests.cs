@@ -109,4 +109,27 @@ public class XPoolReducedTests
         var top5 = Enumerable.Range(0, 50).OrderByDescending(i => exact[i]).Take(5).Select(i => ids[i]).ToHashSet();
         Assert.Subset(scan.Search(text, 15).ToHashSet(), top5);
     }
+
+    [Fact]
+    public void TheKernelsExponentialIsAccurateOnTheSoftmaxRange()
+    {
+        // The scan's e^x for x <= 0 (the softmax's logits less their largest) against Math.Exp, to a few units in the last place,
+        // over the whole normal range; below it, where e^x is not a normal float, a non-negative value no larger than the
+        // smallest normal one (the softmax's other weights dwarf it).
+        var xs = Enumerable.Range(0, 16 * 700).Select(i => -i / 8.0f).Append(0f).Append(-1e-7f).Append(-0.5f * MathF.Log(2)).ToArray();
+        for (int at = 0; at < xs.Length; at += 16)
+        {
+            var block = new float[16];
+            for (int i = 0; i < 16; i++) block[i] = xs[Math.Min(at + i, xs.Length - 1)];
+            var got = XPoolScan.ExpOfNonPositive(System.Runtime.Intrinsics.Vector512.Create(block));
+            for (int i = 0; i < 16; i++)
+            {
+                double want = Math.Exp(block[i]);
+                if (block[i] >= -87f)
+                    Assert.True(Math.Abs(got[i] - want) <= 4e-7 * want, $"e^{block[i]}: {got[i]} against {want}");
+                else
+                    Assert.InRange(got[i], 0f, 1.2e-38f * 1.5f);
+            }
+        }
+    }
 }

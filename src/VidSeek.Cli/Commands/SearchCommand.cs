@@ -19,7 +19,7 @@ public static class SearchCommand
         var rerankK = new Option<int>("--rerank-k") { Description = "VLT models: segments re-scored by ITM after the ITC ranking.", DefaultValueFactory = _ => 128 }.Bound(1, CommonOptions.MaxRerankK);
         var perVideo = new Option<bool>("--per-video") { Description = "At most one moment per video (its best)." };
         var exact = new Option<bool>("--exact") { Description = "Score every segment (streamed from the index): the exhaustive ranking, without the approximate first stage." };
-        var candidates = new Option<int>("--candidates") { Description = "Segments the approximate first stage proposes for exact scoring (an index with no more segments is searched exhaustively).", DefaultValueFactory = _ => VideoSearcher.DefaultCandidates }.Bound(1, 1_000_000);
+        var candidates = new Option<int?>("--candidates") { Description = $"Segments the approximate first stage proposes for exact scoring (an index with no more segments is searched exhaustively). Default: {VideoSearcher.XPoolScanCandidates} for X-Pool on an embedded index, else {VideoSearcher.DefaultCandidates}." }.Bound(1, 1_000_000);
         var wide = new Option<bool>("--wide") { Description = "Print every column, with the attention weights as numbers, however wide the table gets (default: fit 80 columns)." };
         var precision = CommonOptions.Precision();
         var command = new Command("search", "Find the moments of the indexed videos that a sentence describes.") { index, query, k, json, model, rerankK, perVideo, exact, candidates, wide, precision };

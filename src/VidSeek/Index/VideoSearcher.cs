@@ -56,10 +56,21 @@ public enum XPoolFirstStage
 public sealed class VideoSearcher : IDisposable
 {
     /// <summary>
-    /// Candidates the first stage proposes per query by default (recall@10 against the exhaustive ranking per candidate count:
-    /// docs/PERFORMANCE.md, <c>vidseek-bench search-query</c>).
+    /// Candidates a nearest-neighbour first stage (mean pooling, a VLT, PostgreSQL) proposes per query by default (recall@10
+    /// against the exhaustive ranking per candidate count: docs/PERFORMANCE.md, <c>vidseek-bench search-query</c>).
     /// </summary>
     public const int DefaultCandidates = 1000;
+
+    /// <summary>
+    /// Candidates X-Pool's scan (<see cref="XPoolScan"/>) proposes per query by default: at 10^6 Shapes segments they hold
+    /// 99.8% of the exact top 10, where 1,000 hold 96% (docs/PERFORMANCE.md); the extra thousand cost about 5 ms a query there.
+    /// </summary>
+    public const int XPoolScanCandidates = 2000;
+
+    /// <summary>The default candidate count of a searcher over <paramref name="index"/> with <paramref name="model"/>:
+    /// <see cref="XPoolScanCandidates"/> where X-Pool's first stage is the scan, else <see cref="DefaultCandidates"/>.</summary>
+    public static int DefaultCandidatesFor(IndexModel model, IIndexStore index, XPoolFirstStage xpoolFirstStage = XPoolFirstStage.Scan) =>
+        xpoolFirstStage == XPoolFirstStage.Scan && ScannedPool(model) is not null && index is SqliteIndexStore ? XPoolScanCandidates : DefaultCandidates;
 
     /// <summary>Segments per block of the exhaustive search (a multiple of the similarity's own block of 32 videos).</summary>
     public const int ExactBlock = 2048;
@@ -95,20 +106,21 @@ public sealed class VideoSearcher : IDisposable
     /// <summary>"xpool", "meanp" or "vlt": what the per-frame numbers of a hit mean.</summary>
     public string Kind => model is IndexModel.Dual d ? (d.Model.Config.Pooling == Models.DualEncoder.VideoPooling.XPool ? "xpool" : "meanp") : "vlt";
 
-    private VideoSearcher(IIndexStore index, IndexModel model, int candidates, Action<string>? warn, string? annHeader = null, bool frameSidecar = true,
+    private VideoSearcher(IIndexStore index, IndexModel model, int? candidates, Action<string>? warn, string? annHeader = null, bool frameSidecar = true,
         XPoolFirstStage xpoolFirstStage = XPoolFirstStage.Scan)
     {
+        if (candidates < 1) throw new VidSeekException($"the candidate count must be at least 1, got {candidates}");
         Index = index;
         UseFrameSidecar = frameSidecar;
         XPoolStage = xpoolFirstStage;
         this.model = model;
         this.warn = warn;
         this.annHeader = annHeader;
-        Candidates = candidates;
+        Candidates = candidates ?? DefaultCandidatesFor(model, index, xpoolFirstStage);
         Generation = index.Generation;
         segmentCount = index.SegmentCount;
         (videos, hasCaptions) = ReadLazily();
-        if (HasFirstStage(exact: false, candidates))                                  // keep the first stage (and the frames) open from the start
+        if (HasFirstStage(exact: false, Candidates))                                  // keep the first stage (and the frames) open from the start
         {
             OpenFrames();
             if (OpenScan() is null) OpenAnn();
@@ -142,11 +154,11 @@ public sealed class VideoSearcher : IDisposable
 
     /// <summary>Opens an index and the model it was built with (or <paramref name="modelOverride"/>, which must hold the same weights).</summary>
     /// <param name="rerankK">VLT: segments per query re-scored by ITM.</param>
-    /// <param name="candidates">Segments the first stage proposes per query (<see cref="DefaultCandidates"/>).</param>
+    /// <param name="candidates">Segments the first stage proposes per query (default: <see cref="DefaultCandidatesFor"/>).</param>
     /// <param name="warn">Where warnings go (a damaged or mismatched ANN file being rebuilt); standard error by default.</param>
     /// <param name="frameSidecar">Read the candidates' frames from the frame sidecar (<see cref="UseFrameSidecar"/>).</param>
     /// <param name="xpoolFirstStage">X-Pool's first stage on an embedded index (<see cref="XPoolFirstStage"/>).</param>
-    public static VideoSearcher Open(string location, string? modelOverride = null, int rerankK = 128, int candidates = DefaultCandidates, Action<string>? warn = null,
+    public static VideoSearcher Open(string location, string? modelOverride = null, int rerankK = 128, int? candidates = null, Action<string>? warn = null,
         bool frameSidecar = true, XPoolFirstStage xpoolFirstStage = XPoolFirstStage.Scan)
     {
         if (candidates < 1) throw new VidSeekException($"the candidate count must be at least 1, got {candidates}");
@@ -178,10 +190,9 @@ public sealed class VideoSearcher : IDisposable
     /// </summary>
     /// <param name="annHeader">Where its first stage lives (<see cref="AnnIndex.PathFor"/> of the store by default): a model
     /// with other first-stage vectors than the index's own (mean pooling over an X-Pool index) needs a file of its own.</param>
-    public static VideoSearcher Create(IIndexStore index, IndexModel model, int candidates = DefaultCandidates, Action<string>? warn = null, string? annHeader = null,
+    public static VideoSearcher Create(IIndexStore index, IndexModel model, int? candidates = null, Action<string>? warn = null, string? annHeader = null,
         bool frameSidecar = true, XPoolFirstStage xpoolFirstStage = XPoolFirstStage.Scan)
     {
-        if (candidates < 1) throw new VidSeekException($"the candidate count must be at least 1, got {candidates}");
         return new VideoSearcher(index, model, candidates, warn ?? (w => Console.Error.WriteLine($"warning: {w}")), annHeader, frameSidecar, xpoolFirstStage);
     }
 

@@ -146,6 +146,9 @@ public class AnnIndexTests(IndexFixture fixture) : IClassFixture<IndexFixture>
         foreach (var q in Queries) Assert.Equal(Ids(searcher.Search(q, 10, exact: true)), Ids(searcher.Search(q, 10)));
         Assert.Equal(340, searcher.Scan!.Count);
         Assert.NotEqual(before, searcher.Scan.Generation);
+        // The default candidate count follows the first stage: the scan's own (2,000), the graph's 1,000.
+        using (var byDefault = VideoSearcher.Open(index, warn: warnings.Add)) Assert.Equal(VideoSearcher.XPoolScanCandidates, byDefault.Candidates);
+        using (var graph = VideoSearcher.Open(index, warn: warnings.Add, xpoolFirstStage: XPoolFirstStage.Graph)) Assert.Equal(VideoSearcher.DefaultCandidates, graph.Candidates);
         Assert.Empty(warnings);
     }
 
