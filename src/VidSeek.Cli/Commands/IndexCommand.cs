@@ -12,7 +12,7 @@ public static class IndexCommand
     /// <see cref="Environment.Exit"/> runs the process's exit handlers and libtorch's static destructors while the decoder and
     /// encoder threads are still inside native code, which sometimes ended in SIGSEGV (exit 139) instead of the code asked for.
     /// </summary>
-    private static void ExitHard(int code)
+    internal static void ExitHard(int code)
     {
         Console.Out.Flush();
         Console.Error.Flush();

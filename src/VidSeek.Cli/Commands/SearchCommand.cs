@@ -8,6 +8,9 @@ namespace VidSeek.Cli.Commands;
 /// <summary><c>vidseek search INDEX "text" -k 5 [--json]</c></summary>
 public static class SearchCommand
 {
+    /// <summary>Fault injection for the X-Pool scan file's crash tests: the process exits hard at this point of saving it (<see cref="XPoolScan.FaultPoint"/>).</summary>
+    public const string ScanAbortAtVariable = "VIDSEEK_TEST_SCAN_ABORT_AT";
+
     public static Command Create()
     {
         var index = new Argument<string>("INDEX") { Description = "An index built by vidseek index: its file, or a postgres:// URL." };
@@ -26,6 +29,8 @@ public static class SearchCommand
         command.SetAction((parse, stdout) =>
         {
             CommonOptions.ApplyPrecision(parse, precision);
+            if (Environment.GetEnvironmentVariable(ScanAbortAtVariable) is { Length: > 0 } point)
+                XPoolScan.FaultPoint = p => { if (p == point) IndexCommand.ExitHard(87); };
             using var searcher = VideoSearcher.Open(IndexStore.Normalize(parse.GetValue(index)!), parse.GetValue(model) is { } m ? CommonOptions.ResolveModel(m) : null, parse.GetValue(rerankK),
                 parse.GetValue(candidates), w => parse.InvocationConfiguration.Error.WriteLine($"warning: {w}"));
             EmptyIndex.Check(searcher);

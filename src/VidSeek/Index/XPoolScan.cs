@@ -456,6 +456,10 @@ public sealed class XPoolScan : IDisposable
     /// <summary>Where the scan of the index at <paramref name="indexLocation"/> is kept: <c>INDEX.vsi.xpoolscan</c>.</summary>
     public static string PathFor(string indexLocation) => indexLocation + ".xpoolscan";
 
+    /// <summary>Test hook: called with "body-written" (everything handed to the stream but its checksum, in <c>PATH.tmp</c>) and
+    /// "written" (the whole file in <c>PATH.tmp</c>, not yet renamed) while <see cref="Save"/> runs.</summary>
+    public static Action<string>? FaultPoint { get; set; }
+
     private const string Magic = "VIDSEEK-XPOOLSCAN";
     private const int FormatVersion = 1;
 
@@ -520,7 +524,9 @@ public sealed class XPoolScan : IDisposable
                 w.Write(MemoryMarshal.AsBytes(scale.AsSpan()));
                 w.Write(MemoryMarshal.AsBytes(ids.AsSpan(0, Count)));
                 w.Write(MemoryMarshal.AsBytes(Codes(codes)));
+                FaultPoint?.Invoke("body-written");
             });
+            FaultPoint?.Invoke("written");
             File.Move(tmp, path, overwrite: true);
         }
         catch

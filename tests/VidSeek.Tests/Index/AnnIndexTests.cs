@@ -560,6 +560,45 @@ public class AnnIndexTests(IndexFixture fixture) : IClassFixture<IndexFixture>
         Assert.Equal(2, searcher.Search("colour bars", 2).Count);
     }
 
+    [Theory]
+    [InlineData("body-written")]
+    [InlineData("written")]
+    public void AProcessKilledWhileSavingTheXPoolScanLeavesNothingTheNextSearchTrusts(string point)
+    {
+        // search builds X-Pool's scan on its first open of a large enough index and saves it beside the index. A process killed
+        // while saving (before the checksum, or with the file whole but not yet renamed) leaves only PATH.tmp: the next search
+        // builds the scan again without a warning and saves it; an older scan file is left as it was.
+        string index = SyntheticIndex(fixture.Model, 200, seed: 41, lowRank: true);
+        string file = XPoolScan.PathFor(index);
+        string[] search = ["search", index, Queries[0], "--candidates", "20"];
+        var crashed = IndexTests.RunChild(search, (SearchCommand.ScanAbortAtVariable, point));
+        Assert.True(crashed.Code == 87, crashed.Err);
+        Assert.False(File.Exists(file));
+        Assert.True(File.Exists(file + ".tmp"));
+
+        var (code, _, stderr) = CliRunner.Run(search);
+        Assert.True(code == 0, stderr);
+        Assert.DoesNotContain("warning", stderr);
+        Assert.True(File.Exists(file));
+        Assert.False(File.Exists(file + ".tmp"));
+        byte[] saved = File.ReadAllBytes(file);
+
+        // The index grows, so the saved scan is stale; a process killed while saving its successor leaves the old file whole.
+        using (var store = SqliteIndexStore.Open(index, writable: true)) store.PutMany(LowRankVideos(30, seed: 42, firstVideo: 200));
+        crashed = IndexTests.RunChild(search, (SearchCommand.ScanAbortAtVariable, point));
+        Assert.True(crashed.Code == 87, crashed.Err);
+        Assert.Equal(saved, File.ReadAllBytes(file));
+        (code, _, stderr) = CliRunner.Run(search);
+        Assert.True(code == 0, stderr);
+        Assert.DoesNotContain("warning", stderr);
+        Assert.False(File.Exists(file + ".tmp"));
+
+        using var searcher = VideoSearcher.Open(index, candidates: 20);
+        Assert.Equal("loaded", searcher.Scan!.OpenedAs);
+        Assert.Equal(230, searcher.Scan.Count);
+        Assert.Equal(Ids(searcher.Search(Queries[0], 5, exact: true)), Ids(searcher.Search(Queries[0], 5)));
+    }
+
     [Fact]
     public void TheCliTakesExactAndCandidates()
     {
