@@ -10,6 +10,8 @@ public static class SearchCommand
 {
     /// <summary>Fault injection for the X-Pool scan file's crash tests: the process exits hard at this point of saving it (<see cref="XPoolScan.FaultPoint"/>).</summary>
     public const string ScanAbortAtVariable = "VIDSEEK_TEST_SCAN_ABORT_AT";
+    /// <summary>Fault injection for the same tests: the save fails at this point as on a full disk (an <see cref="IOException"/>).</summary>
+    public const string ScanDiskFullAtVariable = "VIDSEEK_TEST_SCAN_DISK_FULL_AT";
 
     public static Command Create()
     {
@@ -31,6 +33,8 @@ public static class SearchCommand
             CommonOptions.ApplyPrecision(parse, precision);
             if (Environment.GetEnvironmentVariable(ScanAbortAtVariable) is { Length: > 0 } point)
                 XPoolScan.FaultPoint = p => { if (p == point) IndexCommand.ExitHard(87); };
+            if (Environment.GetEnvironmentVariable(ScanDiskFullAtVariable) is { Length: > 0 } full)
+                XPoolScan.FaultPoint = p => { if (p == full) throw new IOException("No space left on device"); };
             using var searcher = VideoSearcher.Open(IndexStore.Normalize(parse.GetValue(index)!), parse.GetValue(model) is { } m ? CommonOptions.ResolveModel(m) : null, parse.GetValue(rerankK),
                 parse.GetValue(candidates), w => parse.InvocationConfiguration.Error.WriteLine($"warning: {w}"));
             EmptyIndex.Check(searcher);

@@ -599,6 +599,25 @@ public class AnnIndexTests(IndexFixture fixture) : IClassFixture<IndexFixture>
         Assert.Equal(Ids(searcher.Search(Queries[0], 5, exact: true)), Ids(searcher.Search(Queries[0], 5)));
     }
 
+    [Theory]
+    [InlineData("body-written")]
+    [InlineData("written")]
+    public void AScanThatCannotBeSavedIsUsedFromMemoryAfterAWarning(string point)
+    {
+        // A full disk while saving X-Pool's scan: one warning naming the file, the search answers from the scan in memory, and
+        // neither the file nor its temporary is left behind.
+        string index = SyntheticIndex(fixture.Model, 200, seed: 43, lowRank: true);
+        string file = XPoolScan.PathFor(index);
+        var full = IndexTests.RunChild(["search", index, Queries[0], "--candidates", "20", "--json"], (SearchCommand.ScanDiskFullAtVariable, point));
+        Assert.True(full.Code == 0, full.Err);
+        var warning = Assert.Single(full.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries), l => l.StartsWith("warning:"));
+        Assert.Contains(file, warning);
+        Assert.Contains("No space left on device", warning);
+        Assert.Contains("\"results\"", full.Out);
+        Assert.False(File.Exists(file));
+        Assert.False(File.Exists(file + ".tmp"));
+    }
+
     [Fact]
     public void TheCliTakesExactAndCandidates()
     {
