@@ -335,6 +335,23 @@ public static class SearchBench
         if (o.TryGetValue("scan-repeats", out var scanRepeats) && searcher.Scan is { } timedScan)
             ScanAlone(timedScan, model, queries, latencyCandidates, int.Parse(scanRepeats));
 
+        // --extend-from N: what catching up with a grown index costs. The scan of the first N segments (as if the index held only
+        // those), then XPoolScan.Extend to all of them, against building the whole scan again.
+        if (o.TryGetValue("extend-from", out var extendFrom) && searcher.FrameSidecar is { } frameFile && VideoSearcher.ScannedPool(model) is { } scanPool)
+        {
+            var all = frameFile.Ids;
+            Tensor Read(long[] chunk) => frameFile.Read(chunk).Frames;
+            var first = all.Take(int.Parse(extendFrom)).ToList();
+            using var partial = XPoolScan.Build(first, Read, frameFile.Frames, frameFile.Generation, scanPool);
+            var timer = Stopwatch.StartNew();
+            using var extended = partial.Extend(all, Read, frameFile.Generation, scanPool);
+            double extendSeconds = timer.Elapsed.TotalSeconds;
+            timer.Restart();
+            using var whole = XPoolScan.Build(frameFile, scanPool);
+            Console.WriteLine($"extend: the scan of {first.Count} segments built in {partial.Seconds:F2} s, extended to {all.Count} in {extendSeconds:F2} s " +
+                $"({(extended is null ? "refused: fitted afresh instead" : "extended")}); the whole scan built in {timer.Elapsed.TotalSeconds:F2} s");
+        }
+
         // --prefault true: what serve does at start (AnnIndex.Prefault), before the latency queries.
         if (o.GetValueOrDefault("prefault", "false") == "true" && searcher.Ann is { } toFault)
         {

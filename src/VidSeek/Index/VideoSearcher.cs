@@ -303,9 +303,10 @@ public sealed class VideoSearcher : IDisposable
             if (scanFailedAt == generation) return null;
             var sidecar = OpenFrames();
             if (sidecar is null || sidecar.Count == 0) { scanFailedAt = generation; return null; }
-            scan?.Dispose();
+            var previous = scan;                                             // extended where the index only grew
             scan = null;
-            scan = XPoolScan.Open(Index, sidecar, pool, warn);
+            try { scan = XPoolScan.Open(Index, sidecar, pool, warn, previous); }
+            finally { previous?.Dispose(); }
             if (scan.VarianceKept < LowVarianceKept)
                 warn?.Invoke($"X-Pool's first stage keeps only {100 * scan.VarianceKept:F0}% of the frames' variance in {scan.Rank} coordinates on {Index.Location}, so its candidates "
                     + "rank less like X-Pool's exact score: raise --candidates for recall, or search with --exact");

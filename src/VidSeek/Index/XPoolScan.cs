@@ -134,11 +134,12 @@ public sealed class XPoolScan : IDisposable
         var clock = System.Diagnostics.Stopwatch.StartNew();
         using var _ = torch.no_grad();
         using var single = new XPoolSingleQuery(pool);
-        int n = segmentIds.Count, f = framesPerSegment, k;
+        int n = segmentIds.Count;
         if (n == 0) throw new ArgumentException("no segments to scan", nameof(segmentIds));
         // The principal directions of LN1(frames), from segments spread evenly over the collection (float64).
-        Tensor mean, basis;
+        float[] meanValues, basisValues;
         double kept;
+        int k;
         using (var scope = torch.NewDisposeScope())
         {
             var sample = read(FitPick(segmentIds));                                                   // [s, F, D]
@@ -151,49 +152,109 @@ public sealed class XPoolScan : IDisposable
             var (values, vectors) = torch.linalg.eigh(centred.T.matmul(centred));                     // ascending
             var order = torch.tensor(Enumerable.Range(0, k).Select(i => dim - 1 - i).ToArray());                  // the k largest
             kept = values.index_select(0, order).sum().item<double>() / Math.Max(1e-300, values.sum().item<double>());
-            mean = m.to(ScalarType.Float32).DetachFromDisposeScope();
-            basis = vectors.index_select(1, order).to(ScalarType.Float32).contiguous().DetachFromDisposeScope();
+            meanValues = m.to(ScalarType.Float32).data<float>().ToArray();
+            basisValues = vectors.index_select(1, order).to(ScalarType.Float32).contiguous().data<float>().ToArray();
         }
-        // Every segment's coordinates, quantised block by block as they are computed (no float copy of the collection): one scale
-        // per coordinate, ScaleMargin times the largest magnitude in the fitting sample; the rare larger value is clamped.
-        // The codes are in huge pages where the kernel allows: every query streams the whole array, and with 4 KiB pages that
-        // stream pays a TLB miss and restarts the hardware prefetcher at every page boundary.
-        int groups = (n + Lanes - 1) / Lanes;
-        var codes = HugePages.Empty([(long)groups * Lanes * f * k], ScalarType.Int8);                 // [groups, F, k, Lanes]
+        // One scale per coordinate, ScaleMargin times the largest magnitude in the fitting sample; the rare larger value is clamped.
         var scale = new float[k];
-        long clamped = 0;
         using (var scope = torch.NewDisposeScope())
         {
-            var sampleCoords = (single.LayerNorm1(read(FitPick(segmentIds))) - mean).matmul(basis).reshape(-1, k);
+            var sampleCoords = (single.LayerNorm1(read(FitPick(segmentIds))) - torch.tensor(meanValues)).matmul(torch.tensor(basisValues, [meanValues.Length, k])).reshape(-1, k);
             var largest = sampleCoords.abs().amax([0]).data<float>().ToArray();
             for (int j = 0; j < k; j++) scale[j] = largest[j] > 0 ? ScaleMargin * largest[j] / sbyte.MaxValue : 1;
         }
-        using var scaleTensor = torch.tensor(scale);
-        using var lowest = (-sbyte.MaxValue).ToScalar();
-        using var highest = sbyte.MaxValue.ToScalar();
-        const int block = 4096;                                                                            // a multiple of Lanes
-        for (int s0 = 0; s0 < n; s0 += block)
+        var (codes, ids, clamped, _) = Encode(segmentIds, 0, null, read, framesPerSegment, single, (meanValues, basisValues), scale, progress);
+        using var meanTensor = torch.tensor(meanValues);
+        using var basisTensor = torch.tensor(basisValues, [meanValues.Length, k]);
+        var reduced = new XPoolReduced(pool, meanTensor, basisTensor);
+        return new XPoolScan(reduced, ids, codes, scale, framesPerSegment, n, generation, kept, clock.Elapsed.TotalSeconds, (meanValues, basisValues))
+            { Clamped = clamped, FittedCount = n };
+    }
+
+    /// <summary>
+    /// The codes of <paramref name="segmentIds"/> (every segment's coordinates, quantised block by block as they are computed: no
+    /// float copy of the collection), in a new codes tensor whose first <paramref name="from"/> segments (a multiple of
+    /// <see cref="Lanes"/>) are copied from <paramref name="kept"/> instead. The codes are in huge pages where the kernel allows:
+    /// every query streams the whole array, and with 4 KiB pages that stream pays a TLB miss and restarts the hardware
+    /// prefetcher at every page boundary.
+    /// </summary>
+    /// <returns>Also the share of the encoded frames' variance (about the subspace's origin) that the directions hold.</returns>
+    private static (Tensor Codes, long[] Ids, long Clamped, double VarianceKept) Encode(IReadOnlyList<long> segmentIds, int from, Tensor? kept,
+        Func<long[], Tensor> read, int f, XPoolSingleQuery single, (float[] Mean, float[] Basis) subspace, float[] scale, Action<long, long>? progress)
+    {
+        int n = segmentIds.Count, k = scale.Length, groups = (n + Lanes - 1) / Lanes;
+        var codes = HugePages.Empty([(long)groups * Lanes * f * k], ScalarType.Int8);                 // [groups, F, k, Lanes]
+        long clamped = 0;
+        double energy = 0, keptEnergy = 0;
+        try
         {
-            using var scope = torch.NewDisposeScope();
-            int len = Math.Min(block, n - s0), padded = (len + Lanes - 1) / Lanes * Lanes;
-            var chunk = new long[len];
-            for (int i = 0; i < len; i++) chunk[i] = segmentIds[s0 + i];
-            var c = (single.LayerNorm1(read(chunk)) - mean).matmul(basis) / scaleTensor;                    // [len, F, k] in steps
-            clamped += c.abs().gt(highest).sum().item<long>();
-            var q = c.round().clamp(lowest, highest).to(ScalarType.Int8);
-            if (padded > len) q = torch.cat([q, torch.zeros([padded - len, f, k], ScalarType.Int8)], 0);
-            var lanes = q.view(padded / Lanes, Lanes, f, k).permute(0, 2, 3, 1).contiguous();              // [groups, F, k, Lanes]
-            MemoryMarshal.Cast<byte, sbyte>(lanes.bytes).CopyTo(Codes(codes).Slice(s0 * f * k, padded * f * k));
-            progress?.Invoke(s0 + len, n);
+            if (from > 0) Codes(kept!).Slice(0, from * f * k).CopyTo(Codes(codes));
+            using var mean = torch.tensor(subspace.Mean);
+            using var basis = torch.tensor(subspace.Basis, [subspace.Mean.Length, k]);
+            using var scaleTensor = torch.tensor(scale);
+            using var lowest = (-sbyte.MaxValue).ToScalar();
+            using var highest = sbyte.MaxValue.ToScalar();
+            const int block = 4096;                                                                        // a multiple of Lanes
+            for (int s0 = from; s0 < n; s0 += block)
+            {
+                using var scope = torch.NewDisposeScope();
+                int len = Math.Min(block, n - s0), padded = (len + Lanes - 1) / Lanes * Lanes;
+                var chunk = new long[len];
+                for (int i = 0; i < len; i++) chunk[i] = segmentIds[s0 + i];
+                var centred = single.LayerNorm1(read(chunk)) - mean;                                       // [len, F, D]
+                var projected = centred.matmul(basis);                                                     // [len, F, k]
+                energy += centred.square().sum().item<float>();
+                keptEnergy += projected.square().sum().item<float>();
+                var c = projected / scaleTensor;                                                           // in steps
+                clamped += c.abs().gt(highest).sum().item<long>();
+                var q = c.round().clamp(lowest, highest).to(ScalarType.Int8);
+                if (padded > len) q = torch.cat([q, torch.zeros([padded - len, f, k], ScalarType.Int8)], 0);
+                var lanes = q.view(padded / Lanes, Lanes, f, k).permute(0, 2, 3, 1).contiguous();          // [groups, F, k, Lanes]
+                MemoryMarshal.Cast<byte, sbyte>(lanes.bytes).CopyTo(Codes(codes).Slice(s0 * f * k, padded * f * k));
+                progress?.Invoke(s0 + len, n);
+            }
         }
+        catch { codes.Dispose(); throw; }
         var ids = new long[groups * Lanes];
         Array.Fill(ids, -1);
         for (int i = 0; i < n; i++) ids[i] = segmentIds[i];
-        var subspace = (mean.data<float>().ToArray(), basis.contiguous().data<float>().ToArray());
-        var reduced = new XPoolReduced(pool, mean, basis);
-        mean.Dispose();
-        basis.Dispose();
-        return new XPoolScan(reduced, ids, codes, scale, f, n, generation, kept, clock.Elapsed.TotalSeconds, subspace) { Clamped = clamped };
+        return (codes, ids, clamped, energy > 0 ? keptEnergy / energy : 1);
+    }
+
+    /// <summary>Segments may grow to this multiple of those the directions were fitted on (<see cref="FittedCount"/>) by
+    /// <see cref="Extend"/> before the scan is fitted afresh.</summary>
+    public const double GrowthBeforeRefit = 1.25;
+
+    /// <summary><see cref="Extend"/> fits afresh instead where the directions hold less of the new segments' variance than
+    /// <see cref="VarianceKept"/> less this: new content they do not hold would rank less like X-Pool, unnoticed.</summary>
+    public const double VarianceDropBeforeRefit = 0.05;
+
+    /// <summary>Segments the principal directions and scales were fitted on (the collection when it was last built whole).</summary>
+    public int FittedCount { get; private init; }
+
+    /// <summary>
+    /// This scan caught up with an index that only grew since: the segments of <paramref name="segmentIds"/> past this scan's own
+    /// (which must be its first ids, in order) projected on the same directions and scales, the old codes copied. Null where
+    /// that is not the case (segments were removed or replaced), where the collection grew past <see cref="GrowthBeforeRefit"/>
+    /// times <see cref="FittedCount"/>, or where the directions hold less of the new frames' variance than of the old
+    /// (<see cref="VarianceDropBeforeRefit"/>): then it is built afresh.
+    /// </summary>
+    public XPoolScan? Extend(IReadOnlyList<long> segmentIds, Func<long[], Tensor> read, long generation, TextConditionedPooling pool)
+    {
+        int n = segmentIds.Count;
+        if (n < Count || n > GrowthBeforeRefit * FittedCount) return null;
+        for (int i = 0; i < Count; i++) if (segmentIds[i] != ids[i]) return null;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        using var _ = torch.no_grad();
+        using var single = new XPoolSingleQuery(pool);
+        int from = Count / Lanes * Lanes;                                      // the last partial group is encoded again, whole
+        var (newCodes, newIds, clamped, keptNew) = Encode(segmentIds, from, codes, read, frames, single, subspace, scale, null);
+        if (keptNew < VarianceKept - VarianceDropBeforeRefit) { newCodes.Dispose(); return null; }
+        using var meanTensor = torch.tensor(subspace.Mean);
+        using var basisTensor = torch.tensor(subspace.Basis, [subspace.Mean.Length, rank]);
+        var reduced = new XPoolReduced(pool, meanTensor, basisTensor);
+        return new XPoolScan(reduced, newIds, newCodes, scale, frames, n, generation, VarianceKept, clock.Elapsed.TotalSeconds, subspace)
+            { Clamped = Clamped + clamped, FittedCount = FittedCount, OpenedAs = "extended" };
     }
 
     /// <summary>The ids of the fitting sample: <see cref="FitSample"/> spread evenly over the collection.</summary>
@@ -450,7 +511,8 @@ public sealed class XPoolScan : IDisposable
         return er * twoN;
     }
 
-    /// <summary>What opening it did: "loaded" (from its file) or "built" (from the frame sidecar).</summary>
+    /// <summary>What opening it did: "loaded" (from its file), "built" (from the frame sidecar) or "extended" (an earlier scan
+    /// with the segments added since, <see cref="Extend"/>).</summary>
     public string OpenedAs { get; private set; } = "built";
 
     /// <summary>Where the scan of the index at <paramref name="indexLocation"/> is kept: <c>INDEX.vsi.xpoolscan</c>.</summary>
@@ -461,37 +523,45 @@ public sealed class XPoolScan : IDisposable
     public static Action<string>? FaultPoint { get; set; }
 
     private const string Magic = "VIDSEEK-XPOOLSCAN";
-    private const int FormatVersion = 1;
+    private const int FormatVersion = 2;                 // 2: the segments the directions were fitted on
 
     /// <summary>
     /// The scan of <paramref name="store"/>'s segments: loaded from its file (<see cref="PathFor"/>) when that file was written
-    /// for the store's current generation and model, else built from <paramref name="sidecar"/> and saved for the next open.
-    /// Derived data, like the sidecar: a damaged file or one of another format is rebuilt after a warning, a stale one
+    /// for the store's current generation and model; where the index only grew since (the file's, or
+    /// <paramref name="previous"/>, this process's scan of an earlier generation), that scan extended by the new segments
+    /// (<see cref="Extend"/>); else built from <paramref name="sidecar"/>. A scan it extended or built is saved for the next
+    /// open. Derived data, like the sidecar: a damaged file or one of another format is rebuilt after a warning, a stale one
     /// (the index changed since) silently; where it cannot be saved (a read-only folder, a full disk) it is used from memory
     /// after a warning and built again on the next open. Saved beside and renamed over, so a killed save leaves the old file.
     /// </summary>
-    public static XPoolScan Open(IIndexStore store, FrameSidecar sidecar, TextConditionedPooling pool, Action<string>? warn = null)
+    public static XPoolScan Open(IIndexStore store, FrameSidecar sidecar, TextConditionedPooling pool, Action<string>? warn = null, XPoolScan? previous = null)
     {
         string path = PathFor(store.Location);
         string sha = store.Manifest.ModelSha256;
-        if (File.Exists(path))
+        XPoolScan? stale = null;                                            // a scan of an earlier generation, to extend
+        try
         {
-            try
+            if (previous is null && File.Exists(path))
             {
-                var loaded = ChecksummedFile.ReadOrWarn(path, p => Load(p, pool, sha, store.Generation, store.SegmentCount), store.Location, warn);
-                if (loaded is not null) return loaded;
+                try
+                {
+                    var loaded = ChecksummedFile.ReadOrWarn(path, p => Load(p, pool, sha), store.Location, warn);
+                    if (loaded is not null && loaded.Generation == store.Generation && loaded.Count == store.SegmentCount) return loaded;
+                    stale = loaded;
+                }
+                catch (StaleScanException) { }                              // another model's: rebuilt below
+                catch (UnauthorizedAccessException e) { warn?.Invoke($"{path} cannot be read ({e.Message}); rebuilding it from {store.Location}"); }
             }
-            catch (StaleScanException) { }                                  // the index changed since it was saved: rebuilt below
-            catch (UnauthorizedAccessException e) { warn?.Invoke($"{path} cannot be read ({e.Message}); rebuilding it from {store.Location}"); }
+            var scan = (previous ?? stale)?.Extend(sidecar.Ids, ids => sidecar.Read(ids).Frames, sidecar.Generation, pool) ?? Build(sidecar, pool);
+            if (scan.Generation != store.Generation) return scan;           // the index moved on while it was made: not worth saving
+            try { scan.Save(path, sha); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                warn?.Invoke($"{path}: could not save X-Pool's first stage ({e.Message}); it is built again on each open");
+            }
+            return scan;
         }
-        var built = Build(sidecar, pool);
-        if (built.Generation != store.Generation) return built;             // the index moved on while it was built: not worth saving
-        try { built.Save(path, sha); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            warn?.Invoke($"{path}: could not save X-Pool's first stage ({e.Message}); it is built again on each open");
-        }
-        return built;
+        finally { stale?.Dispose(); }
     }
 
     /// <summary>
@@ -519,6 +589,7 @@ public sealed class XPoolScan : IDisposable
                 w.Write(subspace.Mean.Length);
                 w.Write(VarianceKept);
                 w.Write(Clamped);
+                w.Write(FittedCount);
                 w.Write(MemoryMarshal.AsBytes(subspace.Mean.AsSpan()));
                 w.Write(MemoryMarshal.AsBytes(subspace.Basis.AsSpan()));
                 w.Write(MemoryMarshal.AsBytes(scale.AsSpan()));
@@ -536,11 +607,12 @@ public sealed class XPoolScan : IDisposable
         }
     }
 
-    /// <summary>The index changed since the scan file was written (not damage: rebuilt without a warning).</summary>
+    /// <summary>The scan file was written for another model (not damage: rebuilt without a warning).</summary>
     private sealed class StaleScanException() : Exception("stale");
 
-    /// <summary>A scan file <see cref="Save"/> wrote, checked whole (its hash) before it is used.</summary>
-    private static XPoolScan Load(string path, TextConditionedPooling pool, string modelSha256, long generation, int count)
+    /// <summary>A scan file <see cref="Save"/> wrote, checked whole (its hash) before it is used; its <see cref="Generation"/> is
+    /// the one it was saved for, which the caller compares with the index's.</summary>
+    private static XPoolScan Load(string path, TextConditionedPooling pool, string modelSha256)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         Tensor? codes = null;
@@ -554,12 +626,14 @@ public sealed class XPoolScan : IDisposable
                 string sha = r.ReadString();
                 long savedGeneration = r.ReadInt64();
                 int n = r.ReadInt32(), f = r.ReadInt32(), k = r.ReadInt32(), h = r.ReadInt32(), dim = r.ReadInt32();
-                if (sha != modelSha256 || savedGeneration != generation || n != count) throw new StaleScanException();
+                if (sha != modelSha256) throw new StaleScanException();
                 long body = r.BaseStream.Length;   // every size is checked against the body before anything is allocated
                 if (n < 1 || f < 1 || h != pool.NumHeads || dim < 1 || k < 1 || k > dim || (long)n * f * k > body || (long)dim * k * 4 > body || (long)n * 8 > body)
                     throw new InvalidDataException("bad dimensions");
                 double kept = r.ReadDouble();
                 long clamped = r.ReadInt64();
+                int fitted = r.ReadInt32();
+                if (fitted < 1 || fitted > n) throw new InvalidDataException($"fitted on {fitted} of {n} segments");
                 var mean = Floats(r, dim);
                 var basis = Floats(r, dim * k);
                 var scale = Floats(r, k);
@@ -569,13 +643,13 @@ public sealed class XPoolScan : IDisposable
                 r.BaseStream.ReadExactly(MemoryMarshal.AsBytes(ids.AsSpan(0, n)));
                 codes = HugePages.Empty([(long)groups * Lanes * f * k], ScalarType.Int8);
                 r.BaseStream.ReadExactly(MemoryMarshal.AsBytes(Codes(codes)));
-                return (n, f, k, kept, clamped, mean, basis, scale, ids);
+                return (n, f, k, kept, clamped, fitted, savedGeneration, mean, basis, scale, ids);
             });
             using var meanTensor = torch.tensor(header.mean);
             using var basisTensor = torch.tensor(header.basis, [header.mean.Length, header.k]);
             var reduced = new XPoolReduced(pool, meanTensor, basisTensor);
-            var scan = new XPoolScan(reduced, header.ids, codes!, header.scale, header.f, header.n, generation, header.kept, 0, (header.mean, header.basis))
-                { Clamped = header.clamped, OpenedAs = "loaded", Seconds = clock.Elapsed.TotalSeconds };
+            var scan = new XPoolScan(reduced, header.ids, codes!, header.scale, header.f, header.n, header.savedGeneration, header.kept, 0, (header.mean, header.basis))
+                { Clamped = header.clamped, FittedCount = header.fitted, OpenedAs = "loaded", Seconds = clock.Elapsed.TotalSeconds };
             codes = null;
             return scan;
         }

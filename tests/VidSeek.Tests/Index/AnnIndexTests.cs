@@ -49,11 +49,14 @@ public class AnnIndexTests(IndexFixture fixture) : IClassFixture<IndexFixture>
     }
 
     /// <summary>Like <see cref="SyntheticVideos"/>, but every frame varies within a 6-dimensional subspace (plus 1% noise).</summary>
-    internal static IEnumerable<(IndexedVideo, IReadOnlyList<SegmentToStore>)> LowRankVideos(int videos, int seed, int firstVideo = 0)
+    /// <param name="subspaceSeed">Draws the subspace and the 12 centres (default: <paramref name="seed"/>, which draws the rest):
+    /// videos of one collection share it.</param>
+    internal static IEnumerable<(IndexedVideo, IReadOnlyList<SegmentToStore>)> LowRankVideos(int videos, int seed, int firstVideo = 0, int? subspaceSeed = null)
     {
-        var rng = new Random(seed);
-        var directions = Enumerable.Range(0, 6).Select(_ => Enumerable.Range(0, Dim).Select(_ => Gauss(rng)).ToArray()).ToArray();
-        var centres = Enumerable.Range(0, 12).Select(_ => Enumerable.Range(0, 6).Select(_ => 2 * Gauss(rng)).ToArray()).ToArray();
+        var shape = new Random(subspaceSeed ?? seed);
+        var directions = Enumerable.Range(0, 6).Select(_ => Enumerable.Range(0, Dim).Select(_ => Gauss(shape)).ToArray()).ToArray();
+        var centres = Enumerable.Range(0, 12).Select(_ => Enumerable.Range(0, 6).Select(_ => 2 * Gauss(shape)).ToArray()).ToArray();
+        var rng = subspaceSeed is null ? shape : new Random(seed);
         for (int v = firstVideo; v < firstVideo + videos; v++)
         {
             var frames = new float[Frames * Dim];
@@ -194,16 +197,51 @@ public class AnnIndexTests(IndexFixture fixture) : IClassFixture<IndexFixture>
             TensorAssert.Close(torch.tensor(built), torch.tensor(ScoresOf(again)), 1e-5, "rebuilt");
             Assert.Contains(warnings, w => w.Contains(file) && w.Contains("damaged"));
         }
-        // Stale (the index changed): rebuilt without a warning, holding the new segments.
-        using (var store = SqliteIndexStore.Open(index, writable: true)) store.PutMany(LowRankVideos(20, seed: 32, firstVideo: 200));
+        // Stale because the index grew with more of the same: the saved scan extended by the new segments, without a warning. The
+        // old segments keep their codes (the first 12 groups' scores bit for bit; the 13th group, 8 old segments, is encoded
+        // again with the new ones), the new ones are coded on the same directions, and search through it equals the exhaustive
+        // search.
+        using (var store = SqliteIndexStore.Open(index, writable: true)) store.PutMany(LowRankVideos(20, seed: 32, firstVideo: 200, subspaceSeed: 31));
         warnings.Clear();
-        using (var stale = VideoSearcher.Open(index, candidates: 50, warn: warnings.Add))
+        float[] extended;
+        using (var grown = VideoSearcher.Open(index, candidates: 50, warn: warnings.Add))
         {
-            Assert.Equal("built", stale.Scan!.OpenedAs);
-            Assert.Equal(220, stale.Scan.Count);
+            Assert.Equal("extended", grown.Scan!.OpenedAs);
+            Assert.Equal(220, grown.Scan.Count);
+            Assert.Equal(200, grown.Scan.FittedCount);
+            extended = ScoresOf(grown);
+            Assert.Equal(built.Take(192), extended.Take(192));
+            TensorAssert.Close(torch.tensor(built), torch.tensor(extended[..200]), 1e-5, "extended");
+            foreach (var q in Queries) Assert.Equal(Ids(grown.Search(q, 5, exact: true)), Ids(grown.Search(q, 5, candidates: 100)));
         }
         Assert.Empty(warnings);
-        using (var fresh = VideoSearcher.Open(index, candidates: 50, warn: warnings.Add)) Assert.Equal("loaded", fresh.Scan!.OpenedAs);
+        using (var fresh = VideoSearcher.Open(index, candidates: 50, warn: warnings.Add))
+        {
+            Assert.Equal("loaded", fresh.Scan!.OpenedAs);
+            Assert.Equal(extended, ScoresOf(fresh));
+        }
+        // Fitted afresh, without a warning: after videos of other content (another subspace: the old directions hold less of
+        // them), after growing past 1.25 times the segments it was fitted on, and after segments were removed.
+        using (var store = SqliteIndexStore.Open(index, writable: true)) store.PutMany(LowRankVideos(10, seed: 34, firstVideo: 220));
+        using (var other = VideoSearcher.Open(index, candidates: 50, warn: warnings.Add))
+        {
+            Assert.Equal("built", other.Scan!.OpenedAs);
+            Assert.Equal(230, other.Scan.FittedCount);
+            foreach (var q in Queries) Assert.Equal(Ids(other.Search(q, 5, exact: true)), Ids(other.Search(q, 5, candidates: 100)));
+        }
+        using (var store = SqliteIndexStore.Open(index, writable: true)) store.PutMany(LowRankVideos(60, seed: 35, firstVideo: 230, subspaceSeed: 31));
+        using (var refit = VideoSearcher.Open(index, candidates: 50, warn: warnings.Add))
+        {
+            Assert.Equal("built", refit.Scan!.OpenedAs);
+            Assert.Equal(290, refit.Scan.FittedCount);
+        }
+        using (var store = SqliteIndexStore.Open(index, writable: true)) store.Remove(store.Videos()[3].Id);
+        using (var removed = VideoSearcher.Open(index, candidates: 50, warn: warnings.Add))
+        {
+            Assert.Equal("built", removed.Scan!.OpenedAs);
+            Assert.Equal(289, removed.Scan.Count);
+        }
+        Assert.Empty(warnings);
     }
 
     [Fact]
