@@ -136,17 +136,19 @@ public sealed class XPoolScan : IDisposable
         using var single = new XPoolSingleQuery(pool);
         int n = segmentIds.Count;
         if (n == 0) throw new ArgumentException("no segments to scan", nameof(segmentIds));
-        // The principal directions of LN1(frames), from segments spread evenly over the collection (float64).
+        // From segments spread evenly over the collection: the principal directions of LN1(frames) (float64), then one scale
+        // per coordinate, ScaleMargin times the largest magnitude in that sample (the rare larger value is clamped).
         float[] meanValues, basisValues;
         double kept;
         int k;
+        float[] scale;
         using (var scope = torch.NewDisposeScope())
         {
-            var sample = read(FitPick(segmentIds));                                                   // [s, F, D]
-            long dim = sample.shape[2];
+            var normed = single.LayerNorm1(read(FitPick(segmentIds)));                               // [s, F, D]
+            long dim = normed.shape[2];
             k = rank ?? (int)Math.Min(DefaultRank, dim);
             if (k < 1 || k > dim) throw new ArgumentOutOfRangeException(nameof(rank), rank, $"between 1 and the embedding width {dim}");
-            var x = single.LayerNorm1(sample).reshape(-1, dim).to(ScalarType.Float64);                 // [s·F, D]
+            var x = normed.reshape(-1, dim).to(ScalarType.Float64);                                     // [s·F, D]
             var m = x.mean([0]);
             var centred = x - m;
             var (values, vectors) = torch.linalg.eigh(centred.T.matmul(centred));                     // ascending
@@ -154,21 +156,21 @@ public sealed class XPoolScan : IDisposable
             kept = values.index_select(0, order).sum().item<double>() / Math.Max(1e-300, values.sum().item<double>());
             meanValues = m.to(ScalarType.Float32).data<float>().ToArray();
             basisValues = vectors.index_select(1, order).to(ScalarType.Float32).contiguous().data<float>().ToArray();
-        }
-        // One scale per coordinate, ScaleMargin times the largest magnitude in the fitting sample; the rare larger value is clamped.
-        var scale = new float[k];
-        using (var scope = torch.NewDisposeScope())
-        {
-            var sampleCoords = (single.LayerNorm1(read(FitPick(segmentIds))) - torch.tensor(meanValues)).matmul(torch.tensor(basisValues, [meanValues.Length, k])).reshape(-1, k);
+            var sampleCoords = (normed - torch.tensor(meanValues)).matmul(torch.tensor(basisValues, [dim, k])).reshape(-1, k);
             var largest = sampleCoords.abs().amax([0]).data<float>().ToArray();
-            for (int j = 0; j < k; j++) scale[j] = largest[j] > 0 ? ScaleMargin * largest[j] / sbyte.MaxValue : 1;
+            scale = largest.Select(l => l > 0 ? ScaleMargin * l / sbyte.MaxValue : 1).ToArray();
         }
         var (codes, ids, clamped, _) = Encode(segmentIds, 0, null, read, framesPerSegment, single, (meanValues, basisValues), scale, progress);
-        using var meanTensor = torch.tensor(meanValues);
-        using var basisTensor = torch.tensor(basisValues, [meanValues.Length, k]);
-        var reduced = new XPoolReduced(pool, meanTensor, basisTensor);
-        return new XPoolScan(reduced, ids, codes, scale, framesPerSegment, n, generation, kept, clock.Elapsed.TotalSeconds, (meanValues, basisValues))
-            { Clamped = clamped, FittedCount = n };
+        return new XPoolScan(Reduced(pool, (meanValues, basisValues)), ids, codes, scale, framesPerSegment, n, generation, kept, clock.Elapsed.TotalSeconds,
+            (meanValues, basisValues)) { Clamped = clamped, FittedCount = n };
+    }
+
+    /// <summary>X-Pool's reduced form for the subspace <c>m + U c</c> (<paramref name="subspace"/>: m <c>[D]</c>, U <c>[D, k]</c> row-major).</summary>
+    private static XPoolReduced Reduced(TextConditionedPooling pool, (float[] Mean, float[] Basis) subspace)
+    {
+        using var mean = torch.tensor(subspace.Mean);
+        using var basis = torch.tensor(subspace.Basis, [subspace.Mean.Length, subspace.Basis.Length / subspace.Mean.Length]);
+        return new XPoolReduced(pool, mean, basis);
     }
 
     /// <summary>
@@ -250,10 +252,7 @@ public sealed class XPoolScan : IDisposable
         int from = Count / Lanes * Lanes;                                      // the last partial group is encoded again, whole
         var (newCodes, newIds, clamped, keptNew) = Encode(segmentIds, from, codes, read, frames, single, subspace, scale, null);
         if (keptNew < VarianceKept - VarianceDropBeforeRefit) { newCodes.Dispose(); return null; }
-        using var meanTensor = torch.tensor(subspace.Mean);
-        using var basisTensor = torch.tensor(subspace.Basis, [subspace.Mean.Length, rank]);
-        var reduced = new XPoolReduced(pool, meanTensor, basisTensor);
-        return new XPoolScan(reduced, newIds, newCodes, scale, frames, n, generation, VarianceKept, clock.Elapsed.TotalSeconds, subspace)
+        return new XPoolScan(Reduced(pool, subspace), newIds, newCodes, scale, frames, n, generation, VarianceKept, clock.Elapsed.TotalSeconds, subspace)
             { Clamped = Clamped + clamped, FittedCount = FittedCount, OpenedAs = "extended" };
     }
 
@@ -645,10 +644,7 @@ public sealed class XPoolScan : IDisposable
                 r.BaseStream.ReadExactly(MemoryMarshal.AsBytes(Codes(codes)));
                 return (n, f, k, kept, clamped, fitted, savedGeneration, mean, basis, scale, ids);
             });
-            using var meanTensor = torch.tensor(header.mean);
-            using var basisTensor = torch.tensor(header.basis, [header.mean.Length, header.k]);
-            var reduced = new XPoolReduced(pool, meanTensor, basisTensor);
-            var scan = new XPoolScan(reduced, header.ids, codes!, header.scale, header.f, header.n, header.savedGeneration, header.kept, 0, (header.mean, header.basis))
+            var scan = new XPoolScan(Reduced(pool, (header.mean, header.basis)), header.ids, codes!, header.scale, header.f, header.n, header.savedGeneration, header.kept, 0, (header.mean, header.basis))
                 { Clamped = header.clamped, FittedCount = header.fitted, OpenedAs = "loaded", Seconds = clock.Elapsed.TotalSeconds };
             codes = null;
             return scan;
